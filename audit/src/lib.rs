@@ -1,0 +1,83 @@
+//! The burnstand audit log: who burned which image (by digest), where, when, and whether the
+//! disc verified.
+//!
+//! # Place in the architecture
+//!
+//! Both daemons, the master relay and every burner station, write the same kind of log through
+//! this one crate, so an auditor reads and verifies all of them with one tool
+//! (`burnstand audit verify FILE`, which prints a [`VerifyReport`]). Each daemon owns its log
+//! file exclusively ([`AuditLog`] holds an `flock`) and its async tasks share it through
+//! [`SharedAuditLog`].
+//!
+//! # Format
+//!
+//! An append-only JSON Lines file, one record per line, members in a fixed order:
+//!
+//! ```text
+//! {"seq":1,"time":"2026-11-22T04:30:00.123Z","prev":"0000…0000","event":"auth.ok","principal":"alice@LAB","peer":"127.0.0.1:5000"}
+//! {"seq":2,"time":"2026-11-22T04:30:01.004Z","prev":"9f86…0a08","event":"burn.end","image_sha256":"…","verified":true}
+//! ```
+//!
+//! `seq` counts from 1 without gaps; `time` is UTC (RFC 3339, milliseconds); `prev` is the
+//! SHA-256 (hex) of the exact bytes of the previous line without its newline (64 zeros for
+//! the first record); `event` names what happened; the event's own fields follow, flat, as
+//! strings, integers or booleans. Lines are at most [`MAX_RECORD_LEN`] bytes.
+//!
+//! # Guarantees, and why
+//!
+//! * **Every acknowledged action is recorded.** [`AuditLog::append`] writes the line with one
+//!   `O_APPEND` write and fsyncs it before returning `Ok`; callers acknowledge the action only
+//!   after that. The converse is not promised: a crash between the write and the caller's
+//!   acknowledgement leaves a record of an action nobody saw confirmed.
+//! * **Fail closed.** If a write or fsync fails, the log is poisoned: every later append is
+//!   refused and [`AuditLog::is_healthy`] turns false, so the daemon stops accepting sessions
+//!   rather than run unaudited. A failed write may leave a torn last line; opening refuses it
+//!   until an operator chooses [`AuditLog::open_repairing`], which cuts off only that line (a
+//!   record that was never acknowledged).
+//! * **After-the-fact edits are detectable offline.** Each record carries the hash of the line
+//!   before it, so editing, deleting, reordering or inserting records breaks the chain, and
+//!   [`verify()`] names the first such problem with its line number, in words. The newest
+//!   record has no successor to vouch for it: compare the report's `last_seq`/`last_hash` with
+//!   a head recorded elsewhere (every append returns it) to cover edits or removal at the end.
+//!   The chain detects tampering; it does not prevent someone who can write the file from
+//!   rewriting the whole chain, which is why heads should be kept elsewhere too.
+//!
+//! # What must never be logged
+//!
+//! Secrets. Callers must not put Kerberos tokens, session keys, passwords or disc payload into
+//! [`Event`] fields: audit logs are kept for years and read by people. Log principals, peers,
+//! image digests, sizes, outcomes.
+//!
+//! # Example
+//!
+//! ```
+//! use burnstand_audit::{verify, AuditLog, Event};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("audit.log");
+//! let mut log = AuditLog::open(&path)?;
+//! let appended = log.append(&Event::new("auth.ok").field("principal", "alice@LAB"))?;
+//! // Only now acknowledge the login.
+//! assert_eq!(appended.seq, 1);
+//! drop(log);
+//! assert!(verify(&path)?.ends_at(appended.seq, &appended.hash));
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod log;
+mod record;
+mod shared;
+mod verify;
+
+pub use crate::error::{Error, Result};
+#[doc(hidden)]
+pub use crate::log::TestOnlyFailure;
+pub use crate::log::{Appended, AuditLog, OpenOptions, RepairedTail};
+pub use crate::record::{
+    line_hash, Event, FieldValue, Record, GENESIS_PREV, MAX_NAME_LEN, MAX_RECORD_LEN,
+    RESERVED_NAMES,
+};
+pub use crate::shared::SharedAuditLog;
+pub use crate::verify::{read_records, verify, verify_reader, Problem, VerifyReport};

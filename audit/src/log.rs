@@ -1,0 +1,385 @@
+//! [`AuditLog`]: open (verify, lock, maybe repair), append (write, fsync, or poison).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::record::{line_hash, now_rfc3339, render_line, Event};
+use crate::verify::{problem_error, walk, Problem};
+
+/// Permissions of a newly created log: owner read/write, group read (auditors), others nothing.
+const NEW_LOG_MODE: u32 = 0o640;
+
+/// What an append returns once the record is on stable storage.
+///
+/// `seq` and `hash` are the log's new head. A daemon that also records the head somewhere else
+/// (its own log at shutdown, the master's log for a station) lets an auditor detect edits or
+/// removal of the newest records, which the chain alone cannot show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The record's `seq`.
+    pub seq: u64,
+    /// The record's `time`.
+    pub time: String,
+    /// SHA-256 (hex) of the record's line: the next record's `prev`.
+    pub hash: String,
+}
+
+/// A torn last line cut off by a repairing open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairedTail {
+    /// Its line number.
+    pub line: u64,
+    /// Byte offset where it started (the file's new length).
+    pub offset: u64,
+    /// What it held (a prefix of a record that was never acknowledged, or zeros).
+    pub bytes: Vec<u8>,
+}
+
+/// Injected failure for tests of the fail-closed path; never use it in a daemon.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestOnlyFailure {
+    /// The `on_append`-th append through this handle (from 1) writes `partial_bytes` of its line,
+    /// then its write fails.
+    Write {
+        on_append: u64,
+        partial_bytes: usize,
+    },
+    /// The `on_append`-th append writes its whole line, then its fsync fails.
+    Sync { on_append: u64 },
+}
+
+/// How to open a log. [`AuditLog::open`] and [`AuditLog::open_repairing`] cover the usual cases.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    repair_torn_tail: bool,
+    failure: Option<TestOnlyFailure>,
+}
+
+impl OpenOptions {
+    /// Default options: refuse a torn tail.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether to cut off a torn last line instead of refusing to open.
+    ///
+    /// The trade-off: a torn line is the prefix of a record whose append never returned `Ok`,
+    /// so its action was never acknowledged and dropping it loses no acknowledged record. But
+    /// the bytes are gone from the file (they are kept in [`AuditLog::repaired_tail`] and logged
+    /// with `tracing::warn!`), so an operator should look at the refusal first, e.g. to tell a
+    /// crash from a full disk. Only a line with no trailing newline at the very end is cut; any
+    /// other problem still refuses the open.
+    pub fn repair_torn_tail(mut self, repair: bool) -> Self {
+        self.repair_torn_tail = repair;
+        self
+    }
+
+    #[doc(hidden)]
+    pub fn test_only_failure(mut self, failure: TestOnlyFailure) -> Self {
+        self.failure = Some(failure);
+        self
+    }
+
+    /// Opens (creating if missing) the log at `path`; see [`AuditLog::open`].
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<AuditLog> {
+        AuditLog::open_with(path.as_ref(), self)
+    }
+}
+
+/// Where appended lines go. The file is the only real sink; the seam exists so tests can make
+/// writes and fsyncs fail (root ignores permissions and there is no small filesystem to fill).
+trait Sink: Send {
+    /// Writes one whole line (newline included) with a single `write_all`.
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()>;
+    /// Flushes written lines to stable storage; `first` is the first sync of this handle.
+    fn sync(&mut self, first: bool) -> io::Result<()>;
+}
+
+/// The log file, opened with `O_APPEND` and holding the exclusive `flock`.
+struct FileSink {
+    file: File,
+}
+
+impl Sink for FileSink {
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        // O_APPEND: every write lands at the current end of file, whatever the offset.
+        self.file.write_all(line)
+    }
+
+    fn sync(&mut self, first: bool) -> io::Result<()> {
+        // fdatasync persists the appended bytes and the new file size, which is all an append
+        // changes. The first sync of a handle is a full fsync so that any metadata change made
+        // while opening (creation, repair truncation) is on disk too.
+        if first {
+            self.file.sync_all()
+        } else {
+            self.file.sync_data()
+        }
+    }
+}
+
+/// A file sink that fails as a [`TestOnlyFailure`] says.
+struct TestOnlyFailingSink {
+    inner: FileSink,
+    failure: TestOnlyFailure,
+    appends: u64,
+}
+
+impl TestOnlyFailingSink {
+    fn injected() -> io::Error {
+        io::Error::other("test-only injected failure")
+    }
+}
+
+impl Sink for TestOnlyFailingSink {
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        self.appends += 1;
+        match self.failure {
+            TestOnlyFailure::Write {
+                on_append,
+                partial_bytes,
+            } if self.appends >= on_append => {
+                let partial = &line[..partial_bytes.min(line.len())];
+                self.inner.write_line(partial)?;
+                self.inner.file.sync_data()?;
+                Err(Self::injected())
+            }
+            _ => self.inner.write_line(line),
+        }
+    }
+
+    fn sync(&mut self, first: bool) -> io::Result<()> {
+        match self.failure {
+            TestOnlyFailure::Sync { on_append } if self.appends >= on_append => {
+                Err(Self::injected())
+            }
+            _ => self.inner.sync(first),
+        }
+    }
+}
+
+/// An open, locked, verified audit log that appends durably or not at all.
+///
+/// Holds an exclusive `flock` on the file for its whole life, so a second daemon (or a second
+/// `open` in the same process) pointed at the same file is refused with [`Error::Locked`].
+/// The lock is advisory: it does not stop a person with an editor, which is what the hash
+/// chain is for.
+pub struct AuditLog {
+    path: PathBuf,
+    sink: Box<dyn Sink>,
+    last_seq: u64,
+    last_hash: String,
+    synced_once: bool,
+    poisoned: Option<String>,
+    repaired: Option<RepairedTail>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .field("last_seq", &self.last_seq)
+            .field("last_hash", &self.last_hash)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// Opens the log at `path`, creating it (mode 0640) if it does not exist.
+    ///
+    /// Takes the exclusive lock, then reads and verifies the whole file and continues the
+    /// chain from its last record. Refuses a log that fails verification
+    /// ([`Error::Corrupt`], naming the record) or ends in a torn line ([`Error::TornTail`],
+    /// naming the line; see [`AuditLog::open_repairing`]). Blocking: call it from
+    /// `spawn_blocking` or before the runtime starts.
+    pub fn open(path: impl AsRef<Path>) -> Result<AuditLog> {
+        OpenOptions::new().open(path)
+    }
+
+    /// Like [`AuditLog::open`], but cuts off a torn last line instead of refusing; see
+    /// [`OpenOptions::repair_torn_tail`] for the trade-off.
+    pub fn open_repairing(path: impl AsRef<Path>) -> Result<AuditLog> {
+        OpenOptions::new().repair_torn_tail(true).open(path)
+    }
+
+    fn open_with(path: &Path, options: &OpenOptions) -> Result<AuditLog> {
+        let open_err = |source| Error::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let (file, created) = open_or_create(path).map_err(open_err)?;
+        if !file.metadata().map_err(open_err)?.is_file() {
+            return Err(Error::NotAFile {
+                path: path.to_owned(),
+            });
+        }
+        lock_exclusive(&file, path)?;
+        if created {
+            // Make the new directory entry durable, or a crash could lose the whole log.
+            sync_parent_dir(path).map_err(open_err)?;
+        }
+
+        let walked = walk(&file, |_| {}).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut repaired = None;
+        match (walked.report.problem, walked.torn) {
+            (None, _) => {}
+            (Some(Problem::TornTail { line, .. }), Some(torn)) if options.repair_torn_tail => {
+                file.set_len(torn.offset).map_err(open_err)?;
+                file.sync_all().map_err(open_err)?;
+                tracing::warn!(
+                    path = %path.display(),
+                    line,
+                    bytes = %String::from_utf8_lossy(&torn.bytes),
+                    "audit log: cut off torn last line (an append that was never acknowledged)"
+                );
+                repaired = Some(RepairedTail {
+                    line,
+                    offset: torn.offset,
+                    bytes: torn.bytes,
+                });
+            }
+            (Some(problem), _) => return Err(problem_error(path, problem)),
+        }
+
+        let file_sink = FileSink { file };
+        let sink: Box<dyn Sink> = match options.failure {
+            None => Box::new(file_sink),
+            Some(failure) => Box::new(TestOnlyFailingSink {
+                inner: file_sink,
+                failure,
+                appends: 0,
+            }),
+        };
+        Ok(AuditLog {
+            path: path.to_owned(),
+            sink,
+            last_seq: walked.report.last_seq,
+            last_hash: walked.report.last_hash,
+            synced_once: false,
+            poisoned: None,
+            repaired,
+        })
+    }
+
+    /// Appends `event` as the next record and returns only once it is on stable storage.
+    ///
+    /// Acknowledge the audited action only after `Ok`. On `Err` nothing may be assumed written;
+    /// if the write or the fsync failed, the log is poisoned: this and every later append fail
+    /// ([`Error::Poisoned`] without writing), [`AuditLog::is_healthy`] turns false and the
+    /// daemon must refuse new sessions. Invalid events ([`Error::InvalidEventName`],
+    /// [`Error::RecordTooLong`], …) are refused before writing and do not poison the log.
+    pub fn append(&mut self, event: &Event) -> Result<Appended> {
+        if let Some(cause) = &self.poisoned {
+            return Err(Error::Poisoned {
+                path: self.path.clone(),
+                cause: cause.clone(),
+            });
+        }
+        event.validate()?;
+        let time = now_rfc3339()?;
+        let seq = self.last_seq + 1;
+        let line = render_line(seq, &time, &self.last_hash, event)?;
+        let hash = line_hash(line.as_bytes());
+        let mut bytes = line.into_bytes();
+        bytes.push(b'\n');
+
+        if let Err(source) = self.sink.write_line(&bytes) {
+            self.poison(format!("write of record {seq} failed: {source}"));
+            return Err(Error::Write {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        if let Err(source) = self.sink.sync(!self.synced_once) {
+            self.poison(format!("fsync of record {seq} failed: {source}"));
+            return Err(Error::Sync {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.synced_once = true;
+        self.last_seq = seq;
+        self.last_hash.clone_from(&hash);
+        Ok(Appended { seq, time, hash })
+    }
+
+    pub(crate) fn poison(&mut self, cause: String) {
+        tracing::error!(
+            path = %self.path.display(),
+            %cause,
+            "audit log poisoned: refusing all further appends"
+        );
+        self.poisoned = Some(cause);
+    }
+
+    /// False once a write or fsync has failed; a daemon must then refuse new sessions.
+    pub fn is_healthy(&self) -> bool {
+        self.poisoned.is_none()
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `seq` of the last record (0 for an empty log).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Hash of the last record's line (the next record's `prev`).
+    pub fn last_hash(&self) -> &str {
+        &self.last_hash
+    }
+
+    /// The torn line a repairing open cut off, if it did.
+    pub fn repaired_tail(&self) -> Option<&RepairedTail> {
+        self.repaired.as_ref()
+    }
+}
+
+/// Opens the log for reading and appending, creating it if missing; says whether it created it.
+fn open_or_create(path: &Path) -> io::Result<(File, bool)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).append(true);
+    match options
+        .clone()
+        .create_new(true)
+        .mode(NEW_LOG_MODE)
+        .open(path)
+    {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok((options.open(path)?, false)),
+        Err(e) => Err(e),
+    }
+}
+
+fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(()),
+        Err(errno) if errno == rustix::io::Errno::WOULDBLOCK => Err(Error::Locked {
+            path: path.to_owned(),
+        }),
+        Err(errno) => Err(Error::Lock {
+            path: path.to_owned(),
+            source: errno.into(),
+        }),
+    }
+}
+
+fn sync_parent_dir(path: &Path) -> io::Result<()> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
+}

@@ -1,0 +1,666 @@
+//! Offline verification: walk a log, check every line's shape and the hash chain, and name the
+//! first problem precisely.
+//!
+//! The same walk runs when a daemon opens its log (so it never extends a broken chain) and when
+//! an auditor runs `burnstand audit verify FILE`.
+//!
+//! How problems are told apart, at the first line `k` that does not follow its predecessor:
+//!
+//! * `k` chains to line `k-1` (its `prev` is that line's hash) but its `seq` is wrong: line `k`
+//!   itself was edited ([`Problem::SeqChanged`]).
+//! * `seq` is right but `prev` is not: if line `k+1` chains to line `k`, line `k` is as written,
+//!   so line `k-1` was edited after `k` was appended ([`Problem::Edited`] naming `k-1`); if line
+//!   `k+1` does not chain to `k` either, line `k` itself was edited ([`Problem::Edited`] naming
+//!   `k`); with no usable line `k+1` the file cannot tell which ([`Problem::PrevMismatch`]).
+//! * `seq` jumps forward and `prev` is wrong: if a skipped `seq` appears later in the file the
+//!   records were moved ([`Problem::Reordered`]), otherwise they were removed
+//!   ([`Problem::Deleted`]). `seq` going backwards is [`Problem::Reordered`] too (moved or
+//!   duplicated).
+//!
+//! **What the file alone cannot show.** Nothing follows the newest record, so an edit of the
+//! newest record that keeps it well-formed, or the removal of the newest records, leaves a
+//! valid chain. Compare [`VerifyReport::last_seq`]/[`VerifyReport::last_hash`] with a head
+//! recorded elsewhere (every append returns it in [`Appended`](crate::Appended)) to cover that;
+//! see [`VerifyReport::ends_at`].
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::record::{line_hash, parse_record, ParseError, Record, GENESIS_PREV, MAX_RECORD_LEN};
+
+/// The first problem found in a log. Line numbers count from 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A complete line (it ends in a newline) is not JSON.
+    InvalidJson { line: u64, error: String },
+    /// A line is JSON but not an audit record (missing or ill-typed `seq`/`time`/`prev`/`event`,
+    /// or a field that is not a string, number or boolean).
+    Malformed { line: u64, reason: String },
+    /// A line is longer than [`MAX_RECORD_LEN`]; reading stopped there.
+    LineTooLong { line: u64, max: usize },
+    /// The last line has no trailing newline: an append was interrupted and never acknowledged.
+    TornTail { line: u64, len: u64 },
+    /// The record on `line` was changed after the record on `next_line` (record `seq + 1`) was
+    /// appended: its hash no longer matches that record's `prev`.
+    Edited { line: u64, seq: u64, next_line: u64 },
+    /// The record on `line` chains correctly to the line before it, but its `seq` is not the
+    /// expected one: the record itself was edited.
+    SeqChanged {
+        line: u64,
+        expected_seq: u64,
+        found_seq: u64,
+    },
+    /// Records `expected_seq..found_seq` are missing before `line`, and do not appear later.
+    Deleted {
+        line: u64,
+        expected_seq: u64,
+        found_seq: u64,
+    },
+    /// `line` holds record `found_seq` where `expected_seq` was expected, and the chain is
+    /// broken there: records were moved, swapped or duplicated.
+    Reordered {
+        line: u64,
+        expected_seq: u64,
+        found_seq: u64,
+    },
+    /// The record's `prev` is not the hash of the line before it (or, for line 1, not the 64
+    /// zeros of a first record) and no later line tells whether that line or this one changed.
+    PrevMismatch { line: u64, seq: u64 },
+}
+
+impl Problem {
+    /// The line where the problem is (for [`Problem::Edited`], the edited line).
+    pub fn line(&self) -> u64 {
+        match *self {
+            Problem::InvalidJson { line, .. }
+            | Problem::Malformed { line, .. }
+            | Problem::LineTooLong { line, .. }
+            | Problem::TornTail { line, .. }
+            | Problem::Edited { line, .. }
+            | Problem::SeqChanged { line, .. }
+            | Problem::Deleted { line, .. }
+            | Problem::Reordered { line, .. }
+            | Problem::PrevMismatch { line, .. } => line,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::InvalidJson { line, error } => {
+                write!(
+                    f,
+                    "line {line} is not valid JSON ({error}): it was damaged or inserted"
+                )
+            }
+            Problem::Malformed { line, reason } => {
+                write!(f, "line {line} is not a valid audit record: {reason}")
+            }
+            Problem::LineTooLong { line, max } => write!(
+                f,
+                "line {line} is longer than the {max}-byte record limit: it was damaged or \
+                 inserted (reading stopped there)"
+            ),
+            Problem::TornTail { line, len } => write!(
+                f,
+                "the last line (line {line}, {len} bytes) is torn: it has no trailing newline, so \
+                 an append was interrupted (crash, power loss or full disk) and that record was \
+                 never acknowledged"
+            ),
+            Problem::Edited {
+                line,
+                seq,
+                next_line,
+            } => write!(
+                f,
+                "record {seq} (line {line}) was edited: its hash does not match the prev of \
+                 record {} (line {next_line})",
+                seq.saturating_add(1)
+            ),
+            Problem::SeqChanged {
+                line,
+                expected_seq,
+                found_seq,
+            } => write!(
+                f,
+                "the record on line {line} was edited: it chains to line {}, so it is record \
+                 {expected_seq}, but its seq reads {found_seq}",
+                line.saturating_sub(1)
+            ),
+            Problem::Deleted {
+                line,
+                expected_seq,
+                found_seq,
+            } => {
+                let last_missing = found_seq.saturating_sub(1);
+                if last_missing == *expected_seq {
+                    write!(f, "record {expected_seq} was deleted: ")?;
+                } else {
+                    write!(f, "records {expected_seq} to {last_missing} were deleted: ")?;
+                }
+                write!(
+                    f,
+                    "line {line} holds record {found_seq} where record {expected_seq} was expected"
+                )
+            }
+            Problem::Reordered {
+                line,
+                expected_seq,
+                found_seq,
+            } => write!(
+                f,
+                "records are out of order at line {line}: it holds record {found_seq} where \
+                 record {expected_seq} was expected (records were moved, swapped or duplicated)"
+            ),
+            Problem::PrevMismatch { line: 1, seq } => write!(
+                f,
+                "record {seq} (line 1) does not start a chain: its prev is not 64 zeros (it was \
+                 edited, or earlier records were removed and renumbered)"
+            ),
+            Problem::PrevMismatch { line, seq } => write!(
+                f,
+                "record {seq} (line {line}) does not chain to line {}: its prev is not that \
+                 line's hash, so one of the two lines was edited (no later record tells which)",
+                line - 1
+            ),
+        }
+    }
+}
+
+/// What [`verify`] found.
+///
+/// `records`, `last_seq` and `last_hash` describe the intact prefix of the log: all of it when
+/// `problem` is `None`, otherwise the records before the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// How many records are intact.
+    pub records: u64,
+    /// `seq` of the last intact record (0 for none).
+    pub last_seq: u64,
+    /// Hash of the last intact record's line ([`GENESIS_PREV`] for none).
+    pub last_hash: String,
+    /// The first problem, if any.
+    pub problem: Option<Problem>,
+}
+
+impl VerifyReport {
+    /// True when the whole file verified.
+    pub fn is_ok(&self) -> bool {
+        self.problem.is_none()
+    }
+
+    /// True when the log verified and ends exactly at the given head (as returned by an append
+    /// and recorded elsewhere): this also proves the newest record was not edited or removed,
+    /// which the chain alone cannot.
+    pub fn ends_at(&self, seq: u64, hash: &str) -> bool {
+        self.is_ok() && self.last_seq == seq && self.last_hash == hash
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.problem {
+            None => write!(
+                f,
+                "OK: {} records, chain intact; last record {} has hash {} (compare it with the \
+                 head recorded elsewhere to detect edits or removal of the newest records)",
+                self.records, self.last_seq, self.last_hash
+            ),
+            Some(problem) => write!(
+                f,
+                "FAILED: {problem}; the {} records before it are intact (last record {}, hash {})",
+                self.records, self.last_seq, self.last_hash
+            ),
+        }
+    }
+}
+
+/// Verifies the log at `path`. `Err` only when the file cannot be read; problems found in the
+/// file are in [`VerifyReport::problem`]. Takes no lock, so it can run beside a daemon that is
+/// appending (a line being written at that instant may show as a torn tail).
+pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport> {
+    let path = path.as_ref();
+    let read_err = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(read_err)?;
+    verify_reader(file).map_err(read_err)
+}
+
+/// Verifies a log read from `reader` (see [`verify`]).
+pub fn verify_reader(reader: impl Read) -> io::Result<VerifyReport> {
+    Ok(walk(reader, |_| {})?.report)
+}
+
+/// Reads every record of an intact log, in order, for statistics.
+///
+/// Refuses a log with any problem (including a torn tail) with [`Error::Corrupt`] or
+/// [`Error::TornTail`]: statistics over a tampered log would be wrong without saying so.
+pub fn read_records(path: impl AsRef<Path>) -> Result<Vec<Record>> {
+    let path = path.as_ref();
+    let read_err = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let mut records = Vec::new();
+    let walked = walk(file, |r| records.push(r.clone())).map_err(read_err)?;
+    match walked.report.problem {
+        None => Ok(records),
+        Some(problem) => Err(problem_error(path, problem)),
+    }
+}
+
+/// The error for opening or reading a log that has `problem`.
+pub(crate) fn problem_error(path: &Path, problem: Problem) -> Error {
+    match problem {
+        Problem::TornTail { line, len } => Error::TornTail {
+            path: path.to_owned(),
+            line,
+            len,
+        },
+        problem => Error::Corrupt {
+            path: path.to_owned(),
+            problem,
+        },
+    }
+}
+
+/// A torn last line: where it starts and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TornLine {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// The result of a walk: the report, plus the torn line if that is the problem.
+pub(crate) struct Walk {
+    pub report: VerifyReport,
+    pub torn: Option<TornLine>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Ended by a newline (not included in the bytes).
+    Newline,
+    /// Ended by end of file.
+    Eof,
+    /// Longer than the limit; the bytes hold the first `MAX_RECORD_LEN + 1`.
+    TooLong,
+}
+
+struct RawLine {
+    number: u64,
+    offset: u64,
+    bytes: Vec<u8>,
+    ending: Ending,
+}
+
+/// Splits a reader into lines of at most `max` bytes without ever buffering more.
+struct Lines<R> {
+    reader: R,
+    max: usize,
+    number: u64,
+    offset: u64,
+    done: bool,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(reader: R, max: usize) -> Self {
+        Lines {
+            reader,
+            max,
+            number: 0,
+            offset: 0,
+            done: false,
+        }
+    }
+
+    fn next_line(&mut self) -> io::Result<Option<RawLine>> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        let mut consumed = 0u64;
+        let ending = loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                self.done = true;
+                if bytes.is_empty() {
+                    return Ok(None);
+                }
+                break Ending::Eof;
+            }
+            // Look at no more than the rest of the limit plus one byte: enough to see either the
+            // newline or that the line is too long.
+            let window = buf.len().min(self.max + 1 - bytes.len());
+            if let Some(i) = buf[..window].iter().position(|&b| b == b'\n') {
+                bytes.extend_from_slice(&buf[..i]);
+                self.reader.consume(i + 1);
+                consumed += i as u64 + 1;
+                break Ending::Newline;
+            }
+            bytes.extend_from_slice(&buf[..window]);
+            self.reader.consume(window);
+            consumed += window as u64;
+            if bytes.len() > self.max {
+                self.done = true;
+                break Ending::TooLong;
+            }
+        };
+        self.number += 1;
+        let line = RawLine {
+            number: self.number,
+            offset: self.offset,
+            bytes,
+            ending,
+        };
+        self.offset += consumed;
+        Ok(Some(line))
+    }
+}
+
+/// A line that parsed as a record.
+struct Parsed {
+    number: u64,
+    hash: String,
+    record: Record,
+}
+
+/// A record accepted as part of the intact chain.
+#[derive(Clone)]
+struct Accepted {
+    line: u64,
+    seq: u64,
+    hash: String,
+}
+
+enum Classified {
+    Record(Parsed),
+    Problem(Problem, Option<TornLine>),
+}
+
+fn classify(raw: RawLine) -> Classified {
+    match raw.ending {
+        Ending::TooLong => {
+            return Classified::Problem(
+                Problem::LineTooLong {
+                    line: raw.number,
+                    max: MAX_RECORD_LEN,
+                },
+                None,
+            )
+        }
+        Ending::Eof => {
+            return Classified::Problem(
+                Problem::TornTail {
+                    line: raw.number,
+                    len: raw.bytes.len() as u64,
+                },
+                Some(TornLine {
+                    offset: raw.offset,
+                    bytes: raw.bytes,
+                }),
+            )
+        }
+        Ending::Newline => {}
+    }
+    match parse_record(&raw.bytes) {
+        Ok(record) => Classified::Record(Parsed {
+            number: raw.number,
+            hash: line_hash(&raw.bytes),
+            record,
+        }),
+        Err(ParseError::Json(error)) => Classified::Problem(
+            Problem::InvalidJson {
+                line: raw.number,
+                error,
+            },
+            None,
+        ),
+        Err(ParseError::Malformed(reason)) => Classified::Problem(
+            Problem::Malformed {
+                line: raw.number,
+                reason,
+            },
+            None,
+        ),
+    }
+}
+
+/// Walks the whole log, calling `on_record` for each record of the intact prefix, and stops at
+/// the first problem.
+pub(crate) fn walk(reader: impl Read, mut on_record: impl FnMut(&Record)) -> io::Result<Walk> {
+    let mut lines = Lines::new(BufReader::new(reader), MAX_RECORD_LEN);
+    let mut records = 0u64;
+    let mut last: Option<Accepted> = None;
+    let mut before_last: Option<Accepted> = None;
+    let mut pending = lines.next_line()?;
+
+    let finish = |records: u64, last: Option<Accepted>, problem, torn| Walk {
+        report: VerifyReport {
+            records,
+            last_seq: last.as_ref().map_or(0, |a| a.seq),
+            last_hash: last.map_or_else(|| GENESIS_PREV.to_owned(), |a| a.hash),
+            problem,
+        },
+        torn,
+    };
+
+    loop {
+        let Some(raw) = pending.take() else {
+            return Ok(finish(records, last, None, None));
+        };
+        let current = match classify(raw) {
+            Classified::Record(parsed) => parsed,
+            Classified::Problem(problem, torn) => {
+                return Ok(finish(records, last, Some(problem), torn))
+            }
+        };
+        let expected_seq = last.as_ref().map_or(1, |a| a.seq + 1);
+        let expected_prev = last.as_ref().map_or(GENESIS_PREV, |a| a.hash.as_str());
+        let found_seq = current.record.seq;
+        let seq_ok = found_seq == expected_seq;
+        let prev_ok = current.record.prev == expected_prev;
+        pending = lines.next_line()?;
+
+        if seq_ok && prev_ok {
+            on_record(&current.record);
+            records += 1;
+            before_last = last.replace(Accepted {
+                line: current.number,
+                seq: found_seq,
+                hash: current.hash,
+            });
+            continue;
+        }
+
+        let line = current.number;
+        let problem = if prev_ok {
+            Problem::SeqChanged {
+                line,
+                expected_seq,
+                found_seq,
+            }
+        } else if seq_ok {
+            let next = pending.as_ref().and_then(|raw| match raw.ending {
+                Ending::Newline => parse_record(&raw.bytes)
+                    .ok()
+                    .map(|r| (raw.number, r.seq, r.prev)),
+                _ => None,
+            });
+            match (next, &last) {
+                // The next line still chains to this one, so this line is as written: the line
+                // before it changed after this one was appended.
+                (Some((_, next_seq, next_prev)), Some(edited))
+                    if next_seq == found_seq + 1 && next_prev == current.hash =>
+                {
+                    let problem = Problem::Edited {
+                        line: edited.line,
+                        seq: edited.seq,
+                        next_line: line,
+                    };
+                    return Ok(finish(records - 1, before_last, Some(problem), None));
+                }
+                // Neither side of this line chains: this line itself changed.
+                (Some((next_line, next_seq, next_prev)), _)
+                    if next_seq == found_seq + 1 && next_prev != current.hash =>
+                {
+                    Problem::Edited {
+                        line,
+                        seq: found_seq,
+                        next_line,
+                    }
+                }
+                _ => Problem::PrevMismatch {
+                    line,
+                    seq: found_seq,
+                },
+            }
+        } else if found_seq > expected_seq {
+            if seq_appears_later(pending.take(), &mut lines, expected_seq..found_seq)? {
+                Problem::Reordered {
+                    line,
+                    expected_seq,
+                    found_seq,
+                }
+            } else {
+                Problem::Deleted {
+                    line,
+                    expected_seq,
+                    found_seq,
+                }
+            }
+        } else {
+            Problem::Reordered {
+                line,
+                expected_seq,
+                found_seq,
+            }
+        };
+        return Ok(finish(records, last, Some(problem), None));
+    }
+}
+
+/// Scans the rest of the file for a record whose `seq` is in `missing`.
+fn seq_appears_later<R: BufRead>(
+    mut pending: Option<RawLine>,
+    lines: &mut Lines<R>,
+    missing: std::ops::Range<u64>,
+) -> io::Result<bool> {
+    while let Some(raw) = pending {
+        if raw.ending == Ending::Newline {
+            if let Ok(record) = parse_record(&raw.bytes) {
+                if missing.contains(&record.seq) {
+                    return Ok(true);
+                }
+            }
+        }
+        pending = lines.next_line()?;
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_lines(data: &[u8], max: usize) -> Vec<(u64, u64, Vec<u8>, Ending)> {
+        // A 3-byte buffer exercises lines that span several fill_buf calls.
+        let mut lines = Lines::new(BufReader::with_capacity(3, data), max);
+        let mut out = Vec::new();
+        while let Some(l) = lines.next_line().unwrap() {
+            out.push((l.number, l.offset, l.bytes, l.ending));
+        }
+        out
+    }
+
+    #[test]
+    fn lines_report_offsets_and_endings() {
+        let got = all_lines(b"ab\n\ncdef\ngh", 10);
+        assert_eq!(
+            got,
+            vec![
+                (1, 0, b"ab".to_vec(), Ending::Newline),
+                (2, 3, b"".to_vec(), Ending::Newline),
+                (3, 4, b"cdef".to_vec(), Ending::Newline),
+                (4, 9, b"gh".to_vec(), Ending::Eof),
+            ]
+        );
+        assert!(all_lines(b"", 10).is_empty());
+    }
+
+    #[test]
+    fn lines_stop_at_the_limit_without_buffering_more() {
+        // Exactly the limit is fine; one byte more is too long, and reading stops there.
+        let got = all_lines(b"12345\n123456\nxx\n", 5);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].3, Ending::Newline);
+        assert_eq!(got[1].2, b"123456".to_vec());
+        assert_eq!(got[1].3, Ending::TooLong);
+        let huge = vec![b'a'; 1 << 20];
+        let got = all_lines(&huge, 5);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].2.len(), 6);
+    }
+
+    #[test]
+    fn problems_read_as_sentences() {
+        let edited = Problem::Edited {
+            line: 5,
+            seq: 5,
+            next_line: 6,
+        };
+        assert_eq!(
+            edited.to_string(),
+            "record 5 (line 5) was edited: its hash does not match the prev of record 6 (line 6)"
+        );
+        let deleted = Problem::Deleted {
+            line: 3,
+            expected_seq: 3,
+            found_seq: 4,
+        };
+        assert_eq!(
+            deleted.to_string(),
+            "record 3 was deleted: line 3 holds record 4 where record 3 was expected"
+        );
+        let many = Problem::Deleted {
+            line: 3,
+            expected_seq: 3,
+            found_seq: 6,
+        };
+        assert!(many.to_string().starts_with("records 3 to 5 were deleted"));
+        assert!(Problem::PrevMismatch { line: 1, seq: 1 }
+            .to_string()
+            .contains("does not start a chain"));
+        assert!(Problem::PrevMismatch { line: 4, seq: 4 }
+            .to_string()
+            .contains("does not chain to line 3"));
+        assert_eq!(edited.line(), 5);
+    }
+
+    #[test]
+    fn empty_log_is_a_valid_empty_chain() {
+        let report = verify_reader(&b""[..]).unwrap();
+        assert_eq!(
+            report,
+            VerifyReport {
+                records: 0,
+                last_seq: 0,
+                last_hash: GENESIS_PREV.to_owned(),
+                problem: None
+            }
+        );
+        assert!(report.to_string().starts_with("OK: 0 records"));
+    }
+}

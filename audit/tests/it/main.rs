@@ -1,0 +1,11 @@
+//! Integration tests of burnstand-audit: one binary, one module per concern.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod failure;
+mod lock;
+mod props;
+mod roundtrip;
+mod shared;
+mod tamper;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every burnstand test on a fresh Debian machine: installs what is missing (system
+# packages, cargo-nextest), then lints and runs the whole workspace against a real MIT KDC and
+# real xorriso. This is the README's test command; .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "test: installing cargo-nextest" >&2
+  cargo install --locked cargo-nextest
+fi
+
+echo "== format" >&2
+cargo fmt --all -- --check
+
+echo "== clippy" >&2
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== tests (one process per test: each test owns its Kerberos environment)" >&2
+cargo nextest run --workspace --locked --no-fail-fast --profile ci
+
+echo "== doc tests" >&2
+cargo test --workspace --locked --doc

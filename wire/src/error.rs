@@ -1,0 +1,130 @@
+//! The one error type of `burnstand-wire`.
+//!
+//! Every variant names what was wrong with the peer's bytes or the security context precisely
+//! enough for a log line or a user message, and never carries payload, tokens or keys.
+
+use std::time::Duration;
+
+/// Why a decode, a frame, a handshake or a protected exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // --- TQDataStream -------------------------------------------------------------------------
+    /// The value needs more bytes than remain in the message.
+    #[error("message truncated: needed {need} more bytes, {have} left")]
+    Truncated { need: usize, have: usize },
+
+    /// Bytes were left over after the value that should have filled the whole message.
+    #[error("{extra} bytes of trailing data after the message")]
+    TrailingData { extra: usize },
+
+    /// A TQString byte count that is not a whole number of UTF-16 code units.
+    #[error("TQString byte count {len} is odd")]
+    OddStringLength { len: u32 },
+
+    /// A TQString whose UTF-16 is not valid (an unpaired surrogate).
+    #[error("TQString is not valid UTF-16")]
+    BadUtf16,
+
+    /// A null TQString (0xFFFFFFFF) or null TQCString where the protocol needs a value.
+    #[error("null string where a value is required")]
+    NullString,
+
+    /// A TQCString whose last byte is not the terminating NUL, or that has a NUL inside.
+    #[error("TQCString is not NUL-terminated exactly once")]
+    BadCString,
+
+    /// A length or element count larger than this protocol ever allows.
+    #[error("{what} of {len} exceeds the limit of {limit}")]
+    TooLarge {
+        what: &'static str,
+        len: u64,
+        limit: u64,
+    },
+
+    /// A field holds a value the protocol does not define (an unknown tag or enum value).
+    #[error("invalid {what}: {value}")]
+    InvalidValue { what: &'static str, value: u64 },
+
+    // --- block framing ------------------------------------------------------------------------
+    /// A line grew past the bound before its newline arrived.
+    #[error("block line longer than {limit} bytes")]
+    LineTooLong { limit: usize },
+
+    /// A line that is not standard padded base64 (a CR is tolerated only right before the LF).
+    #[error("block is not valid base64")]
+    BadBase64,
+
+    /// The stream ended in the middle of a block.
+    #[error("connection ended inside a block ({buffered} bytes buffered)")]
+    UnterminatedBlock { buffered: usize },
+
+    // --- commands -----------------------------------------------------------------------------
+    /// A command word the master does not know (answered with ERRINVCMD).
+    #[error("unknown command")]
+    UnknownCommand,
+
+    /// A reply word that is none of the defined replies.
+    #[error("unknown reply")]
+    UnknownReply,
+
+    /// The greeting did not carry burnstand's magic number.
+    #[error("bad magic number {found:#010x}: the peer is not a burnstand server")]
+    BadMagic { found: u32 },
+
+    /// The peer speaks a protocol version this build does not.
+    #[error("protocol version {found} is not supported (this build speaks {supported})")]
+    UnsupportedVersion { found: u32, supported: u32 },
+
+    // --- security layer -----------------------------------------------------------------------
+    /// A GSSAPI call failed; `message` is the library's display text of the status codes.
+    #[error("GSSAPI {operation} failed: {message}")]
+    Gss {
+        operation: &'static str,
+        message: String,
+    },
+
+    /// The established context lacks protection this protocol requires.
+    #[error("security context lacks required protection: {missing}")]
+    MissingProtection { missing: String },
+
+    /// The context was established with a mechanism other than Kerberos 5.
+    #[error("security context is not Kerberos 5")]
+    WrongMechanism,
+
+    /// The handshake needed more token exchanges than allowed.
+    #[error("authentication needed more than {limit} token exchanges")]
+    HandshakeRounds { limit: usize },
+
+    /// A handshake token of zero bytes: GSSAPI never produces one.
+    #[error("empty handshake token")]
+    EmptyToken,
+
+    /// The handshake did not complete in time.
+    #[error("authentication did not complete within {0:?}")]
+    HandshakeTimeout(Duration),
+
+    /// The peer closed the connection before the handshake completed.
+    #[error("peer closed the connection during authentication (it refused our credentials or is not a burnstand service)")]
+    HandshakeClosed,
+
+    /// A protected block that is not an encrypted RFC 4121 wrap token (the peer turned
+    /// confidentiality off, or used a legacy token format).
+    #[error("protected block is not an encrypted Kerberos wrap token")]
+    NotSealed,
+
+    /// The Kerberos context (the ticket it was built from) has expired.
+    #[error("Kerberos session expired: authenticate again (kinit)")]
+    ContextExpired,
+
+    // --- I/O edge -----------------------------------------------------------------------------
+    /// The peer closed the connection between blocks.
+    #[error("connection closed by peer")]
+    Closed,
+
+    /// Reading or writing the socket failed.
+    #[error("connection I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,44 @@
+//! Every bound the protocol enforces, in one place, with the memory each one caps.
+//!
+//! A peer may be an attacker: nothing it sends may make us allocate or buffer more than these
+//! numbers say. Decoders check lengths against the bytes that remain *before* allocating, so a
+//! lying length costs nothing; these limits cap what an honest-looking length may claim.
+
+use std::time::Duration;
+
+/// Largest decoded block (after base64, before GSSAPI unwrap), by default.
+///
+/// Bounds the block decoder's line buffer to [`max_line_len`]`(MAX_BLOCK_LEN)` ≈ 1.33 MiB and the
+/// decoded block to 1 MiB per connection and direction.
+pub const MAX_BLOCK_LEN: usize = 1 << 20;
+
+/// Room left in a block for the GSSAPI wrap header and trailer.
+///
+/// krb5 with AES adds a constant 60 bytes; 1 KiB leaves space for any krb5 enctype.
+pub const WRAP_OVERHEAD_ALLOWANCE: usize = 1024;
+
+/// Largest plaintext message inside one protected block.
+pub const MAX_MESSAGE_LEN: usize = MAX_BLOCK_LEN - WRAP_OVERHEAD_ALLOWANCE;
+
+/// Largest single handshake token. A krb5 AP-REQ is about 700 bytes; tickets carrying a large
+/// PAC stay well under 64 KiB. Bounds the memory an unauthenticated peer can make us hold.
+pub const MAX_HANDSHAKE_TOKEN_LEN: usize = 64 * 1024;
+
+/// Token exchanges allowed before the handshake is abandoned. krb5 needs one each way; a peer
+/// that keeps sending continue tokens is cut off here.
+pub const MAX_HANDSHAKE_ROUNDS: usize = 8;
+
+/// Default time an unauthenticated peer gets to complete the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest element count of a TQValueList / TQStringList this protocol accepts.
+///
+/// The decoder additionally requires the count to fit the bytes that remain, so memory is
+/// bounded by the message length; this cap only rejects absurd lists early.
+pub const MAX_LIST_LEN: u32 = 65_536;
+
+/// Length of the base64 line (including LF and a tolerated CR) that carries a block of
+/// `max_block` decoded bytes: the decoder never buffers more than this.
+pub const fn max_line_len(max_block: usize) -> usize {
+    max_block.div_ceil(3) * 4 + 2
+}
