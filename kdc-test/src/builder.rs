@@ -73,7 +73,7 @@ impl RealmBuilder {
     ///
     /// MIT's KDC and acceptors still accept a ticket up to `clockskew` (default 300 s) past its
     /// end, which would hide expiry for five minutes; so a realm with a ticket lifetime also gets
-    /// `clockskew = 5s` unless [`clock_skew`](Self::clock_skew) says otherwise (every process
+    /// `clockskew = 5` unless [`clock_skew`](Self::clock_skew) says otherwise (every process
     /// of the realm shares this machine's clock).
     pub fn ticket_lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = Some(lifetime);

@@ -157,7 +157,9 @@ pub(crate) fn krb5_conf(
         let _ = writeln!(s, "    renew_lifetime = {}", seconds(l));
     }
     if let Some(skew) = clock_skew {
-        let _ = writeln!(s, "    clockskew = {}", seconds(skew));
+        // MIT reads clockskew as a plain number of seconds: "5s" would be ignored silently
+        // (falling back to 300 s, which acceptors add to a context's lifetime).
+        let _ = writeln!(s, "    clockskew = {}", skew.as_secs().max(1));
     }
     s.push_str("\n[realms]\n");
     for r in realms {

@@ -7,7 +7,7 @@
 //! tag word, as a `TQString`, followed by typed TQDataStream fields, one message per protected
 //! block. [`Request`]s go from the module to the station, [`Event`]s from the station to the
 //! module, either as a reply or pushed (progress, the verify result, tray and medium changes).
-//! `docs/protocol-burner.md` specifies every message with hex examples; the tests below are
+//! `docs/protocol.md` §6 specifies every message with hex examples; the tests below are
 //! those examples.
 //!
 //! Decoding is "parse, don't validate": a decoded value is always meaningful (a percentage is
@@ -180,8 +180,8 @@ impl Decode for Percent {
 }
 
 /// Declares a fieldless enum carried as a case-sensitive `TQString` word. An unknown word is
-/// [`Error::InvalidValue`] whose `value` is the word's length in characters (the error type
-/// carries numbers, not peer text).
+/// [`Error::UnknownWord`] with the word's length in characters (the error type carries
+/// numbers, not peer text).
 macro_rules! word_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $word:literal,)* }) => {
         $(#[$doc])*
@@ -226,9 +226,9 @@ macro_rules! word_enum {
             const MIN_LEN: usize = 4;
             fn decode(r: &mut Reader<'_>) -> Result<Self> {
                 let word: String = r.read()?;
-                $name::from_word(&word).ok_or(Error::InvalidValue {
+                $name::from_word(&word).ok_or(Error::UnknownWord {
                     what: $what,
-                    value: word.chars().count() as u64,
+                    len: word.chars().count(),
                 })
             }
         }
@@ -237,7 +237,7 @@ macro_rules! word_enum {
 
 word_enum!(
     /// What kind of discs the station's drive writes (seed 000: "CD/DVD burner").
-    DriveKind, "drive kind word (value: its length)" {
+    DriveKind, "drive kind" {
         /// CD-R/RW.
         Cd = "CD",
         /// DVD±R/RW (and CD).
@@ -249,7 +249,7 @@ word_enum!(
 
 word_enum!(
     /// The state of the medium in the drive, as far as the drive can tell.
-    MediumState, "medium state word (value: its length)" {
+    MediumState, "medium state" {
         /// A blank disc: ready to burn.
         Blank = "BLANK",
         /// A disc with data on it. Burnable only if the medium is rewritable (see
@@ -266,7 +266,7 @@ word_enum!(
 
 word_enum!(
     /// Which part of a burn a [`Progress`] report is about.
-    Phase, "phase word (value: its length)" {
+    Phase, "phase" {
         /// xorriso is writing the image to the disc.
         Writing = "WRITING",
         /// The station reads the disc back and computes its MD5.
@@ -276,7 +276,7 @@ word_enum!(
 
 word_enum!(
     /// The class of an [`ErrorReport`], for programs; people read its text.
-    ErrorCode, "error code word (value: its length)" {
+    ErrorCode, "error code" {
         /// The request could not be decoded or is not allowed now.
         BadRequest = "BADREQUEST",
         /// No image with that id is offered to this user.
@@ -809,6 +809,49 @@ mod tests {
     }
 
     #[test]
+    fn tag_only_messages_bytes() {
+        let h = |e: &Event| hex(&to_bytes(e));
+        assert_eq!(
+            hex(&to_bytes(&Request::WhatIs)),
+            "0000000c005700480041005400490053"
+        );
+        assert_eq!(hex(&to_bytes(&Request::Open)), "00000008004f00500045004e");
+        assert_eq!(
+            h(&Event::TrayOpen),
+            "000000100054005200410059004f00500045004e"
+        );
+        assert_eq!(h(&Event::Avail), "0000000a0041005600410049004c");
+        assert_eq!(h(&Event::Empty), "0000000a0045004d005000540059");
+        assert_eq!(
+            h(&Event::Cancelled),
+            "0000001200430041004e00430045004c004c00450044"
+        );
+    }
+
+    #[test]
+    fn info_bytes() {
+        let info = Event::Info(MediumInfo {
+            state: MediumState::Blank,
+            profile: "DVD+RW".into(),
+            rewritable: true,
+            used_bytes: 0,
+            free_bytes: 4_700_372_992,
+        });
+        let expected = [
+            "00000008",
+            "0049004e0046004f",                 // "INFO"
+            "0000000a0042004c0041004e004b",     // "BLANK"
+            "0000000c004400560044002b00520057", // "DVD+RW"
+            "01",                               // rewritable
+            "0000000000000000",                 // used
+            "00000001182a0000",                 // free: 4,700,372,992 (a DVD±R)
+        ]
+        .concat();
+        assert_eq!(hex(&to_bytes(&info)), expected);
+        round_trip_event(info);
+    }
+
+    #[test]
     fn burn_bytes() {
         let burn = Request::Burn {
             image_id: "exam".into(),
@@ -1079,9 +1122,9 @@ mod tests {
         w.write("ERROR").write("OOPS").write("text");
         assert!(matches!(
             from_bytes::<Event>(&w.into_bytes()),
-            Err(Error::InvalidValue {
-                what: "error code word (value: its length)",
-                value: 4
+            Err(Error::UnknownWord {
+                what: "error code",
+                len: 4
             })
         ));
         // Requests without their fields, or with extra bytes, are refused.

@@ -45,6 +45,11 @@ pub enum Error {
     #[error("invalid {what}: {value}")]
     InvalidValue { what: &'static str, value: u64 },
 
+    /// A word-coded field (an enum carried as a TQString) holds a word the protocol does not
+    /// define. Only its length is kept: the error never carries peer text.
+    #[error("unknown {what} word ({len} characters)")]
+    UnknownWord { what: &'static str, len: usize },
+
     // --- block framing ------------------------------------------------------------------------
     /// A line grew past the bound before its newline arrived.
     #[error("block line longer than {limit} bytes")]

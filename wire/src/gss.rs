@@ -18,7 +18,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext, ServerCtx};
-use libgssapi::credential::{Cred, CredUsage};
+use libgssapi::credential::CredUsage;
+
+/// GSSAPI credentials, re-exported so users of this crate need no direct libgssapi dependency.
+pub use libgssapi::credential::Cred;
 use libgssapi::name::Name;
 use libgssapi::oid::{OidSet, GSS_MECH_KRB5, GSS_NT_KRB5_PRINCIPAL};
 
@@ -46,6 +49,24 @@ fn krb5_only() -> Result<OidSet> {
         .add(GSS_MECH_KRB5)
         .map_err(gss("create mechanism set"))?;
     Ok(mechs)
+}
+
+/// Points this process's GSSAPI at a daemon's own keytab, for accepting (KRB5_KTNAME) and for
+/// initiating (KRB5_CLIENT_KTNAME), and gives it a private in-memory credential cache.
+///
+/// Without the private cache, the TGT krb5 obtains from the client keytab would be written to
+/// whatever KRB5CCNAME the daemon inherited — possibly a user's cache, which would then hold
+/// the daemon's identity. Environment variables are process-wide and not thread-safe to
+/// change: call this in `main` before the async runtime or any other thread exists.
+pub fn use_service_keytab(keytab: &std::path::Path) {
+    let mut name = std::ffi::OsString::from("FILE:");
+    name.push(keytab);
+    std::env::set_var("KRB5_KTNAME", &name);
+    std::env::set_var("KRB5_CLIENT_KTNAME", &name);
+    std::env::set_var(
+        "KRB5CCNAME",
+        format!("MEMORY:burnstand-{}", std::process::id()),
+    );
 }
 
 /// Parses a Kerberos principal name such as `burnstand/localhost@BURNSTAND.TEST` (the realm
@@ -76,9 +97,7 @@ pub fn initiator_credentials(principal: Option<&str>) -> Result<Cred> {
         CredUsage::Initiate,
         Some(&krb5_only()?),
     )
-    .map_err(gss(
-        "acquire initiator credentials (no Kerberos ticket? run kinit)",
-    ))
+    .map_err(gss("acquire initiator credentials"))
 }
 
 /// Credentials for `principal` obtained from the KDC with a password, held in memory only.
@@ -106,6 +125,13 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The principal a configured name such as `alice@BURNSTAND.TEST` stands for, in the same
+    /// canonical form an authenticated peer has, so configuration and peers compare by
+    /// exported name. Parsing needs no KDC.
+    pub fn parse(principal: &str) -> Result<Self> {
+        Principal::from_name(&principal_name(principal)?)
+    }
+
     fn from_name(name: &Name) -> Result<Self> {
         let canonical = name
             .canonicalize(Some(GSS_MECH_KRB5))
@@ -310,7 +336,9 @@ impl Established {
         &self.peer
     }
 
-    /// Time left before the ticket behind this context ends.
+    /// Time left before the context ends. On the accepting side MIT krb5 reports the ticket's
+    /// end *plus* the realm's `clockskew` (300 s by default), since it would accept the ticket
+    /// that long; sessions therefore end up to one clock skew after the ticket.
     pub fn remaining(&self) -> Duration {
         self.expires_at.saturating_duration_since(Instant::now())
     }

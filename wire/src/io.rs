@@ -47,6 +47,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> BlockStream<S> {
 
     /// Reads the next block. A clean end of stream between blocks is [`Error::Closed`]; in the
     /// middle of a line it is [`Error::UnterminatedBlock`].
+    ///
+    /// Cancel-safe: if the future is dropped (e.g. it lost a `select!` against a timer), no
+    /// byte is lost or read twice, and the next call continues where this one stopped.
     pub async fn read_block(&mut self) -> Result<Vec<u8>> {
         loop {
             if self.start < self.end {
@@ -58,16 +61,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> BlockStream<S> {
                     return Ok(block);
                 }
             }
+            // Everything read so far is consumed, so the buffer may be refilled from the start.
+            // The cursor moves only after the read returns: a cancelled read leaves it as it
+            // was, so the next call never decodes old bytes again.
+            let n = self.io.read(&mut self.buf).await?;
             self.start = 0;
-            self.end = self.io.read(&mut self.buf).await?;
-            if self.end == 0 {
+            self.end = n;
+            if n == 0 {
                 self.decoder.finish()?;
                 return Err(Error::Closed);
             }
         }
     }
 
-    /// Writes `payload` as one block line.
+    /// Writes `payload` as one block line. Not cancel-safe: a dropped write may have sent part
+    /// of the line, after which the connection must be closed.
     pub async fn write_block(&mut self, payload: &[u8]) -> Result<()> {
         self.out.clear();
         encode_block_into(payload, &mut self.out);
@@ -218,7 +226,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin, P: Protection> Session<S, P> {
         self.blocks.write_out().await
     }
 
-    /// Receives, opens and parses exactly one message of type `T`.
+    /// Receives, opens and parses exactly one message of type `T`. Cancel-safe, like
+    /// [`BlockStream::read_block`]: opening happens only once a whole block has arrived.
     pub async fn recv<T: Decode>(&mut self) -> Result<T> {
         let block = self.blocks.read_block().await?;
         open_message(&mut self.protection, &block)
@@ -231,7 +240,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, P: Protection> Session<S, P> {
         self.blocks.write_out().await
     }
 
-    /// Receives and opens one block.
+    /// Receives and opens one block. Cancel-safe, like [`recv`](Session::recv).
     pub async fn recv_bytes(&mut self) -> Result<Vec<u8>> {
         let block = self.blocks.read_block().await?;
         self.protection.open(&block)
@@ -298,6 +307,20 @@ mod tests {
         assert_eq!(blocks.read_block().await?, vec![3, 4]);
         drop(b);
         assert!(matches!(blocks.read_block().await, Err(Error::Closed)));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_read_loses_and_repeats_nothing() -> Result<()> {
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut blocks = BlockStream::new(a, MAX_BLOCK_LEN);
+        b.write_all(b"AQI=\nAw").await?;
+        assert_eq!(blocks.read_block().await?, vec![1, 2]);
+        // The second block is incomplete: the read waits for more, and is cancelled.
+        let waited = tokio::time::timeout(Duration::from_millis(20), blocks.read_block()).await;
+        assert!(waited.is_err(), "the read must still be waiting");
+        b.write_all(b"Q=\n").await?;
+        assert_eq!(blocks.read_block().await?, vec![3, 4]);
         Ok(())
     }
 

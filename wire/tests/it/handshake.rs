@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use burnstand_wire::command::{Command, Greeting, ServiceType, StationType};
-use burnstand_wire::gss::{acceptor_credentials, initiator_credentials, Established};
+use burnstand_wire::gss::{acceptor_credentials, initiator_credentials, Established, Principal};
 use burnstand_wire::io::{Session, Unauthenticated};
 use burnstand_wire::protection::Protection;
 use burnstand_wire::Error;
@@ -16,7 +16,11 @@ const SERVICE: &str = "burnstand/localhost";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn realm() -> Realm {
-    let realm = RealmBuilder::new("BURNSTAND.TEST")
+    realm_with(RealmBuilder::new("BURNSTAND.TEST"))
+}
+
+fn realm_with(builder: RealmBuilder) -> Realm {
+    let realm = builder
         .user("alice", "alice-pw")
         .service(SERVICE)
         .start()
@@ -70,6 +74,22 @@ async fn handshake_then_protected_messages_both_ways() {
     assert_eq!(server.peer().realm(), Some("BURNSTAND.TEST"));
     assert_eq!(client.peer().as_str(), "burnstand/localhost@BURNSTAND.TEST");
     assert!(server.protection().remaining() > Duration::from_secs(60));
+
+    // Configured names compare equal to authenticated peers by exported name.
+    let alice = Principal::parse("alice@BURNSTAND.TEST").expect("parse");
+    assert_eq!(&alice, server.peer());
+    assert_eq!(
+        &Principal::parse("alice").expect("default realm"),
+        server.peer()
+    );
+    assert_ne!(
+        &Principal::parse("Alice@BURNSTAND.TEST").expect("parse"),
+        server.peer()
+    );
+    assert_ne!(
+        &Principal::parse("alice/admin@BURNSTAND.TEST").expect("parse"),
+        server.peer()
+    );
 
     let station = StationType {
         id: 1,
@@ -191,10 +211,50 @@ async fn a_stale_keytab_fails_with_a_clear_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_ticket_says_to_run_kinit() {
+async fn no_ticket_is_a_credentials_error_naming_the_cache() {
     let realm = realm();
     std::env::set_var("KRB5CCNAME", realm.dir().join("no-such-ccache"));
     std::env::remove_var("KRB5_CLIENT_KTNAME");
     let err = initiator_credentials(None).expect_err("no credentials without a ticket");
-    assert!(err.to_string().contains("kinit"), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Gss {
+                operation: "acquire initiator credentials",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no-such-ccache"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_when_its_ticket_does() {
+    let lifetime = Duration::from_secs(3);
+    let skew = Duration::from_secs(1);
+    let realm = realm_with(
+        RealmBuilder::new("BURNSTAND.TEST")
+            .ticket_lifetime(lifetime)
+            .clock_skew(skew),
+    );
+    let (server, client) = handshake(&realm).await;
+    let (_, mut server): (_, Established) = server.expect("acceptor").into_parts();
+    let (_, mut client): (_, Established) = client.expect("initiator").into_parts();
+
+    // The acceptor's context lasts the ticket plus the clock skew, not MIT's default 300 s.
+    let left = server.remaining();
+    assert!(
+        left <= lifetime + skew + Duration::from_secs(1),
+        "context lifetime {left:?}"
+    );
+    let sealed = client
+        .seal(b"LIST")
+        .expect("seal while the ticket is valid");
+    assert_eq!(server.open(&sealed).expect("open while valid"), b"LIST");
+
+    tokio::time::sleep(left + Duration::from_millis(200)).await;
+    assert!(matches!(server.seal(b"OK"), Err(Error::ContextExpired)));
+    assert!(matches!(server.open(&sealed), Err(Error::ContextExpired)));
+    assert!(matches!(client.seal(b"QUIT"), Err(Error::ContextExpired)));
 }

@@ -1,0 +1,435 @@
+//! The drive: one optical drive (or a file pseudo-drive) behind the [`Drive`] trait.
+//!
+//! [`XorrisoDrive`] is the only production implementation. It drives a real device or a
+//! `stdio:` file through the same xorriso commands; the only difference is the address and, for
+//! a real device, `-ban_stdio_write`, so that no argument can ever turn a production burn into
+//! a write to a file. States a file cannot show (tray open, no disc, a write that fails half
+//! way) are produced by [`crate::faulty::TestOnlyFaultyDrive`], a test wrapper behind the same
+//! trait, never by branches here.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use burnstand_wire::burner::{DriveKind, ErrorCode, MediumInfo, MediumState, Percent};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::burn::{read_back_md5, run_xorriso, ReadBack};
+use crate::config::DriveTarget;
+use crate::error::{Result, StationError};
+
+/// A boxed future, so [`Drive`] can be used as `dyn Drive`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Longest a medium query or an eject may take before the station gives up on the drive.
+pub const DRIVE_QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Bytes in one 2048-byte data sector (xorriso reports sizes in these).
+const SECTOR: u64 = 2048;
+
+/// One burner drive.
+///
+/// Every method that runs xorriso reaps it before returning, also when `cancel` fires
+/// ([`StationError::Cancelled`]).
+pub trait Drive: Send + Sync + fmt::Debug {
+    /// What the drive writes.
+    fn kind(&self) -> DriveKind;
+
+    /// Whether the drive can be used at all (the device node exists; the pseudo-drive's
+    /// directory exists). A station whose drive is unusable answers ERRNOTAVL.
+    fn check_usable(&self) -> Result<()>;
+
+    /// What disc is in the drive.
+    fn medium(&self) -> BoxFuture<'_, Result<MediumInfo>>;
+
+    /// Burns `image` (an absolute path) and returns when xorriso has exited successfully,
+    /// reporting progress on `progress` (at most 99 % until done).
+    fn burn<'a>(
+        &'a self,
+        image: &'a Path,
+        progress: &'a watch::Sender<Percent>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Reads the first `len` bytes of the disc back and returns their MD5.
+    fn read_back<'a>(
+        &'a self,
+        len: u64,
+        progress: &'a watch::Sender<Percent>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<ReadBack>>;
+
+    /// Opens the tray.
+    fn eject(&self) -> BoxFuture<'_, Result<()>>;
+}
+
+/// The production drive: every operation is a xorriso run (or, for the read-back, reading the
+/// device node or file directly).
+#[derive(Debug, Clone)]
+pub struct XorrisoDrive {
+    kind: DriveKind,
+    target: DriveTarget,
+    speed: Option<u32>,
+    xorriso: PathBuf,
+}
+
+impl XorrisoDrive {
+    /// A drive at `target` writing discs of `kind`, burning at `speed` (None: maximum) with
+    /// the xorriso binary `xorriso`.
+    pub fn new(kind: DriveKind, target: DriveTarget, speed: Option<u32>, xorriso: PathBuf) -> Self {
+        XorrisoDrive {
+            kind,
+            target,
+            speed,
+            xorriso,
+        }
+    }
+
+    /// The device or file this drive writes.
+    pub fn target(&self) -> &DriveTarget {
+        &self.target
+    }
+}
+
+/// `-ban_stdio_write` for a real device (nobody can aim a burn at a file), or nothing for the
+/// explicitly configured file pseudo-drive; then the drive's address for `-outdev`.
+fn outdev_args(target: &DriveTarget) -> Vec<OsString> {
+    match target {
+        DriveTarget::Device(dev) => {
+            vec![
+                "-ban_stdio_write".into(),
+                "-outdev".into(),
+                dev.clone().into_os_string(),
+            ]
+        }
+        DriveTarget::File(file) => vec!["-outdev".into(), stdio_address(file)],
+    }
+}
+
+fn stdio_address(file: &Path) -> OsString {
+    let mut s = OsString::from("stdio:");
+    s.push(file.as_os_str());
+    s
+}
+
+/// The burn command line:
+/// `[-ban_stdio_write | -stdio_sync off] -as cdrecord -v [speed=N] dev=ADDRESS IMAGE`.
+///
+/// `-v` makes xorriso print one progress line a second on stderr. `-stdio_sync off` lets a
+/// file pseudo-drive write smoothly (it would otherwise fsync every few MB).
+pub fn burn_args(target: &DriveTarget, speed: Option<u32>, image: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = match target {
+        DriveTarget::Device(_) => vec!["-ban_stdio_write".into()],
+        DriveTarget::File(_) => vec!["-stdio_sync".into(), "off".into()],
+    };
+    args.extend(["-as".into(), "cdrecord".into(), "-v".into()]);
+    if let Some(speed) = speed {
+        args.push(format!("speed={speed}").into());
+    }
+    let mut dev = OsString::from("dev=");
+    match target {
+        DriveTarget::Device(path) => dev.push(path.as_os_str()),
+        DriveTarget::File(path) => dev.push(stdio_address(path)),
+    }
+    args.push(dev);
+    args.push(image.as_os_str().to_owned());
+    args
+}
+
+/// The medium query: `… -outdev ADDRESS -tell_media_space` (prints "Media current/status/
+/// summary" on stderr and "Media space" on stdout).
+pub fn medium_args(target: &DriveTarget) -> Vec<OsString> {
+    let mut args = outdev_args(target);
+    args.push("-tell_media_space".into());
+    args
+}
+
+/// The tray command: `… -outdev ADDRESS -eject all` (a no-op for a file pseudo-drive).
+pub fn eject_args(target: &DriveTarget) -> Vec<OsString> {
+    let mut args = outdev_args(target);
+    args.extend(["-eject".into(), "all".into()]);
+    args
+}
+
+/// Parses xorriso's medium report (stderr and stdout of [`medium_args`]):
+///
+/// ```text
+/// Media current: stdio file, overwriteable
+/// Media status : is written , is appendable
+/// Media summary: 1 session, 1649 data blocks, 3298k data, 77.8g free
+/// Media space  : 40789804s
+/// ```
+///
+/// A report without a "Media status" line means the drive saw no disc.
+pub fn parse_medium(report: &str) -> MediumInfo {
+    let field = |name: &str| {
+        report
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|rest| rest.trim().to_owned()))
+    };
+    let profile = field("Media current:").unwrap_or_default();
+    let status = field("Media status :").unwrap_or_default();
+    let state = if profile.is_empty()
+        || profile.contains("is not present")
+        || status.contains("not present")
+    {
+        MediumState::Absent
+    } else if status.starts_with("is blank") {
+        MediumState::Blank
+    } else if status.starts_with("is written") {
+        MediumState::Written
+    } else if status.is_empty() {
+        MediumState::Absent
+    } else {
+        MediumState::Unknown
+    };
+    let rewritable = ["RW", "RAM", "BD-RE", "overwriteable"]
+        .iter()
+        .any(|w| profile.contains(w));
+    let used_blocks = field("Media summary:").and_then(|s| {
+        s.split(',').find_map(|part| {
+            part.trim()
+                .strip_suffix(" data blocks")?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+    });
+    let free_blocks =
+        field("Media space  :").and_then(|s| s.strip_suffix('s')?.trim().parse::<u64>().ok());
+    MediumInfo {
+        state,
+        profile,
+        rewritable,
+        used_bytes: used_blocks.unwrap_or(0).saturating_mul(SECTOR),
+        free_bytes: free_blocks.unwrap_or(0).saturating_mul(SECTOR),
+    }
+}
+
+/// xorriso's exit status as a user-facing failure.
+fn failed(what: &str, code: ErrorCode, out: &crate::burn::XorrisoOutput) -> StationError {
+    let why = out.explain();
+    let why = if why.is_empty() {
+        format!("xorriso {}", out.status)
+    } else {
+        why
+    };
+    StationError::drive(code, format!("{what} failed: {why}"))
+}
+
+impl Drive for XorrisoDrive {
+    fn kind(&self) -> DriveKind {
+        self.kind
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        let unusable = |what: String| Err(StationError::drive(ErrorCode::Unavailable, what));
+        match &self.target {
+            DriveTarget::Device(dev) => match std::fs::metadata(dev) {
+                Ok(_) => Ok(()),
+                Err(e) => unusable(format!("drive {} is not there: {e}", dev.display())),
+            },
+            DriveTarget::File(file) => match file.parent().map(std::fs::metadata) {
+                Some(Ok(m)) if m.is_dir() => Ok(()),
+                _ => unusable(format!(
+                    "the directory of the file drive {} is missing",
+                    file.display()
+                )),
+            },
+        }
+    }
+
+    fn medium(&self) -> BoxFuture<'_, Result<MediumInfo>> {
+        Box::pin(async move {
+            let cancel = CancellationToken::new();
+            let args = medium_args(&self.target);
+            let out = run_xorriso(
+                &self.xorriso,
+                &args,
+                None,
+                &cancel,
+                Some(DRIVE_QUERY_TIMEOUT),
+            )
+            .await?;
+            if !out.status.success() {
+                let why = out.explain();
+                // libburn reports "no media"/"not present" as a failure on some drives.
+                if why.contains("no media") || why.contains("not present") {
+                    return Ok(parse_medium(""));
+                }
+                return Err(failed(
+                    "asking the drive about its disc",
+                    ErrorCode::DriveFailed,
+                    &out,
+                ));
+            }
+            // The drive and medium lines go to stderr, "Media space" to stdout.
+            Ok(parse_medium(&format!(
+                "{}\n{}",
+                out.stderr_head, out.stdout
+            )))
+        })
+    }
+
+    fn burn<'a>(
+        &'a self,
+        image: &'a Path,
+        progress: &'a watch::Sender<Percent>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let args = burn_args(&self.target, self.speed, image);
+            let out = run_xorriso(&self.xorriso, &args, Some(progress), cancel, None).await?;
+            if !out.status.success() {
+                return Err(failed("the burn", ErrorCode::BurnFailed, &out));
+            }
+            Ok(())
+        })
+    }
+
+    fn read_back<'a>(
+        &'a self,
+        len: u64,
+        progress: &'a watch::Sender<Percent>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<ReadBack>> {
+        Box::pin(read_back_md5(
+            self.target.path().to_owned(),
+            len,
+            progress,
+            cancel,
+        ))
+    }
+
+    fn eject(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let cancel = CancellationToken::new();
+            let args = eject_args(&self.target);
+            let out = run_xorriso(
+                &self.xorriso,
+                &args,
+                None,
+                &cancel,
+                Some(DRIVE_QUERY_TIMEOUT),
+            )
+            .await?;
+            if !out.status.success() {
+                return Err(failed("opening the tray", ErrorCode::DriveFailed, &out));
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: Vec<OsString>) -> Vec<String> {
+        args.into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_device_burn_bans_stdio_targets() {
+        let args = burn_args(
+            &DriveTarget::Device("/dev/sr0".into()),
+            Some(4),
+            Path::new("/srv/img/a.iso"),
+        );
+        assert_eq!(
+            strings(args),
+            [
+                "-ban_stdio_write",
+                "-as",
+                "cdrecord",
+                "-v",
+                "speed=4",
+                "dev=/dev/sr0",
+                "/srv/img/a.iso"
+            ]
+        );
+        let args = medium_args(&DriveTarget::Device("/dev/sr0".into()));
+        assert_eq!(
+            strings(args),
+            [
+                "-ban_stdio_write",
+                "-outdev",
+                "/dev/sr0",
+                "-tell_media_space"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_drive_is_addressed_with_stdio() {
+        let args = burn_args(
+            &DriveTarget::File("/tmp/d.img".into()),
+            None,
+            Path::new("/srv/a.iso"),
+        );
+        assert_eq!(
+            strings(args),
+            [
+                "-stdio_sync",
+                "off",
+                "-as",
+                "cdrecord",
+                "-v",
+                "dev=stdio:/tmp/d.img",
+                "/srv/a.iso"
+            ]
+        );
+        assert_eq!(
+            strings(eject_args(&DriveTarget::File("/tmp/d.img".into()))),
+            ["-outdev", "stdio:/tmp/d.img", "-eject", "all"]
+        );
+    }
+
+    #[test]
+    fn medium_reports_from_captured_output() {
+        // xorriso 1.5.4, -outdev stdio:… -tell_media_space, after one burn.
+        let written = "Drive current: -outdev 'stdio:/tmp/xo/disc.img'
+Media current: stdio file, overwriteable
+Media status : is written , is appendable
+Media summary: 1 session, 1649 data blocks, 3298k data, 77.8g free
+Media space  : 40789804s
+After commit : 40789804s
+";
+        let info = parse_medium(written);
+        assert_eq!(info.state, MediumState::Written);
+        assert_eq!(info.profile, "stdio file, overwriteable");
+        assert!(info.rewritable);
+        assert_eq!(info.used_bytes, 1649 * 2048);
+        assert_eq!(info.free_bytes, 40_789_804 * 2048);
+        assert!(info.is_burnable());
+
+        let blank = "Media current: stdio file, overwriteable\nMedia status : is blank\n\
+                     Media summary: 0 sessions, 0 data blocks, 0 data, 77.8g free\nMedia space  : 40789612s\n";
+        let info = parse_medium(blank);
+        assert_eq!(info.state, MediumState::Blank);
+        assert_eq!(info.used_bytes, 0);
+
+        let closed_dvd_r =
+            "Media current: DVD-R sequential recording\nMedia status : is written , is closed\n";
+        let info = parse_medium(closed_dvd_r);
+        assert_eq!(info.state, MediumState::Written);
+        assert!(!info.rewritable);
+        assert!(!info.is_burnable());
+
+        assert_eq!(parse_medium("").state, MediumState::Absent);
+        assert_eq!(
+            parse_medium("Media current: is not present\n").state,
+            MediumState::Absent
+        );
+        assert_eq!(
+            parse_medium("Media current: BD-R\nMedia status : is unsuitable\n").state,
+            MediumState::Unknown
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! One BURN request carried out: for each copy, check the disc, burn, read back, verify,
+//! open the tray; with an audit record before each step is acknowledged.
+//!
+//! A job runs in its own task and owns the drive hold for its whole life, so no other burn,
+//! tray or medium query can touch the drive meanwhile. It talks to its session only through a
+//! channel of [`Event`]s. It ends on its own (done or failed) or when its cancellation token
+//! fires (CANCEL, the session was lost, the station stops); cancellation reaches the running
+//! xorriso, which is stopped and reaped before the job returns [`Outcome::Cancelled`].
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use burnstand_wire::burner::{
+    ErrorCode, ErrorReport, Event, MediumInfo, Percent, Phase, Progress, VerifyResult,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Result, StationError};
+use crate::image::Image;
+use crate::receipt::{self, Who};
+use crate::station::{DriveHold, Station};
+
+/// Events a job may queue ahead of its session; progress beyond this is dropped (the next
+/// report supersedes it), results are waited for.
+pub const EVENT_QUEUE: usize = 16;
+
+/// How often the drive is asked for a new disc between copies.
+pub const MEDIUM_POLL: Duration = Duration::from_secs(2);
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every copy was burned and verified.
+    Done,
+    /// A copy failed (burn error, failed verify, no disc, audit failure); the rest were not
+    /// attempted.
+    Failed,
+    /// Cancelled; the burner process is gone.
+    Cancelled,
+}
+
+/// Why a job was cancelled, set by whoever cancels it (for the audit record).
+pub type CancelReason = Arc<OnceLock<&'static str>>;
+
+/// A BURN, ready to run.
+pub struct BurnJob {
+    pub station: Arc<Station>,
+    pub who: Arc<Who>,
+    pub image: Image,
+    pub copies: u32,
+    pub events: mpsc::Sender<Event>,
+    pub cancel: CancellationToken,
+    pub reason: CancelReason,
+    pub hold: DriveHold,
+}
+
+impl BurnJob {
+    /// Runs every copy; see the module docs.
+    pub async fn run(self) -> Outcome {
+        let _hold = &self.hold;
+        for copy in 1..=self.copies {
+            let outcome = self.copy(copy).await;
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => return Outcome::Failed,
+                Err(StationError::Cancelled) => return Outcome::Cancelled,
+                Err(e) => {
+                    tracing::warn!(copy, error = %e, "burn failed");
+                    self.send(Event::Error(e.report())).await;
+                    return Outcome::Failed;
+                }
+            }
+        }
+        Outcome::Done
+    }
+
+    async fn send(&self, event: Event) {
+        // The session may be gone; the audit records stand regardless.
+        let _ = self.events.send(event).await;
+    }
+
+    fn progress(&self, phase: Phase, copy: u32, percent: Percent) {
+        let status = Event::Status(Progress {
+            phase,
+            copy,
+            copies: self.copies,
+            percent,
+        });
+        let _ = self.events.try_send(status);
+    }
+
+    fn cancel_reason(&self) -> &'static str {
+        self.reason.get().copied().unwrap_or("cancelled")
+    }
+
+    async fn cancelled(&self, copy: u32, phase: &str) -> StationError {
+        let record =
+            receipt::burn_cancel(&self.who, &self.image, copy, phase, self.cancel_reason());
+        if let Err(e) = self.station.audit(record).await {
+            tracing::error!(error = %e, "cannot audit the cancel");
+        }
+        tracing::info!(copy, phase, reason = self.cancel_reason(), "burn cancelled");
+        StationError::Cancelled
+    }
+
+    /// Refuses the burn before anything was written: audit, then tell the user.
+    async fn deny(&self, reason: &str, report: ErrorReport) -> Result<bool> {
+        self.station
+            .audit(receipt::burn_deny(&self.who, &self.image.id, reason))
+            .await?;
+        self.send(Event::Error(report)).await;
+        Ok(false)
+    }
+
+    /// One copy: `Ok(true)` when it verified, `Ok(false)` when it failed and the user was told.
+    async fn copy(&self, copy: u32) -> Result<bool> {
+        let drive = self.station.drive();
+        if copy > 1 {
+            self.wait_for_disc(copy).await?;
+        }
+        let medium = drive.medium().await?;
+        if self.cancel.is_cancelled() {
+            return Err(self.cancelled(copy, "starting").await);
+        }
+        if !medium.is_burnable() {
+            let text = format!(
+                "no burnable disc in the drive (it reports {}{}); put in a blank disc and send BURN again",
+                medium.state,
+                if medium.profile.is_empty() { String::new() } else { format!(", {}", medium.profile) }
+            );
+            return self
+                .deny(
+                    "no burnable disc",
+                    ErrorReport::new(ErrorCode::NoMedium, text),
+                )
+                .await;
+        }
+        if medium.free_bytes > 0 && self.image.size > medium.free_bytes {
+            let text = format!(
+                "the image needs {} bytes but the disc has {} free; use a larger disc",
+                self.image.size, medium.free_bytes
+            );
+            return self
+                .deny(
+                    "image larger than the disc",
+                    ErrorReport::new(ErrorCode::NoSpace, text),
+                )
+                .await;
+        }
+        if !self.image.unchanged() {
+            let text = "the image file changed since it was listed; send CAPAB and try again";
+            return self
+                .deny(
+                    "image changed",
+                    ErrorReport::new(ErrorCode::UnknownImage, text),
+                )
+                .await;
+        }
+
+        // Write.
+        self.station
+            .audit(receipt::burn_start(
+                &self.who,
+                &self.image,
+                copy,
+                self.copies,
+            ))
+            .await?;
+        self.progress(Phase::Writing, copy, Percent::ZERO);
+        tracing::info!(copy, image = %self.image.id, bytes = self.image.size, "burn started");
+        let started = Instant::now();
+        let (ptx, prx) = watch::channel(Percent::ZERO);
+        let burned = self
+            .with_progress(
+                drive.burn(&self.image.path, &ptx, &self.cancel),
+                prx,
+                Phase::Writing,
+                copy,
+            )
+            .await;
+        match burned {
+            Err(StationError::Cancelled) => return Err(self.cancelled(copy, "writing").await),
+            Err(e) => {
+                let text = e.to_string();
+                self.station
+                    .audit(receipt::burn_end(
+                        &self.who,
+                        &self.image,
+                        copy,
+                        started.elapsed(),
+                        Some(&text),
+                    ))
+                    .await?;
+                tracing::warn!(copy, error = %text, "burn failed");
+                let report = match e {
+                    StationError::Drive { .. } => e.report(),
+                    other => {
+                        ErrorReport::new(ErrorCode::BurnFailed, format!("the burn failed: {other}"))
+                    }
+                };
+                self.send(Event::Error(report)).await;
+                return Ok(false);
+            }
+            Ok(()) => {
+                self.station
+                    .audit(receipt::burn_end(
+                        &self.who,
+                        &self.image,
+                        copy,
+                        started.elapsed(),
+                        None,
+                    ))
+                    .await?;
+                self.progress(Phase::Writing, copy, Percent::FULL);
+            }
+        }
+
+        // Read back and verify.
+        self.progress(Phase::Verifying, copy, Percent::ZERO);
+        let verify_started = Instant::now();
+        let (ptx, prx) = watch::channel(Percent::ZERO);
+        let read = self
+            .with_progress(
+                drive.read_back(self.image.size, &ptx, &self.cancel),
+                prx,
+                Phase::Verifying,
+                copy,
+            )
+            .await;
+        let passed = match read {
+            Err(StationError::Cancelled) => return Err(self.cancelled(copy, "verifying").await),
+            Err(e) => {
+                let text = e.to_string();
+                let record = receipt::burn_verify(
+                    &self.who,
+                    &self.image,
+                    copy,
+                    false,
+                    None,
+                    0,
+                    verify_started.elapsed(),
+                    Some(&text),
+                );
+                self.station.audit(record).await?;
+                self.send(Event::Error(ErrorReport::new(ErrorCode::BurnFailed, text)))
+                    .await;
+                return Ok(false);
+            }
+            Ok(rb) => {
+                let passed = rb.bytes == self.image.size && rb.md5 == self.image.digests.md5;
+                let record = receipt::burn_verify(
+                    &self.who,
+                    &self.image,
+                    copy,
+                    passed,
+                    Some(rb.md5),
+                    rb.bytes,
+                    verify_started.elapsed(),
+                    None,
+                );
+                self.station.audit(record).await?;
+                tracing::info!(copy, passed, readback_md5 = %rb.md5, "verify finished");
+                self.progress(Phase::Verifying, copy, Percent::FULL);
+                self.send(Event::Verify(VerifyResult {
+                    copy,
+                    copies: self.copies,
+                    image_id: self.image.id.clone(),
+                    passed,
+                    bytes: self.image.size,
+                    image_sha256: self.image.digests.sha256,
+                    image_md5: self.image.digests.md5,
+                    readback_md5: rb.md5,
+                }))
+                .await;
+                passed
+            }
+        };
+
+        // Let the disc out (seed 000: "pops tray open itself"), then say what is in the drive.
+        if copy < self.copies || self.station.config().eject_after_burn {
+            match drive.eject().await {
+                Ok(()) => {
+                    self.station
+                        .audit(receipt::tray_open(&self.who, "after burn"))
+                        .await?;
+                    self.send(Event::TrayOpen).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the tray after the burn");
+                    self.send(Event::Error(e.report())).await;
+                }
+            }
+        }
+        match drive.medium().await {
+            Ok(info) => self.send(availability(&info)).await,
+            Err(e) => tracing::warn!(error = %e, "cannot read the medium state after the burn"),
+        }
+        Ok(passed)
+    }
+
+    /// Between copies: waits until a burnable disc is in the drive, for at most the
+    /// configured time.
+    async fn wait_for_disc(&self, copy: u32) -> Result<()> {
+        let deadline = Instant::now() + self.station.config().medium_wait();
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(self.cancelled(copy, "waiting for a disc").await);
+            }
+            if self.station.drive().medium().await?.is_burnable() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(StationError::drive(
+                    ErrorCode::NoMedium,
+                    format!(
+                        "no blank disc for copy {copy} of {}; the remaining copies were not burned",
+                        self.copies
+                    ),
+                ));
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => {}
+                _ = tokio::time::sleep(MEDIUM_POLL) => {}
+            }
+        }
+    }
+
+    /// Drives `op` to completion, turning its progress into STATUS events (only increases).
+    async fn with_progress<T>(
+        &self,
+        op: impl Future<Output = Result<T>>,
+        mut progress: watch::Receiver<Percent>,
+        phase: Phase,
+        copy: u32,
+    ) -> Result<T> {
+        tokio::pin!(op);
+        let mut last = Percent::ZERO;
+        loop {
+            tokio::select! {
+                result = &mut op => return result,
+                changed = progress.changed() => {
+                    if changed.is_err() {
+                        return op.await;
+                    }
+                    let now = *progress.borrow_and_update();
+                    if now > last && now < Percent::FULL {
+                        last = now;
+                        self.progress(phase, copy, now);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// AVAIL or EMPTY for a medium report (seed 000's idle status).
+pub fn availability(info: &MediumInfo) -> Event {
+    if info.is_burnable() {
+        Event::Avail
+    } else {
+        Event::Empty
+    }
+}

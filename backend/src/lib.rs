@@ -1,0 +1,48 @@
+//! `burnstand-station`: the burner station daemon, one per optical drive.
+//!
+//! # Place in the architecture
+//!
+//! In the remote-laboratory design (seed 003) a station is a *backend server*: it accepts
+//! Kerberos-authenticated connections **only from the master**, answers `OK` (or `ERRNOTAVL`
+//! when its drive is unusable), learns from the master's identity block which user the session
+//! is for, and then speaks the burner protocol of seed 000 with that user's burner module
+//! through the master's relay:
+//!
+//! ```text
+//! module ──► master (relay) ──► station ──► xorriso ──► drive
+//!                                  │
+//!                                  └──► audit log (hash-chained, fsync before acknowledging)
+//! ```
+//!
+//! The protocol messages are defined in `burnstand_wire::burner`; this crate carries them out.
+//! Users burn images from the station's [catalog] (restricted images can be burned but never
+//! read back: no message carries image bytes), one burn at a time per drive, each verified by
+//! reading the disc back and comparing MD5s, each step audited before it is acknowledged.
+//!
+//! # Modules
+//!
+//! - [`config`]: the TOML configuration; [`server`]: accept loop and shutdown;
+//!   [`session`]: one connection;
+//! - [`job`]: one BURN (copies, verify, tray); [`drive`]: the [`drive::Drive`] trait and the
+//!   xorriso drive; [`burn`]: running xorriso, its progress, the read-back;
+//! - [`catalog`] and [`image`]: images, sidecars, digests; [`principal`]: name comparison;
+//! - [`receipt`]: the audit records; [`station`]: shared state; [`faulty`]: a test-only drive.
+#![forbid(unsafe_code)]
+
+pub mod burn;
+pub mod catalog;
+pub mod config;
+pub mod drive;
+pub mod error;
+pub mod faulty;
+pub mod image;
+pub mod job;
+pub mod principal;
+pub mod receipt;
+pub mod server;
+pub mod session;
+pub mod station;
+
+pub use config::Config;
+pub use error::{Result, StationError};
+pub use station::Station;

@@ -1,0 +1,111 @@
+//! `burnstand-station`: serve one optical drive to the burnstand master.
+//!
+//! Reads the configuration, points Kerberos at the station's keytab through the environment
+//! (before any thread exists, so nothing races on it), then runs the server until SIGINT or
+//! SIGTERM. See `docs/station.md`.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use burnstand_station::{server, Config, Station};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+/// burnstand burner station: serves one optical drive to the burnstand master over Kerberos,
+/// burns catalog images with xorriso, verifies them by MD5 and records everything in an
+/// audit log.
+#[derive(Debug, Parser)]
+#[command(name = "burnstand-station", version, about, long_about = None)]
+struct Args {
+    /// The station configuration (TOML; see docs/station.example.toml).
+    #[arg(long, value_name = "FILE", env = "BURNSTAND_STATION_CONFIG")]
+    config: PathBuf,
+
+    /// Check the configuration (file, principals, keytab, catalog, audit log) and exit
+    /// without serving: 0 when it is usable.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match real_main(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("burnstand-station: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::load(&args.config)?;
+
+    // Kerberos reads these when credentials are acquired; set them while the process is
+    // still single-threaded.
+    burnstand_wire::gss::use_service_keytab(&config.keytab);
+    if let Some(krb5_config) = &config.krb5_config {
+        std::env::set_var("KRB5_CONFIG", krb5_config);
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        if args.check_config {
+            return check(config).await;
+        }
+        let listen = config.listen;
+        let station = server::prepare(config).await?;
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        // One line on stdout for supervisors and tests, once the station is ready: the
+        // address actually bound (the configuration may say port 0).
+        println!("listening on {}", listener.local_addr()?);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        server::serve(listener, station, shutdown).await?;
+        Ok(())
+    })
+}
+
+/// `--check-config`: everything `run` needs, without listening.
+async fn check(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let principal = config.principal.clone();
+    tokio::task::spawn_blocking(move || burnstand_wire::gss::acceptor_credentials(&principal))
+        .await??;
+    let station = Station::from_config(config)?;
+    station.drive().check_usable()?;
+    let images = station.catalog().refresh().await?;
+    println!(
+        "configuration ok: station {} ({}), {} image(s) in {}",
+        station.id(),
+        station.config().friendly_name,
+        images.len(),
+        station.catalog().dir().display()
+    );
+    Ok(())
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("signal received; stopping");
+    shutdown.cancel();
+}

@@ -1,0 +1,187 @@
+//! The audit records a station writes: one builder per kind of event, so every record of a
+//! kind has the same fields in the same order.
+//!
+//! Every record names the station and, once the master has said whom a session is for, the
+//! user and the session id the master's own records use, so an auditor can join both logs.
+//! Images are named by id **and** digest (a file can be replaced; its SHA-256 cannot). Nothing
+//! secret or bulky goes in: no tokens, keys or image bytes.
+//!
+//! | event | when |
+//! |---|---|
+//! | `station.start` / `station.stop` | the daemon starts serving / stops |
+//! | `session.deny` | an authenticated peer is not a trusted master (closed) |
+//! | `session.refuse` | the drive or the audit log is unusable (ERRNOTAVL) |
+//! | `session.start` / `session.end` | the identity block arrived / the session ended |
+//! | `burn.deny` | a BURN was refused (unknown image, not allowed, busy, no disc, no space) |
+//! | `burn.start` / `burn.end` | xorriso starts / has exited (ok or error) for one copy |
+//! | `burn.verify` | the read-back finished: pass or fail, with all digests |
+//! | `burn.cancel` | a burn was cancelled (CANCEL, session lost, shutdown) |
+//! | `tray.open` | the tray was opened (OPEN, or after a burn) |
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use burnstand_audit::Event;
+use burnstand_wire::burner::Md5;
+
+use crate::image::Image;
+
+/// Whom a session is for, as far as the station knows: the master it authenticated and the
+/// user the master named in the identity block.
+#[derive(Debug, Clone)]
+pub struct Who {
+    /// The station's own id.
+    pub station: String,
+    /// The connection number (also in the tracing span).
+    pub conn: u64,
+    /// The master's socket address.
+    pub peer: SocketAddr,
+    /// The authenticated master principal.
+    pub master: String,
+    /// The user, display form.
+    pub user: String,
+    /// The user's exported name (policy compares this).
+    pub user_exported: Vec<u8>,
+    /// The reservation's id, shared with the master's records.
+    pub session_id: String,
+    /// The user's client address as the master saw it.
+    pub client: String,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn session(name: &str, who: &Who) -> Event {
+    Event::new(name)
+        .field("station", &who.station)
+        .field("conn", who.conn)
+        .field("user", &who.user)
+        .field("session_id", &who.session_id)
+}
+
+fn image(event: Event, image: &Image) -> Event {
+    event
+        .field("image", &image.id)
+        .field("image_sha256", image.digests.sha256.to_hex())
+        .field("image_md5", image.digests.md5.to_hex())
+        .field("bytes", image.size)
+}
+
+/// The daemon starts serving.
+pub fn station_start(station: &str, listen: SocketAddr, drive: &str) -> Event {
+    Event::new("station.start")
+        .field("station", station)
+        .field("listen", listen)
+        .field("drive", drive)
+}
+
+/// The daemon stops serving.
+pub fn station_stop(station: &str) -> Event {
+    Event::new("station.stop").field("station", station)
+}
+
+/// An authenticated peer that is not a trusted master.
+pub fn session_deny(station: &str, conn: u64, peer: SocketAddr, principal: &str) -> Event {
+    Event::new("session.deny")
+        .field("station", station)
+        .field("conn", conn)
+        .field("peer", peer)
+        .field("principal", principal)
+        .field("reason", "not a trusted master")
+}
+
+/// A trusted master was answered ERRNOTAVL.
+pub fn session_refuse(
+    station: &str,
+    conn: u64,
+    peer: SocketAddr,
+    principal: &str,
+    reason: &str,
+) -> Event {
+    Event::new("session.refuse")
+        .field("station", station)
+        .field("conn", conn)
+        .field("peer", peer)
+        .field("principal", principal)
+        .field("reason", reason)
+}
+
+/// The session is attributed to a user.
+pub fn session_start(who: &Who) -> Event {
+    session("session.start", who)
+        .field("master", &who.master)
+        .field("peer", who.peer)
+        .field("client", &who.client)
+}
+
+/// The session ended.
+pub fn session_end(who: &Who, reason: &str) -> Event {
+    session("session.end", who).field("reason", reason)
+}
+
+/// A BURN refused before anything was written.
+pub fn burn_deny(who: &Who, image_id: &str, reason: &str) -> Event {
+    session("burn.deny", who)
+        .field("image", image_id)
+        .field("reason", reason)
+}
+
+/// xorriso is about to start on copy `copy` of `copies`.
+pub fn burn_start(who: &Who, img: &Image, copy: u32, copies: u32) -> Event {
+    image(session("burn.start", who), img)
+        .field("copy", copy)
+        .field("copies", copies)
+}
+
+/// xorriso has exited for one copy.
+pub fn burn_end(who: &Who, img: &Image, copy: u32, took: Duration, error: Option<&str>) -> Event {
+    let e = image(session("burn.end", who), img)
+        .field("copy", copy)
+        .field("ok", error.is_none())
+        .field("duration_ms", ms(took));
+    match error {
+        Some(text) => e.field("error", text),
+        None => e,
+    }
+}
+
+/// The read-back of one copy finished.
+#[allow(clippy::too_many_arguments)]
+pub fn burn_verify(
+    who: &Who,
+    img: &Image,
+    copy: u32,
+    passed: bool,
+    readback_md5: Option<Md5>,
+    read_bytes: u64,
+    took: Duration,
+    error: Option<&str>,
+) -> Event {
+    let e = image(session("burn.verify", who), img)
+        .field("copy", copy)
+        .field("passed", passed)
+        .field(
+            "readback_md5",
+            readback_md5.map(|m| m.to_hex()).unwrap_or_default(),
+        )
+        .field("read_bytes", read_bytes)
+        .field("duration_ms", ms(took));
+    match error {
+        Some(text) => e.field("error", text),
+        None => e,
+    }
+}
+
+/// A burn was cancelled during `phase`.
+pub fn burn_cancel(who: &Who, img: &Image, copy: u32, phase: &str, reason: &str) -> Event {
+    image(session("burn.cancel", who), img)
+        .field("copy", copy)
+        .field("phase", phase)
+        .field("reason", reason)
+}
+
+/// The tray was opened.
+pub fn tray_open(who: &Who, reason: &str) -> Event {
+    session("tray.open", who).field("reason", reason)
+}

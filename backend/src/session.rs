@@ -1,0 +1,541 @@
+//! One connection from the master: handshake, trust check, OK or ERRNOTAVL, the identity
+//! block, then the burner protocol until the connection ends.
+//!
+//! ```text
+//! accept ─► GSSAPI (wire::io) ─► trusted master? ─no─► audit session.deny, close
+//!                                     │yes
+//!                          drive and audit usable? ─no─► audit session.refuse, ERRNOTAVL, close
+//!                                     │yes
+//!                                    OK ─► identity block ─► audit session.start
+//!                                     │
+//!                     requests ◄──────┴──────► events of a running burn job (STATUS, VERIFY…)
+//! ```
+//!
+//! Requests and the events of a running burn are served from one `select!`: receiving
+//! (`wire::io::Session::recv_bytes`) is cancel-safe, so an event that wins the race simply
+//! drops the pending receive, is sent, and the receive starts again where it stopped. Sends
+//! are never raced against anything (a half-written block would desynchronise the link).
+//!
+//! The session ends when the master closes, when a block does not frame or open (lost sync:
+//! nothing after it can be trusted), when the Kerberos context ends, or when the station shuts
+//! down. A running burn is then cancelled and its xorriso reaped before the session is gone.
+//! A request that opens fine but does not parse is answered with ERROR BADREQUEST and the
+//! session goes on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use burnstand_wire::burner::{Capabilities, ErrorCode, Event, MediumInfo, MediumState, Request};
+use burnstand_wire::command::{Identity, Reply};
+use burnstand_wire::datastream::from_bytes;
+use burnstand_wire::gss::acceptor_credentials;
+use burnstand_wire::io::{Session as WireSession, Unauthenticated};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::Span;
+
+use crate::error::{Result, StationError};
+use crate::job::{availability, BurnJob, CancelReason, Outcome, EVENT_QUEUE};
+use crate::receipt::{self, Who};
+use crate::station::Station;
+
+/// Longest text accepted in each identity block field; the master sends a principal, a UUID
+/// and an address.
+pub const MAX_IDENTITY_FIELD_LEN: usize = 1024;
+
+/// A burn job this session started.
+struct RunningBurn {
+    cancel: CancellationToken,
+    reason: CancelReason,
+    events: mpsc::Receiver<Event>,
+    handle: JoinHandle<Outcome>,
+}
+
+/// Serves one accepted connection to its end. Never fails: what went wrong is logged (and
+/// audited where the station made a decision).
+pub async fn serve(
+    station: Arc<Station>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+    shutdown: CancellationToken,
+) {
+    let Some((wire, who)) = open(&station, tcp, peer, conn, &shutdown).await else {
+        return;
+    };
+    let mut session = Session {
+        station,
+        wire,
+        who: Arc::new(who),
+        burn: None,
+        shutdown,
+    };
+    let reason = session.run().await;
+    session.close(&reason).await;
+}
+
+/// The part before the burner protocol; `None` when the connection was closed.
+async fn open(
+    station: &Arc<Station>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+    shutdown: &CancellationToken,
+) -> Option<(WireSession<TcpStream>, Who)> {
+    let config = station.config();
+    let principal = config.principal.clone();
+    let cred = match tokio::task::spawn_blocking(move || acceptor_credentials(&principal)).await {
+        Ok(Ok(cred)) => cred,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot acquire acceptor credentials; check the keytab");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "credential task failed");
+            return None;
+        }
+    };
+    let mut wire = tokio::select! {
+        wire = Unauthenticated::new(tcp).accept(cred, config.handshake_timeout()) => match wire {
+            Ok(wire) => wire,
+            Err(e) => {
+                // Unauthenticated peers are logged, not audited: anyone can connect, and the
+                // audit log must not be theirs to fill.
+                tracing::warn!(error = %e, "authentication failed");
+                return None;
+            }
+        },
+        _ = shutdown.cancelled() => return None,
+    };
+    let master = wire.peer().as_str().to_owned();
+    Span::current().record("master", master.as_str());
+
+    if !station.is_trusted_master(wire.peer().exported()) {
+        tracing::warn!(principal = %master, "refused: not a trusted master");
+        let _ = station
+            .audit(receipt::session_deny(station.id(), conn, peer, &master))
+            .await;
+        return None;
+    }
+
+    let unusable = match station.drive().check_usable() {
+        Err(e) => Some(e.to_string()),
+        Ok(()) if !station.audit_healthy() => Some("the audit log cannot be written".to_owned()),
+        Ok(()) => None,
+    };
+    if let Some(reason) = unusable {
+        tracing::warn!(reason = %reason, "answering ERRNOTAVL");
+        let _ = station
+            .audit(receipt::session_refuse(
+                station.id(),
+                conn,
+                peer,
+                &master,
+                &reason,
+            ))
+            .await;
+        let _ = wire.send(&Reply::ErrNotAvl).await;
+        return None;
+    }
+    if let Err(e) = wire.send(&Reply::Ok).await {
+        tracing::info!(error = %e, "connection lost before OK");
+        return None;
+    }
+
+    let identity = tokio::select! {
+        identity = tokio::time::timeout(config.handshake_timeout(), wire.recv::<Identity>()) => identity,
+        _ = shutdown.cancelled() => return None,
+    };
+    let identity = match identity {
+        Ok(Ok(identity)) => identity,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "no valid identity block from the master; closing");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!("the master sent no identity block in time; closing");
+            return None;
+        }
+    };
+    let fields = [
+        &identity.user,
+        &identity.session_id,
+        &identity.client_address,
+    ];
+    if identity.user.is_empty()
+        || identity.user_exported_name.is_empty()
+        || fields
+            .iter()
+            .any(|f| f.chars().count() > MAX_IDENTITY_FIELD_LEN)
+        || identity.user_exported_name.len() > MAX_IDENTITY_FIELD_LEN
+    {
+        tracing::warn!("identity block with an empty or oversized field; closing");
+        return None;
+    }
+    Span::current().record("user", identity.user.as_str());
+    let who = Who {
+        station: station.id().to_owned(),
+        conn,
+        peer,
+        master,
+        user: identity.user,
+        user_exported: identity.user_exported_name,
+        session_id: identity.session_id,
+        client: identity.client_address,
+    };
+    if let Err(e) = station.audit(receipt::session_start(&who)).await {
+        let _ = wire.send(&Event::Error(e.report())).await;
+        return None;
+    }
+    tracing::info!(session_id = %who.session_id, "session started");
+    Some((wire, who))
+}
+
+struct Session {
+    station: Arc<Station>,
+    wire: WireSession<TcpStream>,
+    who: Arc<Who>,
+    burn: Option<RunningBurn>,
+    shutdown: CancellationToken,
+}
+
+/// The next event of the running burn; `None` once the job has ended. Pending forever when
+/// nothing runs, so it can sit in a `select!`.
+async fn next_burn_event(burn: &mut Option<RunningBurn>) -> Option<Event> {
+    match burn {
+        Some(b) => b.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    /// The request loop; returns why it ended.
+    async fn run(&mut self) -> String {
+        let expires = Instant::now() + self.wire.protection().remaining();
+        let idle_period = self.station.config().idle_report();
+        let mut idle = tokio::time::interval_at(
+            Instant::now() + idle_period.unwrap_or(Duration::from_secs(3600)),
+            idle_period.unwrap_or(Duration::from_secs(3600)),
+        );
+        idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return "station shutting down".into(),
+                _ = tokio::time::sleep_until(expires) => return "Kerberos ticket expired".into(),
+                event = next_burn_event(&mut self.burn) => {
+                    let sent = match event {
+                        Some(event) => self.send(&event).await,
+                        None => {
+                            self.reap_burn().await;
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = sent {
+                        return format!("cannot send: {e}");
+                    }
+                }
+                message = self.wire.recv_bytes() => {
+                    let bytes = match message {
+                        Ok(bytes) => bytes,
+                        Err(burnstand_wire::Error::Closed) => return "master closed the connection".into(),
+                        Err(e) => return format!("connection lost: {e}"),
+                    };
+                    let reply = match from_bytes::<Request>(&bytes) {
+                        Ok(request) => self.handle(request).await,
+                        Err(e) => {
+                            tracing::info!(error = %e, "undecodable request");
+                            self.send(&Event::error(ErrorCode::BadRequest, format!("not a burner request: {e}"))).await
+                        }
+                    };
+                    if let Err(e) = reply {
+                        return format!("cannot answer: {e}");
+                    }
+                }
+                _ = idle.tick(), if idle_period.is_some() && self.burn.is_none() => {
+                    if let Ok(Some(info)) = self.medium_if_free().await {
+                        if let Err(e) = self.send(&availability(&info)).await {
+                            return format!("cannot send: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, event: &Event) -> Result<()> {
+        self.wire.send(event).await.map_err(StationError::from)
+    }
+
+    /// Answers one request.
+    async fn handle(&mut self, request: Request) -> Result<()> {
+        tracing::debug!(request = request.word(), "request");
+        match request {
+            Request::Capab => {
+                let event = self.capabilities().await;
+                self.send(&event).await
+            }
+            Request::WhatIs => {
+                let event = match self.medium_if_free().await {
+                    Ok(Some(info)) => Event::Info(info),
+                    Ok(None) => Event::Info(MediumInfo {
+                        state: MediumState::Unknown,
+                        profile: "the drive is busy burning".into(),
+                        rewritable: false,
+                        used_bytes: 0,
+                        free_bytes: 0,
+                    }),
+                    Err(e) => Event::Error(e.report()),
+                };
+                self.send(&event).await
+            }
+            Request::Burn { image_id, copies } => {
+                let event = self.start_burn(&image_id, copies).await;
+                match event {
+                    Some(event) => self.send(&event).await,
+                    None => Ok(()),
+                }
+            }
+            Request::Open => {
+                let event = self.open_tray().await;
+                self.send(&event).await
+            }
+            Request::Cancel => self.cancel().await,
+        }
+    }
+
+    /// The medium report, or `None` while someone holds the drive.
+    ///
+    /// Methods of [`Session`] take `&mut self` even when they only read: the session owns a
+    /// GSSAPI context, which is `Send` but not `Sync`, so a future holding `&Session` across
+    /// an await could not move between threads.
+    async fn medium_if_free(&mut self) -> Result<Option<MediumInfo>> {
+        if self.burn.is_some() {
+            return Ok(None);
+        }
+        let Some(_hold) = self.station.try_hold() else {
+            return Ok(None);
+        };
+        self.station.drive().medium().await.map(Some)
+    }
+
+    async fn capabilities(&mut self) -> Event {
+        let images = match self.station.catalog().refresh().await {
+            Ok(images) => images,
+            Err(e) => {
+                tracing::error!(error = %e, "catalog unreadable");
+                return Event::error(
+                    ErrorCode::Unavailable,
+                    "the image catalog cannot be read; tell the lab staff",
+                );
+            }
+        };
+        let medium = match self.medium_if_free().await {
+            Ok(Some(info)) => info.state,
+            Ok(None) => MediumState::Unknown,
+            Err(e) => {
+                tracing::warn!(error = %e, "medium query failed");
+                MediumState::Unknown
+            }
+        };
+        Event::Cap(Capabilities {
+            station_id: self.station.id().to_owned(),
+            friendly_name: self.station.config().friendly_name.clone(),
+            drive: self.station.drive().kind(),
+            medium,
+            images: images
+                .iter()
+                .filter(|i| i.access.allows(&self.who.user_exported))
+                .map(|i| i.info())
+                .collect(),
+        })
+    }
+
+    /// Audits a refused BURN; the returned event tells the user (or says the audit failed).
+    async fn deny(&mut self, image_id: &str, reason: &str, code: ErrorCode, text: String) -> Event {
+        match self
+            .station
+            .audit(receipt::burn_deny(&self.who, image_id, reason))
+            .await
+        {
+            Ok(()) => Event::error(code, text),
+            Err(e) => Event::Error(e.report()),
+        }
+    }
+
+    /// Starts a burn job; `Some(event)` to send when the burn was refused.
+    async fn start_burn(&mut self, image_id: &str, copies: u32) -> Option<Event> {
+        if self.burn.is_some() {
+            let text =
+                "this session is already burning; wait for it to finish or send CANCEL".to_owned();
+            return Some(
+                self.deny(image_id, "session already burning", ErrorCode::Busy, text)
+                    .await,
+            );
+        }
+        let image = match self.station.catalog().find(image_id).await {
+            Ok(Some(image)) => image,
+            Ok(None) => {
+                let text =
+                    format!("no image {image_id:?} is offered here; send CAPAB for the list");
+                return Some(
+                    self.deny(image_id, "unknown image", ErrorCode::UnknownImage, text)
+                        .await,
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "catalog unreadable");
+                let text = "the image catalog cannot be read; tell the lab staff".to_owned();
+                return Some(
+                    self.deny(image_id, "catalog unreadable", ErrorCode::Unavailable, text)
+                        .await,
+                );
+            }
+        };
+        if !image.access.allows(&self.who.user_exported) {
+            let text = format!("you may not burn {image_id:?}; ask the lab staff for access");
+            return Some(
+                self.deny(image_id, "not allowed", ErrorCode::Denied, text)
+                    .await,
+            );
+        }
+        let Some(hold) = self.station.try_hold() else {
+            let text = "the drive is busy with another burn; try again when it is done".to_owned();
+            return Some(
+                self.deny(image_id, "drive busy", ErrorCode::Busy, text)
+                    .await,
+            );
+        };
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let cancel = self.shutdown.child_token();
+        let reason = CancelReason::default();
+        let job = BurnJob {
+            station: Arc::clone(&self.station),
+            who: Arc::clone(&self.who),
+            image,
+            copies,
+            events: tx,
+            cancel: cancel.clone(),
+            reason: Arc::clone(&reason),
+            hold,
+        };
+        let span = Span::current();
+        let handle = tokio::spawn(tracing::Instrument::instrument(job.run(), span));
+        self.burn = Some(RunningBurn {
+            cancel,
+            reason,
+            events: rx,
+            handle,
+        });
+        None
+    }
+
+    async fn open_tray(&mut self) -> Event {
+        if self.burn.is_some() {
+            return Event::error(
+                ErrorCode::Busy,
+                "the tray stays closed during a burn; send CANCEL first",
+            );
+        }
+        let Some(_hold) = self.station.try_hold() else {
+            return Event::error(
+                ErrorCode::Busy,
+                "the drive is busy with another burn; try again when it is done",
+            );
+        };
+        match self.station.drive().eject().await {
+            Ok(()) => match self
+                .station
+                .audit(receipt::tray_open(&self.who, "OPEN request"))
+                .await
+            {
+                Ok(()) => Event::TrayOpen,
+                Err(e) => Event::Error(e.report()),
+            },
+            Err(e) => Event::Error(e.report()),
+        }
+    }
+
+    /// CANCEL: stops the job, forwards what it still reported, and answers once xorriso is
+    /// gone.
+    async fn cancel(&mut self) -> Result<()> {
+        let Some(burn) = &self.burn else {
+            return self
+                .send(&Event::error(
+                    ErrorCode::NotBurning,
+                    "nothing is burning in this session",
+                ))
+                .await;
+        };
+        let _ = burn.reason.set("CANCEL request");
+        burn.cancel.cancel();
+        let outcome = self.finish_burn(true).await?;
+        match outcome {
+            Outcome::Cancelled => self.send(&Event::Cancelled).await,
+            Outcome::Done | Outcome::Failed => {
+                self.send(&Event::error(
+                    ErrorCode::NotBurning,
+                    "the burn had already finished",
+                ))
+                .await
+            }
+        }
+    }
+
+    /// Waits for the running job to end, forwarding (or, when the session is going away,
+    /// dropping) its events so it never blocks on a full queue.
+    async fn finish_burn(&mut self, forward: bool) -> Result<Outcome> {
+        let Some(mut burn) = self.burn.take() else {
+            return Ok(Outcome::Done);
+        };
+        let mut send_error = None;
+        while let Some(event) = burn.events.recv().await {
+            if forward && send_error.is_none() {
+                if let Err(e) = self.wire.send(&event).await {
+                    send_error = Some(e);
+                }
+            }
+        }
+        let outcome = burn.handle.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "burn task failed");
+            Outcome::Failed
+        });
+        match send_error {
+            Some(e) => Err(e.into()),
+            None => Ok(outcome),
+        }
+    }
+
+    /// The job's channel closed: collect its outcome.
+    async fn reap_burn(&mut self) {
+        if let Ok(outcome) = self.finish_burn(false).await {
+            tracing::info!(?outcome, "burn ended");
+        }
+    }
+
+    /// Ends the session: cancels a running burn (and waits until xorriso is reaped), audits
+    /// the end, closes the connection.
+    async fn close(&mut self, reason: &str) {
+        if let Some(burn) = &self.burn {
+            let _ = burn.reason.set(if self.shutdown.is_cancelled() {
+                "station shutting down"
+            } else {
+                "session ended"
+            });
+            burn.cancel.cancel();
+            let _ = self.finish_burn(false).await;
+        }
+        if let Err(e) = self
+            .station
+            .audit(receipt::session_end(&self.who, reason))
+            .await
+        {
+            tracing::error!(error = %e, "cannot audit the session end");
+        }
+        tracing::info!(reason, "session ended");
+    }
+}

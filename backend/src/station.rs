@@ -1,0 +1,156 @@
+//! [`Station`]: what every session of one station shares — the configuration, the drive and
+//! its exclusive hold, the image catalog, the audit log, and the resolved trust policy.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use burnstand_audit::{AuditLog, Event, SharedAuditLog};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::drive::{Drive, XorrisoDrive};
+use crate::error::{Result, StationError};
+use crate::principal::exported_name;
+
+/// Proof that the caller holds the drive exclusively: burns, tray and medium queries take it,
+/// so two xorriso processes never address the drive at once.
+pub type DriveHold = OwnedMutexGuard<()>;
+
+/// The shared state of one station (one drive).
+#[derive(Debug)]
+pub struct Station {
+    config: Config,
+    id: String,
+    drive: Arc<dyn Drive>,
+    catalog: Catalog,
+    audit: SharedAuditLog,
+    hold: Arc<Mutex<()>>,
+    trusted_masters: Vec<Vec<u8>>,
+    next_conn: AtomicU64,
+}
+
+impl Station {
+    /// Builds the station the configuration describes: its xorriso drive, catalog and audit
+    /// log. The krb5 environment (KRB5_CONFIG) must be in place: principals are resolved here.
+    pub fn from_config(config: Config) -> Result<Arc<Station>> {
+        let invalid = |message: String| StationError::Config {
+            path: "configuration".into(),
+            message,
+        };
+        let kind = config.drive_kind().map_err(invalid)?;
+        let target = config.target().map_err(invalid)?;
+        let drive = XorrisoDrive::new(kind, target, config.drive.speed, config.xorriso());
+        Station::with_drive(config, Arc::new(drive))
+    }
+
+    /// Builds a station around `drive` (tests pass a
+    /// [`TestOnlyFaultyDrive`](crate::faulty::TestOnlyFaultyDrive)), opening the configured
+    /// audit log.
+    pub fn with_drive(config: Config, drive: Arc<dyn Drive>) -> Result<Arc<Station>> {
+        if let Some(parent) = config.audit_log.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StationError::io(format!("creating {}", parent.display()), e))?;
+        }
+        let audit = AuditLog::open(&config.audit_log)?;
+        Station::with_parts(config, drive, audit)
+    }
+
+    /// Builds a station around `drive` and an already opened audit log (tests open theirs
+    /// with injected failures to check that the station fails closed).
+    pub fn with_parts(
+        config: Config,
+        drive: Arc<dyn Drive>,
+        audit: AuditLog,
+    ) -> Result<Arc<Station>> {
+        let resolve = |what: &str, p: &String| {
+            exported_name(p).map_err(|e| StationError::Config {
+                path: "configuration".into(),
+                message: format!("{what} {p:?} is not a usable Kerberos principal: {e}"),
+            })
+        };
+        let trusted_masters = config
+            .trusted_masters
+            .iter()
+            .map(|p| resolve("trusted master", p))
+            .collect::<Result<Vec<_>>>()?;
+        let mut groups = HashMap::new();
+        for (name, members) in &config.groups {
+            let exported = members
+                .iter()
+                .map(|p| resolve("group member", p))
+                .collect::<Result<Vec<_>>>()?;
+            groups.insert(name.clone(), exported);
+        }
+        let catalog = Catalog::open(&config.catalog, &config.state_dir, groups)?;
+        let audit = SharedAuditLog::new(audit);
+        Ok(Arc::new(Station {
+            id: config.station_id(),
+            config,
+            drive,
+            catalog,
+            audit,
+            hold: Arc::new(Mutex::new(())),
+            trusted_masters,
+            next_conn: AtomicU64::new(1),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The station id (in CAP and every audit record).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The drive.
+    pub fn drive(&self) -> &dyn Drive {
+        &*self.drive
+    }
+
+    /// The image catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Whether `exported` (a GSSAPI exported name) is one of the trusted masters.
+    pub fn is_trusted_master(&self, exported: &[u8]) -> bool {
+        self.trusted_masters.iter().any(|m| m == exported)
+    }
+
+    /// The drive, exclusively, if nobody else holds it right now. Never waits: a second burn
+    /// gets a clear "busy" instead of queueing behind the first.
+    pub fn try_hold(&self) -> Option<DriveHold> {
+        Arc::clone(&self.hold).try_lock_owned().ok()
+    }
+
+    /// Appends an audit record and returns once it is durable. Fails closed: an error means
+    /// the action must not be acknowledged (or performed).
+    pub async fn audit(&self, event: Event) -> Result<()> {
+        let name = event.name().to_owned();
+        match self.audit.append(event).await {
+            Ok(appended) => {
+                tracing::debug!(event = %name, seq = appended.seq, "audited");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(event = %name, error = %e, "audit append failed; refusing the action");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Whether the audit log still accepts records (false after a failed write or fsync).
+    pub fn audit_healthy(&self) -> bool {
+        self.audit.is_healthy()
+    }
+
+    /// A fresh connection number.
+    pub(crate) fn next_conn(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,456 @@
+//! The lab a test runs in: a real MIT KDC (kdc-test), a catalog of real ISO images made with
+//! xorriso, a file pseudo-drive, and a station — in this process (`server::serve`) or as the
+//! real binary. The test itself plays the master: it authenticates with the master's keytab
+//! (or as a user, to be refused), sends the identity block and then speaks the burner protocol
+//! like a module would through the relay.
+//!
+//! Each test runs in its own process (nextest): the Kerberos environment is process-global.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use burnstand_audit::Record;
+use burnstand_station::drive::Drive;
+use burnstand_station::{server, Config, Station};
+use burnstand_wire::burner::{Event, Request};
+use burnstand_wire::command::{Identity, Reply};
+use burnstand_wire::datastream::from_bytes;
+use burnstand_wire::gss::{initiator_credentials, password_credentials};
+use burnstand_wire::io::{Session, Unauthenticated};
+use kdc_test::{Realm, RealmBuilder};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const REALM: &str = "BURNSTAND.TEST";
+pub const MASTER: &str = "burnstand/localhost";
+pub const STATION: &str = "burnstand-station/localhost";
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// Generous bound on waiting for one event; only a hang trips it (no timing assertions).
+pub const EVENT_WAIT: Duration = Duration::from_secs(120);
+
+pub struct Lab {
+    pub realm: Realm,
+    pub dir: tempfile::TempDir,
+    pub images: PathBuf,
+    pub state: PathBuf,
+    pub audit_log: PathBuf,
+    pub disc: PathBuf,
+}
+
+impl Lab {
+    /// A realm with the master, the station and users alice (allowed) and mallory; the
+    /// process environment set so the station accepts with its keytab and the test initiates
+    /// with the master's.
+    pub fn new() -> Lab {
+        let realm = RealmBuilder::new(REALM)
+            .user("alice", "alice-pw")
+            .user("mallory", "mallory-pw")
+            .service(MASTER)
+            .service(STATION)
+            .start()
+            .expect("start the test realm");
+        realm.apply_to_process(None).expect("apply the realm env");
+        std::env::set_var(
+            "KRB5_KTNAME",
+            file_kt(realm.keytab(STATION).expect("station keytab")),
+        );
+        std::env::set_var(
+            "KRB5_CLIENT_KTNAME",
+            file_kt(realm.keytab(MASTER).expect("master keytab")),
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let images = dir.path().join("images");
+        std::fs::create_dir(&images).expect("images dir");
+        Lab {
+            state: dir.path().join("state"),
+            audit_log: dir.path().join("audit/station.log"),
+            disc: dir.path().join("drive/disc.img"),
+            images,
+            realm,
+            dir,
+        }
+        .with_drive_dir()
+    }
+
+    fn with_drive_dir(self) -> Lab {
+        std::fs::create_dir_all(self.disc.parent().expect("disc dir")).expect("drive dir");
+        self
+    }
+
+    pub fn principal(&self, name: &str) -> String {
+        self.realm.principal(name)
+    }
+
+    /// The station configuration for this lab; `extra` lines go into the top level, `drive`
+    /// lines into `[drive]`.
+    pub fn config_text(&self, extra: &str, drive: &str) -> String {
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+principal = "{station}"
+keytab = "{keytab}"
+trusted_masters = ["{master}"]
+friendly_name = "Test station"
+station_id = "test-station"
+catalog = "{images}"
+state_dir = "{state}"
+audit_log = "{audit}"
+{idle}
+{extra}
+
+[drive]
+kind = "DVD"
+file = "{disc}"
+allow_file_drive = true
+{drive}
+"#,
+            station = self.principal(STATION),
+            keytab = self
+                .realm
+                .keytab(STATION)
+                .expect("station keytab")
+                .display(),
+            master = self.principal(MASTER),
+            images = self.images.display(),
+            state = self.state.display(),
+            audit = self.audit_log.display(),
+            disc = self.disc.display(),
+            idle = if extra.contains("idle_report_secs") {
+                ""
+            } else {
+                "idle_report_secs = 0"
+            },
+        )
+    }
+
+    pub fn config(&self, extra: &str, drive: &str) -> Config {
+        Config::parse(&self.config_text(extra, drive), Path::new("test")).expect("test config")
+    }
+
+    /// Publishes `file` (already in the images dir) with a sidecar.
+    pub fn publish(&self, file: &str, sidecar: &str) {
+        std::fs::write(self.images.join(format!("{file}.toml")), sidecar).expect("write sidecar");
+    }
+
+    /// Builds a real ISO 9660 image of about `payload_bytes` (one file of pseudo-random
+    /// bytes, optionally starting with `marker`) with xorriso, publishes it for everyone.
+    pub fn make_iso(
+        &self,
+        file: &str,
+        payload_bytes: usize,
+        marker: &[u8],
+        restricted: bool,
+    ) -> PathBuf {
+        let tree = self.dir.path().join(format!("tree-{file}"));
+        std::fs::create_dir_all(&tree).expect("tree dir");
+        let mut data = Vec::with_capacity(payload_bytes);
+        data.extend_from_slice(marker);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ payload_bytes as u64;
+        while data.len() < payload_bytes {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        data.truncate(payload_bytes.max(marker.len()));
+        std::fs::write(tree.join("payload.bin"), &data).expect("payload");
+        let out = self.images.join(file);
+        let status = Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-V", "BURNSTAND_TEST", "-o"])
+            .arg(&out)
+            .arg(&tree)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run xorriso mkisofs");
+        assert!(status.success(), "xorriso -as mkisofs failed");
+        self.publish(
+            file,
+            &format!(
+                "name = \"Image {file}\"\nrestricted = {restricted}\nallow_users = [\"{}\"]\n",
+                self.principal("alice")
+            ),
+        );
+        out
+    }
+
+    pub fn records(&self) -> Vec<Record> {
+        burnstand_audit::read_records(&self.audit_log).expect("read the audit log")
+    }
+
+    pub fn records_named(&self, event: &str) -> Vec<Record> {
+        self.records()
+            .into_iter()
+            .filter(|r| r.event == event)
+            .collect()
+    }
+
+    /// Starts a station in this process around `drive` (or the configured xorriso drive).
+    pub async fn start(&self, config: Config, drive: Option<Arc<dyn Drive>>) -> Running {
+        let station = match drive {
+            Some(drive) => Station::with_drive(config, drive),
+            None => Station::from_config(config),
+        }
+        .expect("build the station");
+        self.serve(station).await
+    }
+
+    /// Serves an already built station in this process.
+    pub async fn serve(&self, station: Arc<Station>) -> Running {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server::serve(
+            listener,
+            Arc::clone(&station),
+            shutdown.clone(),
+        ));
+        Running {
+            addr,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    /// Starts the real `burnstand-station` binary with `config_text` and this realm's
+    /// environment; returns once it printed its address.
+    pub fn start_binary(&self, config_text: &str) -> ChildStation {
+        let path = self.dir.path().join("station.toml");
+        std::fs::write(&path, config_text).expect("write config");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_burnstand-station"));
+        cmd.arg("--config")
+            .arg(&path)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        for (k, v) in self.realm.env() {
+            cmd.env(k, v);
+        }
+        let log = std::fs::File::create(self.dir.path().join("station.stderr")).expect("log file");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start burnstand-station");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the address line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; see {}",
+                    self.dir.path().join("station.stderr").display()
+                )
+            });
+        ChildStation { child, addr }
+    }
+}
+
+fn file_kt(path: &Path) -> String {
+    format!("FILE:{}", path.display())
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: Option<JoinHandle<burnstand_station::Result<()>>>,
+}
+
+impl Running {
+    /// Shuts the server down and waits for every session to end.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+pub struct ChildStation {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ChildStation {
+    /// A line of /proc/PID/status in kB (VmHWM, VmRSS).
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("proc status");
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+}
+
+impl Drop for ChildStation {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The test's side of a station connection: the master (and, after the identity block, the
+/// module behind it).
+pub struct Module {
+    pub session: Session<TcpStream>,
+}
+
+/// How a connection attempt ended.
+pub enum Connected {
+    Ok(Box<Module>),
+    NotAvailable,
+    Closed(burnstand_wire::Error),
+}
+
+impl Connected {
+    pub fn module(self) -> Module {
+        match self {
+            Connected::Ok(m) => *m,
+            Connected::NotAvailable => panic!("station answered ERRNOTAVL"),
+            Connected::Closed(e) => panic!("station closed the connection: {e}"),
+        }
+    }
+}
+
+/// Connects as the master (from the master's keytab) and sends alice's identity.
+pub async fn connect_as_master(lab: &Lab, addr: SocketAddr) -> Connected {
+    let cred = initiator_credentials(Some(&lab.principal(MASTER))).expect("master credentials");
+    connect_with(lab, addr, cred, "alice").await
+}
+
+/// Connects with `cred`, and if the station says OK, sends the identity block for `user`.
+pub async fn connect_with(
+    lab: &Lab,
+    addr: SocketAddr,
+    cred: burnstand_wire::gss::Cred,
+    user: &str,
+) -> Connected {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let mut session = match Unauthenticated::new(tcp)
+        .initiate(cred, &lab.principal(STATION), TIMEOUT)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return Connected::Closed(e),
+    };
+    match session.recv::<Reply>().await {
+        Ok(Reply::Ok) => {}
+        Ok(Reply::ErrNotAvl) => return Connected::NotAvailable,
+        Ok(other) => panic!("unexpected reply {other:?}"),
+        Err(e) => return Connected::Closed(e),
+    }
+    let principal = lab.principal(user);
+    let exported = burnstand_station::principal::exported_name(&principal).expect("export name");
+    let identity = Identity {
+        user: principal,
+        user_exported_name: exported,
+        session_id: format!("test-session-{user}"),
+        client_address: "192.0.2.7:40312".into(),
+    };
+    session.send(&identity).await.expect("send identity");
+    Connected::Ok(Box::new(Module { session }))
+}
+
+/// A user principal's password credentials (to act as an untrusted initiator).
+pub fn user_credentials(lab: &Lab, user: &str) -> burnstand_wire::gss::Cred {
+    let pw = lab.realm.password(user).expect("user password");
+    password_credentials(&lab.principal(user), pw).expect("password credentials")
+}
+
+impl Module {
+    pub async fn send(&mut self, request: &Request) {
+        self.session.send(request).await.expect("send request");
+    }
+
+    pub async fn recv_raw(&mut self) -> Vec<u8> {
+        tokio::time::timeout(EVENT_WAIT, self.session.recv_bytes())
+            .await
+            .expect("an event in time")
+            .expect("receive an event")
+    }
+
+    pub async fn recv(&mut self) -> Event {
+        from_bytes(&self.recv_raw().await).expect("a valid burner event")
+    }
+
+    /// Sends `request` and returns the next event.
+    pub async fn ask(&mut self, request: &Request) -> Event {
+        self.send(request).await;
+        self.recv().await
+    }
+
+    /// Receives events until one satisfies `last`; returns them all.
+    pub async fn until(&mut self, last: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let mut events = Vec::new();
+        loop {
+            let e = self.recv().await;
+            let done = last(&e);
+            events.push(e);
+            if done {
+                return events;
+            }
+        }
+    }
+}
+
+/// Children of this process named `xorriso`, zombies included.
+pub fn xorriso_children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("list /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …
+        let Some((comm_part, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = comm_part.split_once('(').map(|(_, c)| c).unwrap_or("");
+        let ppid: Option<u32> = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+        if comm == "xorriso" && ppid == Some(me) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Polls `cond` until it holds; panics only if it never does within a generous bound (a hang,
+/// not a timing assertion).
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never happened: {what}");
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary of `burnstand-station`: a real MIT KDC (kdc-test), real
+//! xorriso burning onto a file pseudo-drive, and the station in-process or as its binary.
+//! Run with `cargo nextest` (one process per test: each test owns its Kerberos environment).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod access;
+mod burning;
+mod cli;
+mod harness;
+mod memory;

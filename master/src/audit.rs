@@ -1,0 +1,151 @@
+//! The master's audit records: one constructor per event, so names and fields stay consistent.
+//!
+//! Records go to the hash-chained, fsync-before-ack log of `burnstand-audit`. The rule every
+//! caller follows: an action is acknowledged to the client only after its record's append
+//! returned `Ok`; if the append fails the connection is closed without the acknowledgement and,
+//! since the log is then poisoned, the server refuses new connections (fail closed).
+//!
+//! Every record carries `conn` (the connection id also in the tracing span) and, once known,
+//! `principal` (display form). Never tokens, keys or relayed payload.
+
+use std::net::SocketAddr;
+
+use burnstand_audit::Event;
+use burnstand_wire::gss::Principal;
+
+/// A connection authenticated.
+pub fn auth_ok(conn: u64, peer: SocketAddr, principal: &Principal) -> Event {
+    Event::new("auth.ok")
+        .field("conn", conn)
+        .field("peer", peer)
+        .field("principal", principal.as_str())
+}
+
+/// A handshake failed, timed out or was abandoned.
+pub fn auth_fail(conn: u64, peer: SocketAddr, reason: &str) -> Event {
+    Event::new("auth.fail")
+        .field("conn", conn)
+        .field("peer", peer)
+        .field("reason", reason)
+}
+
+/// An authenticated connection was refused (per-user budget).
+pub fn connection_deny(conn: u64, principal: &Principal, reason: &str) -> Event {
+    Event::new("connection.deny")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("reason", reason)
+}
+
+/// A well-protected message that is not a valid command, or not valid in this state
+/// (answered ERRINVCMD).
+pub fn command_invalid(conn: u64, principal: &Principal, reason: &str) -> Event {
+    Event::new("command.invalid")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("reason", reason)
+}
+
+/// LIST answered with `types` station types.
+pub fn list(conn: u64, principal: &Principal, types: usize) -> Event {
+    Event::new("list")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("types", types)
+}
+
+/// BIND granted: `station` reserved for `principal` as reservation `session`.
+pub fn bind(
+    conn: u64,
+    principal: &Principal,
+    station_type: u32,
+    station: &str,
+    session: &str,
+) -> Event {
+    Event::new("bind")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("station_type", station_type)
+        .field("station", station)
+        .field("session", session)
+}
+
+/// BIND refused (answered ERRUNAVAL).
+pub fn bind_deny(conn: u64, principal: &Principal, station_type: u32, reason: &str) -> Event {
+    Event::new("bind.deny")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("station_type", station_type)
+        .field("reason", reason)
+}
+
+/// SERV granted: the pass-through to `station` is about to start.
+pub fn serv(conn: u64, principal: &Principal, service: u32, station: &str, session: &str) -> Event {
+    Event::new("serv")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("service", service)
+        .field("station", station)
+        .field("session", session)
+}
+
+/// SERV refused; `reply` is what the client got (ERRNOCONN or ERRNOTAVL).
+pub fn serv_deny(
+    conn: u64,
+    principal: &Principal,
+    service: u32,
+    reply: &str,
+    reason: &str,
+) -> Event {
+    Event::new("serv.deny")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("service", service)
+        .field("reply", reply)
+        .field("reason", reason)
+}
+
+/// A pass-through ended.
+pub fn serv_end(
+    conn: u64,
+    principal: &Principal,
+    session: &str,
+    blocks_up: u64,
+    blocks_down: u64,
+    reason: &str,
+) -> Event {
+    Event::new("serv.end")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("session", session)
+        .field("blocks_up", blocks_up)
+        .field("blocks_down", blocks_down)
+        .field("reason", reason)
+}
+
+/// QUIT received; the OK follows only once this is durable.
+pub fn quit(conn: u64, principal: &Principal) -> Event {
+    Event::new("quit")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+}
+
+/// Every connection of `principal` was closed and its reservation (if any) released.
+pub fn teardown(
+    conn: u64,
+    principal: &Principal,
+    station: Option<&str>,
+    session: Option<&str>,
+    connections: usize,
+    reason: &str,
+) -> Event {
+    let mut event = Event::new("teardown")
+        .field("conn", conn)
+        .field("principal", principal.as_str());
+    if let (Some(station), Some(session)) = (station, session) {
+        event = event.field("station", station).field("session", session);
+    }
+    event
+        .field("connections", connections)
+        .field("reason", reason)
+}

@@ -1,0 +1,615 @@
+//! The master's configuration: one TOML file, parsed and validated once at start-up.
+//!
+//! Everything that can be checked without the network is checked here, and every problem is
+//! reported at once, so `burnstand-master --check-config` gives an operator the whole list.
+//! `docs/master.md` is the reference; `docs/master.example.toml` a commented example.
+//!
+//! Principals in access lists are compared by their GSSAPI **exported name**, never by display
+//! string: [`Access`] holds the exported names of the configured principals, built with the
+//! same Kerberos library that authenticates the users.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use burnstand_wire::gss::Principal;
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, Result};
+
+/// Largest config file read, so a wrong path (a device, a huge log) fails fast.
+pub const MAX_CONFIG_LEN: u64 = 1024 * 1024;
+/// Most stations one master manages; keeps the LIST reply far below one message.
+pub const MAX_STATIONS: usize = 1024;
+/// Longest station name, drive kind or group name.
+pub const MAX_NAME_LEN: usize = 64;
+/// Most entries in one access list or group.
+pub const MAX_ACCESS_ENTRIES: usize = 4096;
+/// Highest `max_connections` accepted: beyond this the process runs out of descriptors first.
+pub const MAX_CONNECTIONS_CEILING: usize = 65_536;
+
+/// A service a station can offer, from the catalogue this master knows.
+///
+/// Seed 003 builds station descriptions "from station service type flags as known to the
+/// master server": this enum is that knowledge. Adding a service means adding a variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    /// The burner protocol (seed 000), [`burnstand_wire::command::ServiceType::BURNER`].
+    Burner,
+}
+
+impl Service {
+    /// Every known service, for messages.
+    pub const ALL: [Service; 1] = [Service::Burner];
+
+    /// The id in SERV and in LIST's service records.
+    pub fn id(self) -> u32 {
+        match self {
+            Service::Burner => burnstand_wire::command::ServiceType::BURNER,
+        }
+    }
+
+    /// The name used in the config file and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Burner => "burner",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Connection budgets and timeouts (`[limits]`); every field has a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// All client connections at once, authenticated or not.
+    pub max_connections: usize,
+    /// Connections still in the Kerberos handshake: a smaller, separate budget so that
+    /// unauthenticated peers can never take every slot.
+    pub max_unauthenticated: usize,
+    /// Authenticated connections of one principal at once.
+    pub max_connections_per_user: usize,
+    /// Time a new connection gets to complete the handshake.
+    #[serde(deserialize_with = "duration")]
+    pub handshake_timeout: Duration,
+    /// Command mode without a reservation: silence this long closes the connection.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// A reservation with no module connection open and no command this long is torn down.
+    #[serde(deserialize_with = "duration")]
+    pub reservation_idle_timeout: Duration,
+    /// After SIGTERM, how long open sessions may finish before they are closed.
+    #[serde(deserialize_with = "duration")]
+    pub drain_deadline: Duration,
+    /// Connecting to a station: TCP connect, handshake and its OK, each.
+    #[serde(deserialize_with = "duration")]
+    pub station_timeout: Duration,
+    /// A station that failed is left out of LIST and BIND for this long, then tried again.
+    #[serde(deserialize_with = "duration")]
+    pub station_retry_after: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 256,
+            max_unauthenticated: 32,
+            max_connections_per_user: 16,
+            handshake_timeout: burnstand_wire::limits::HANDSHAKE_TIMEOUT,
+            idle_timeout: Duration::from_secs(5 * 60),
+            reservation_idle_timeout: Duration::from_secs(30 * 60),
+            drain_deadline: Duration::from_secs(30),
+            station_timeout: Duration::from_secs(10),
+            station_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration like \"10s\" or \"5m\": {e}"
+        ))
+    })
+}
+
+/// Who may BIND a station: principals (by exported name) and whole realms.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    exported: HashSet<Vec<u8>>,
+    realms: HashSet<String>,
+    /// The entries as written (groups expanded), for `--check-config` and logs.
+    pub entries: Vec<String>,
+}
+
+impl Access {
+    /// Whether `principal` is on the list.
+    pub fn permits(&self, principal: &Principal) -> bool {
+        self.exported.contains(principal.exported())
+            || principal
+                .realm()
+                .is_some_and(|realm| self.realms.contains(realm))
+    }
+}
+
+/// One station (`[[station]]`): a drive guarded by a station daemon.
+#[derive(Debug, Clone)]
+pub struct StationConfig {
+    /// Friendly, unique name, used in logs, audit records and LIST descriptions.
+    pub name: String,
+    /// The kind of drive ("CD", "DVD", "BD", …): part of what makes stations identical.
+    pub drive: String,
+    /// `host:port` of the station daemon.
+    pub address: String,
+    /// The principal the station daemon accepts as, e.g. `burnstand-station/dvd1.lab@REALM`.
+    pub principal: String,
+    /// Exported name of `principal`: the station must authenticate as exactly this.
+    pub principal_exported: Vec<u8>,
+    /// The services the daemon at `address` offers (sorted, no duplicates).
+    pub services: Vec<Service>,
+    /// Who may reserve this station.
+    pub allow: Access,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to accept client connections on.
+    pub listen: SocketAddr,
+    /// The master's own service principal (acceptor for users, initiator towards stations).
+    pub principal: String,
+    /// Keytab holding `principal`'s key; exported to GSSAPI as KRB5_KTNAME and
+    /// KRB5_CLIENT_KTNAME by `main` before any thread starts.
+    pub keytab: PathBuf,
+    /// The audit log file (hash-chained JSON Lines, see `burnstand-audit`).
+    pub audit_log: PathBuf,
+    /// Budgets and timeouts.
+    pub limits: Limits,
+    /// The stations, in file order (which is also BIND's preference order).
+    pub stations: Vec<StationConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: String,
+    principal: String,
+    keytab: PathBuf,
+    audit_log: PathBuf,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    groups: BTreeMap<String, Vec<String>>,
+    #[serde(default, rename = "station")]
+    stations: Vec<RawStation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStation {
+    name: String,
+    drive: String,
+    address: String,
+    principal: String,
+    services: Vec<String>,
+    allow: Vec<String>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let read_err = |source| Error::ConfigRead {
+            path: path.to_owned(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let mut text = String::new();
+        file.take(MAX_CONFIG_LEN + 1)
+            .read_to_string(&mut text)
+            .map_err(read_err)?;
+        if text.len() as u64 > MAX_CONFIG_LEN {
+            return Err(Error::ConfigInvalid(format!(
+                "{} is larger than {MAX_CONFIG_LEN} bytes: is this really the config file?",
+                path.display()
+            )));
+        }
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| Error::ConfigSyntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Self::validate(raw)
+    }
+
+    /// Parses and validates TOML text (for tests and tools).
+    pub fn from_toml(text: &str) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::ConfigSyntax {
+            path: PathBuf::from("<text>"),
+            message: e.to_string(),
+        })?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config> {
+        let mut problems = Problems::default();
+        let listen = raw.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+            problems.push(format!(
+                "listen = {:?} is not an address like \"0.0.0.0:4700\"",
+                raw.listen
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        });
+        problems.principal("principal", &raw.principal);
+        check_limits(&raw.limits, &mut problems);
+        let groups = check_groups(&raw.groups, &mut problems);
+        if raw.stations.is_empty() {
+            problems.push("no [[station]] is configured: there would be nothing to reserve".into());
+        }
+        if raw.stations.len() > MAX_STATIONS {
+            problems.push(format!(
+                "{} stations configured, at most {MAX_STATIONS}",
+                raw.stations.len()
+            ));
+        }
+        let mut names = HashSet::new();
+        let mut stations = Vec::with_capacity(raw.stations.len().min(MAX_STATIONS));
+        for station in raw.stations.into_iter().take(MAX_STATIONS) {
+            if !names.insert(station.name.clone()) {
+                problems.push(format!("station name {:?} is used twice", station.name));
+            }
+            if let Some(station) = check_station(station, &groups, &mut problems) {
+                stations.push(station);
+            }
+        }
+        problems.into_result()?;
+        Ok(Config {
+            listen,
+            principal: raw.principal,
+            keytab: raw.keytab,
+            audit_log: raw.audit_log,
+            limits: raw.limits,
+            stations,
+        })
+    }
+}
+
+/// Problems found so far; validation goes on after the first to report them all.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+
+    /// Checks a principal written in the config and returns its exported name.
+    ///
+    /// The realm is required: the default realm comes from krb5.conf, which may differ
+    /// between the machine that checks the config and the one that runs it.
+    fn principal(&mut self, what: &str, principal: &str) -> Option<Vec<u8>> {
+        match principal.rsplit_once('@') {
+            Some((name, realm)) if !name.is_empty() && !realm.is_empty() => {}
+            _ => {
+                self.push(format!(
+                    "{what}: {principal:?} needs an explicit realm, like \"alice@LAB.EXAMPLE.EDU\""
+                ));
+                return None;
+            }
+        }
+        match Principal::parse(principal).map(|p| p.exported().to_vec()) {
+            Ok(exported) => Some(exported),
+            Err(e) => {
+                self.push(format!(
+                    "{what}: {principal:?} is not a Kerberos principal name: {e}"
+                ));
+                None
+            }
+        }
+    }
+
+    fn into_result(self) -> Result<()> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(Error::ConfigInvalid(self.0.concat())),
+            n => Err(Error::ConfigInvalid(format!(
+                "{n} problems:\n  - {}",
+                self.0.join("\n  - ")
+            ))),
+        }
+    }
+}
+
+fn check_limits(limits: &Limits, problems: &mut Problems) {
+    if limits.max_connections == 0 || limits.max_connections > MAX_CONNECTIONS_CEILING {
+        problems.push(format!(
+            "limits.max_connections must be 1 to {MAX_CONNECTIONS_CEILING}"
+        ));
+    }
+    if limits.max_unauthenticated == 0 || limits.max_unauthenticated >= limits.max_connections {
+        problems.push(format!(
+            "limits.max_unauthenticated ({}) must be at least 1 and smaller than limits.max_connections ({}), \
+             so that unauthenticated peers can never take every slot",
+            limits.max_unauthenticated, limits.max_connections
+        ));
+    }
+    if limits.max_connections_per_user < 2 {
+        problems.push(
+            "limits.max_connections_per_user must be at least 2 (a container and a module)".into(),
+        );
+    }
+    for (name, value) in [
+        ("handshake_timeout", limits.handshake_timeout),
+        ("idle_timeout", limits.idle_timeout),
+        ("reservation_idle_timeout", limits.reservation_idle_timeout),
+        ("drain_deadline", limits.drain_deadline),
+        ("station_timeout", limits.station_timeout),
+        ("station_retry_after", limits.station_retry_after),
+    ] {
+        if value.is_zero() {
+            problems.push(format!("limits.{name} must be longer than zero"));
+        }
+    }
+}
+
+/// An access entry resolved to what [`Access`] compares.
+enum Entry {
+    Principal(String, Vec<u8>),
+    Realm(String),
+}
+
+/// Parses one access entry: `"name@REALM"` or `"*@REALM"` (groups are expanded by the caller).
+fn check_entry(entry: &str, what: &str, problems: &mut Problems) -> Option<Entry> {
+    if let Some(realm) = entry.strip_prefix("*@") {
+        if realm.is_empty() || realm.contains('@') {
+            problems.push(format!("{what}: {entry:?} is not \"*@REALM\""));
+            return None;
+        }
+        return Some(Entry::Realm(realm.to_owned()));
+    }
+    if entry == "*" {
+        problems.push(format!(
+            "{what}: \"*\" is not allowed (it would admit every realm the KDC trusts); write \"*@REALM\""
+        ));
+        return None;
+    }
+    problems
+        .principal(what, entry)
+        .map(|exported| Entry::Principal(entry.to_owned(), exported))
+}
+
+fn check_groups(
+    raw: &BTreeMap<String, Vec<String>>,
+    problems: &mut Problems,
+) -> BTreeMap<String, Vec<Entry>> {
+    let mut groups = BTreeMap::new();
+    for (name, members) in raw {
+        if !is_name(name) {
+            problems.push(format!(
+                "group name {name:?} must be 1 to {MAX_NAME_LEN} letters, digits, '.', '-' or '_'"
+            ));
+        }
+        if members.len() > MAX_ACCESS_ENTRIES {
+            problems.push(format!(
+                "group {name:?} has more than {MAX_ACCESS_ENTRIES} members"
+            ));
+            continue;
+        }
+        let what = format!("groups.{name}");
+        let mut resolved = Vec::new();
+        for member in members {
+            if member.starts_with("group:") {
+                problems.push(format!("{what}: {member:?}: groups cannot contain groups"));
+            } else if let Some(entry) = check_entry(member, &what, problems) {
+                resolved.push(entry);
+            }
+        }
+        groups.insert(name.clone(), resolved);
+    }
+    groups
+}
+
+fn check_station(
+    raw: RawStation,
+    groups: &BTreeMap<String, Vec<Entry>>,
+    problems: &mut Problems,
+) -> Option<StationConfig> {
+    let what = format!("station {:?}", raw.name);
+    let before = problems.0.len();
+    if !is_name(&raw.name) {
+        problems.push(format!(
+            "{what}: name must be 1 to {MAX_NAME_LEN} letters, digits, '.', '-' or '_'"
+        ));
+    }
+    if !is_name(&raw.drive) {
+        problems.push(format!(
+            "{what}: drive {:?} must be a short word like \"CD\", \"DVD\" or \"BD\"",
+            raw.drive
+        ));
+    }
+    match raw.address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => {}
+        _ => problems.push(format!(
+            "{what}: address {:?} must be \"host:port\"",
+            raw.address
+        )),
+    }
+    let principal_exported = problems.principal(&format!("{what}: principal"), &raw.principal);
+    let mut services = Vec::new();
+    for name in &raw.services {
+        match Service::from_name(name) {
+            Some(service) if !services.contains(&service) => services.push(service),
+            Some(_) => problems.push(format!("{what}: service {name:?} is listed twice")),
+            None => {
+                let known: Vec<_> = Service::ALL.iter().map(|s| s.name()).collect();
+                problems.push(format!(
+                    "{what}: unknown service {name:?} (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    if raw.services.is_empty() {
+        problems.push(format!(
+            "{what}: services is empty: the station would offer nothing"
+        ));
+    }
+    services.sort();
+    let allow = check_allow(&raw.allow, groups, &format!("{what}: allow"), problems);
+    if problems.0.len() > before {
+        return None;
+    }
+    Some(StationConfig {
+        name: raw.name,
+        drive: raw.drive,
+        address: raw.address,
+        principal: raw.principal,
+        principal_exported: principal_exported.unwrap_or_default(),
+        services,
+        allow,
+    })
+}
+
+fn check_allow(
+    raw: &[String],
+    groups: &BTreeMap<String, Vec<Entry>>,
+    what: &str,
+    problems: &mut Problems,
+) -> Access {
+    let mut access = Access::default();
+    if raw.is_empty() {
+        problems.push(format!(
+            "{what} is empty: nobody could reserve this station"
+        ));
+    }
+    if raw.len() > MAX_ACCESS_ENTRIES {
+        problems.push(format!("{what} has more than {MAX_ACCESS_ENTRIES} entries"));
+        return access;
+    }
+    let add = |access: &mut Access, entry: &Entry| match entry {
+        Entry::Principal(display, exported) => {
+            access.exported.insert(exported.clone());
+            access.entries.push(display.clone());
+        }
+        Entry::Realm(realm) => {
+            access.realms.insert(realm.clone());
+            access.entries.push(format!("*@{realm}"));
+        }
+    };
+    for item in raw {
+        if let Some(group) = item.strip_prefix("group:") {
+            match groups.get(group) {
+                Some(members) => members.iter().for_each(|m| add(&mut access, m)),
+                None => problems.push(format!(
+                    "{what}: group {group:?} is not defined in [groups]"
+                )),
+            }
+        } else if let Some(entry) = check_entry(item, what, problems) {
+            add(&mut access, &entry);
+        }
+    }
+    access
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        listen = "127.0.0.1:4700"
+        principal = "burnstand/localhost@LAB.TEST"
+        keytab = "/etc/burnstand/master.keytab"
+        audit_log = "/var/log/burnstand/master.jsonl"
+
+        [limits]
+        idle_timeout = "90s"
+
+        [groups]
+        staff = ["alice@LAB.TEST", "bob@LAB.TEST"]
+
+        [[station]]
+        name = "dvd-1"
+        drive = "DVD"
+        address = "dvd1.lab:4710"
+        principal = "burnstand-station/dvd1@LAB.TEST"
+        services = ["burner"]
+        allow = ["group:staff", "*@OTHER.TEST"]
+    "#;
+
+    #[test]
+    fn a_good_config_parses_with_defaults() {
+        let config = Config::from_toml(GOOD).expect("valid");
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(90));
+        assert_eq!(config.limits.max_connections, 256);
+        assert_eq!(config.stations[0].services, vec![Service::Burner]);
+        assert_eq!(
+            config.stations[0].allow.entries,
+            ["alice@LAB.TEST", "bob@LAB.TEST", "*@OTHER.TEST"]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let bad = GOOD
+            .replace("\"127.0.0.1:4700\"", "\"nowhere\"")
+            .replace("group:staff", "group:nobody")
+            .replace("[\"burner\"]", "[\"toaster\"]")
+            .replace("\"90s\"", "\"soon\"");
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        assert!(message.contains("soon"), "{message}");
+        let bad = GOOD
+            .replace("\"127.0.0.1:4700\"", "\"nowhere\"")
+            .replace("group:staff", "group:nobody")
+            .replace("[\"burner\"]", "[\"toaster\"]");
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        for needle in [
+            "3 problems",
+            "nowhere",
+            "\"nobody\" is not defined",
+            "unknown service \"toaster\"",
+        ] {
+            assert!(
+                message.contains(needle),
+                "{needle:?} missing from {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn principals_need_a_realm_and_star_needs_one_too() {
+        let bad = GOOD
+            .replace("\"alice@LAB.TEST\"", "\"alice\"")
+            .replace("*@OTHER.TEST", "*");
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        assert!(message.contains("explicit realm"), "{message}");
+        assert!(message.contains("\"*\" is not allowed"), "{message}");
+    }
+
+    #[test]
+    fn the_unauthenticated_budget_must_be_smaller() {
+        let bad = GOOD.replace(
+            "idle_timeout = \"90s\"",
+            "max_connections = 8\nmax_unauthenticated = 8",
+        );
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        assert!(message.contains("max_unauthenticated"), "{message}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let bad = GOOD.replace("[limits]", "[limits]\nmax_conections = 3");
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        assert!(message.contains("max_conections"), "{message}");
+    }
+}

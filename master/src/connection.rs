@@ -1,0 +1,545 @@
+//! One client connection, from TCP accept to close: handshake, greeting, command mode, and for
+//! a module connection the pass-through.
+//!
+//! The states are types: an [`Unauthenticated`] connection can only run the handshake; the
+//! [`Session`] it yields is what command mode works on; a successful SERV hands the session to
+//! the [`relay`](crate::relay) and never returns to command mode.
+//!
+//! What ends a connection, and what does not (`docs/protocol.md` §5):
+//! * A well-protected message that is not a valid command (unknown word, bad argument,
+//!   trailing bytes) is answered ERRINVCMD and command mode goes on.
+//! * Anything that breaks the protected stream — bad base64, an oversized line, a block that
+//!   fails GSSAPI unwrap (tampered, replayed, not encrypted), end of stream — is lost sync:
+//!   the connection closes without a reply. Other connections never notice; each has its own
+//!   task, buffers and context.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burnstand_audit::Event;
+use burnstand_wire::command::{Command, Greeting, Identity, Reply, ServiceType, StationType};
+use burnstand_wire::datastream::from_bytes;
+use burnstand_wire::gss::Principal;
+use burnstand_wire::io::{Session, Unauthenticated};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::audit;
+use crate::registry::{Bound, Registration, ServRefusal};
+use crate::relay::{self, RelayEnd};
+use crate::server::Shared;
+use crate::station;
+use crate::stream::SharedTcp;
+
+/// Budget slots a connection holds; the unauthenticated one is returned after the handshake.
+pub(crate) struct Permits {
+    pub total: OwnedSemaphorePermit,
+    pub unauthenticated: OwnedSemaphorePermit,
+}
+
+/// Serves one accepted TCP connection to its end.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn_id: u64,
+    permits: Permits,
+) {
+    let span = tracing::info_span!("conn", conn_id, %peer, principal = tracing::field::Empty);
+    async move {
+        let Permits {
+            total: _total,
+            unauthenticated,
+        } = permits;
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let io = SharedTcp::new(stream);
+        // Held until a failed handshake is audited, so the peer sees the close only after
+        // the record is durable.
+        let hold = io.clone();
+        let handshake = Unauthenticated::new(io).accept(
+            shared.acceptor.clone(),
+            shared.config.limits.handshake_timeout,
+        );
+        let session = tokio::select! {
+            session = handshake => session,
+            // Draining: no new sessions. Not audited: nothing was attempted yet.
+            () = shared.draining.cancelled() => return,
+        };
+        drop(unauthenticated);
+        let session = match session {
+            Ok(session) => session,
+            Err(e) => {
+                let reason = e.to_string();
+                info!(reason = %reason, "authentication failed");
+                if let Err(e) = shared
+                    .audit
+                    .append(audit::auth_fail(conn_id, peer, &reason))
+                    .await
+                {
+                    warn!(error = %e, "cannot audit a failed authentication");
+                }
+                return;
+            }
+        };
+        drop(hold);
+        let principal = session.peer().clone();
+        tracing::Span::current().record("principal", principal.as_str());
+        let Some(registration) = shared.registry.register(&principal, conn_id) else {
+            info!("per-user connection budget exhausted");
+            let event = audit::connection_deny(
+                conn_id,
+                &principal,
+                "too many connections for this principal",
+            );
+            if let Err(e) = shared.audit.append(event).await {
+                warn!(error = %e, "cannot audit a refused connection");
+            }
+            return;
+        };
+        // The greeting acknowledges the authentication: the record comes first.
+        if !record(&shared, audit::auth_ok(conn_id, peer, &principal)).await {
+            return;
+        }
+        info!("authenticated");
+        let expires_at = Instant::now() + session.protection().remaining();
+        let mut conn = Connection {
+            shared,
+            conn_id,
+            peer,
+            principal,
+            registration,
+            expires_at,
+            bound: None,
+        };
+        let end = conn.run(session).await;
+        conn.finish(&end).await;
+    }
+    .instrument(span)
+    .await
+}
+
+/// Appends `event`; on failure logs it and returns false: the caller must not acknowledge.
+async fn record(shared: &Shared, event: Event) -> bool {
+    match shared.audit.append(event).await {
+        Ok(_) => true,
+        Err(e) => {
+            warn!(error = %e, "audit log refused a record: closing the connection unacknowledged");
+            false
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum End {
+    /// The peer closed, or the stream lost sync (framing, unwrap, I/O).
+    Lost(String),
+    /// QUIT was answered and the user's connections torn down.
+    Quit,
+    /// A teardown of this user (QUIT or container loss elsewhere), or the drain deadline.
+    Cancelled,
+    /// The user's Kerberos ticket ended.
+    Expired,
+    /// No command within the idle timeout, or a reservation idle too long.
+    Idle,
+    /// The audit log refused a record.
+    AuditFailed,
+    /// SERV was refused with ERRNOTAVL (the seed requires closing).
+    NotAvailable,
+    /// A pass-through ended.
+    Relayed,
+}
+
+impl End {
+    fn reason(&self) -> String {
+        match self {
+            End::Lost(reason) => format!("container connection lost: {reason}"),
+            End::Quit => "quit".into(),
+            // A reservation still held when its connection is cancelled was not ended by a
+            // QUIT (which releases it first): the master is shutting down.
+            End::Cancelled => "master shutting down".into(),
+            End::Expired => "Kerberos ticket ended".into(),
+            End::Idle => "reservation idle".into(),
+            End::AuditFailed => "audit log failed".into(),
+            End::NotAvailable | End::Relayed => "connection closed".into(),
+        }
+    }
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    conn_id: u64,
+    peer: SocketAddr,
+    principal: Principal,
+    registration: Registration,
+    expires_at: Instant,
+    /// Set by a granted BIND: this is the user's container connection.
+    bound: Option<Bound>,
+}
+
+/// The outcome of SERV.
+enum Serv {
+    /// Refused with ERRNOCONN: back to command mode.
+    Refused(Box<Session<SharedTcp>>),
+    /// The connection is done (pass-through over, or refused with ERRNOTAVL).
+    Ended(End),
+}
+
+impl Connection {
+    async fn run(&mut self, session: Session<SharedTcp>) -> End {
+        let mut session = session;
+        if let Err(e) = session.send(&Greeting::CURRENT).await {
+            return End::Lost(e.to_string());
+        }
+        loop {
+            let message = match self.next_message(&mut session).await {
+                Ok(message) => message,
+                Err(end) => return end,
+            };
+            if let Some(bound) = &self.bound {
+                self.shared
+                    .registry
+                    .touch(&self.principal, bound.session_id);
+            }
+            let flow = match (from_bytes::<Command>(&message), self.bound.is_some()) {
+                (Err(e), _) => {
+                    self.invalid(&mut session, &format!("not a command: {e}"))
+                        .await
+                }
+                (Ok(Command::Quit), _) => return self.quit(&mut session).await,
+                (Ok(command), true) => {
+                    let reason = format!("{} after BIND: only QUIT is accepted", command.word());
+                    self.invalid(&mut session, &reason).await
+                }
+                (Ok(Command::List), false) => self.list(&mut session).await,
+                (Ok(Command::Bind(station_type)), false) => {
+                    self.bind(&mut session, &station_type).await
+                }
+                (Ok(Command::Serv(service)), false) => match self.serv(session, &service).await {
+                    Serv::Refused(back) => {
+                        session = *back;
+                        None
+                    }
+                    Serv::Ended(end) => return end,
+                },
+            };
+            if let Some(end) = flow {
+                return end;
+            }
+        }
+    }
+
+    /// Waits for the next message of command mode, or for what ends the connection.
+    ///
+    /// The receive future is created once and kept across the idle re-checks of a
+    /// reservation: `BlockStream::read_block` is not cancel-safe (dropped while waiting for the
+    /// socket, it leaves stale buffer indices and would decode old bytes again), so it is only
+    /// ever dropped when the connection ends anyway.
+    async fn next_message(&self, session: &mut Session<SharedTcp>) -> Result<Vec<u8>, End> {
+        let recv = session.recv_bytes();
+        tokio::pin!(recv);
+        loop {
+            let idle = self.idle_left()?;
+            tokio::select! {
+                biased;
+                () = self.registration.cancelled().cancelled() => return Err(End::Cancelled),
+                () = tokio::time::sleep_until(self.expires_at.into()) => return Err(End::Expired),
+                received = &mut recv => {
+                    return received.map_err(|e| {
+                        debug!(reason = %e, "connection lost");
+                        End::Lost(e.to_string())
+                    });
+                }
+                () = tokio::time::sleep(idle) => {
+                    if self.bound.is_none() {
+                        info!("idle timeout in command mode");
+                        return Err(End::Idle);
+                    }
+                    // A reservation re-checks: a module may have been active meanwhile.
+                }
+            }
+        }
+    }
+
+    /// How long this connection may stay silent from now on.
+    fn idle_left(&self) -> Result<std::time::Duration, End> {
+        let limits = &self.shared.config.limits;
+        match &self.bound {
+            None => Ok(limits.idle_timeout),
+            Some(bound) => self
+                .shared
+                .registry
+                .reservation_idle_left(
+                    &self.principal,
+                    bound.session_id,
+                    limits.reservation_idle_timeout,
+                )
+                .ok_or(End::Idle),
+        }
+    }
+
+    /// Sends a reply; `Some(end)` if the connection is gone.
+    async fn reply(&self, session: &mut Session<SharedTcp>, reply: Reply) -> Option<End> {
+        session
+            .send(&reply)
+            .await
+            .err()
+            .map(|e| End::Lost(e.to_string()))
+    }
+
+    async fn invalid(&self, session: &mut Session<SharedTcp>, reason: &str) -> Option<End> {
+        info!(reason, "invalid command");
+        if !record(
+            &self.shared,
+            audit::command_invalid(self.conn_id, &self.principal, reason),
+        )
+        .await
+        {
+            return Some(End::AuditFailed);
+        }
+        self.reply(session, Reply::ErrInvCmd).await
+    }
+
+    async fn list(&self, session: &mut Session<SharedTcp>) -> Option<End> {
+        let types = self.shared.registry.list(&self.principal);
+        if !record(
+            &self.shared,
+            audit::list(self.conn_id, &self.principal, types.len()),
+        )
+        .await
+        {
+            return Some(End::AuditFailed);
+        }
+        debug!(types = types.len(), "LIST");
+        session
+            .send(&types)
+            .await
+            .err()
+            .map(|e| End::Lost(e.to_string()))
+    }
+
+    async fn bind(
+        &mut self,
+        session: &mut Session<SharedTcp>,
+        station_type: &StationType,
+    ) -> Option<End> {
+        let result = if self.shared.draining.is_cancelled() {
+            Err("master is shutting down")
+        } else {
+            self.shared
+                .registry
+                .bind(&self.registration, &self.principal, station_type.id)
+                .map_err(|refusal| refusal.reason())
+        };
+        let bound = match result {
+            Ok(bound) => bound,
+            Err(reason) => {
+                info!(station_type = station_type.id, reason, "BIND refused");
+                let event =
+                    audit::bind_deny(self.conn_id, &self.principal, station_type.id, reason);
+                if !record(&self.shared, event).await {
+                    return Some(End::AuditFailed);
+                }
+                return self.reply(session, Reply::ErrUnaval).await;
+            }
+        };
+        let session_id = bound.session_id.to_string();
+        // From here on this is the container connection: if anything below fails, `finish`
+        // ends the reservation like any other loss of the container.
+        self.bound = Some(bound.clone());
+        let event = audit::bind(
+            self.conn_id,
+            &self.principal,
+            station_type.id,
+            &bound.station_name,
+            &session_id,
+        );
+        if !record(&self.shared, event).await {
+            return Some(End::AuditFailed);
+        }
+        info!(station = %bound.station_name, session = %session_id, "station reserved");
+        self.reply(session, Reply::Ok).await
+    }
+
+    /// SERV: on success the connection becomes a pass-through and never returns to command
+    /// mode; only ERRNOCONN hands the session back.
+    async fn serv(&mut self, session: Session<SharedTcp>, service: &ServiceType) -> Serv {
+        let mut session = session;
+        let lease = match self
+            .shared
+            .registry
+            .open_module(&self.principal, service.id)
+        {
+            Ok(lease) => lease,
+            Err(ServRefusal::NoContainer) => {
+                let reason = "no live container connection with a reserved station";
+                return match self
+                    .deny_serv(&mut session, service.id, Reply::ErrNoConn, reason)
+                    .await
+                {
+                    Some(end) => Serv::Ended(end),
+                    // ERRNOCONN keeps command mode: the container may connect and BIND later.
+                    None => Serv::Refused(Box::new(session)),
+                };
+            }
+            Err(ServRefusal::NotOffered) => {
+                let reason = "the reserved station does not offer this service";
+                let end = self
+                    .deny_serv(&mut session, service.id, Reply::ErrNotAvl, reason)
+                    .await;
+                return Serv::Ended(end.unwrap_or(End::NotAvailable));
+            }
+        };
+        let Some(station) = self.shared.registry.station(lease.station).cloned() else {
+            return Serv::Ended(End::NotAvailable);
+        };
+        let session_id = lease.session_id.to_string();
+        let identity = Identity {
+            user: self.principal.as_str().to_owned(),
+            user_exported_name: self.principal.exported().to_vec(),
+            session_id: session_id.clone(),
+            client_address: self.peer.to_string(),
+        };
+        let timeout = self.shared.config.limits.station_timeout;
+        let link = tokio::select! {
+            link = station::open(&station, self.shared.initiator.clone(), &identity, timeout) => link,
+            () = self.registration.cancelled().cancelled() => return Serv::Ended(End::Cancelled),
+        };
+        let link = match link {
+            Ok(link)
+                if self
+                    .shared
+                    .registry
+                    .is_current(&self.principal, lease.session_id) =>
+            {
+                link
+            }
+            Ok(_) => return Serv::Ended(End::Cancelled),
+            Err(e) => {
+                warn!(station = %station.name, error = %e, "station unavailable");
+                self.shared
+                    .registry
+                    .mark_down(lease.station, self.shared.config.limits.station_retry_after);
+                let reason = format!("station {}: {e}", station.name);
+                let end = self
+                    .deny_serv(&mut session, service.id, Reply::ErrNotAvl, &reason)
+                    .await;
+                return Serv::Ended(end.unwrap_or(End::NotAvailable));
+            }
+        };
+        let event = audit::serv(
+            self.conn_id,
+            &self.principal,
+            service.id,
+            &station.name,
+            &session_id,
+        );
+        if !record(&self.shared, event).await {
+            return Serv::Ended(End::AuditFailed);
+        }
+        if let Some(end) = self.reply(&mut session, Reply::Ok).await {
+            return Serv::Ended(end);
+        }
+        info!(station = %station.name, session = %session_id, "pass-through started");
+        let (end, counts) = relay::run(
+            session,
+            link,
+            self.registration.cancelled(),
+            self.expires_at,
+        )
+        .await;
+        let reason = end.reason();
+        info!(reason = %reason, blocks_up = counts.up, blocks_down = counts.down, "pass-through ended");
+        let event = audit::serv_end(
+            self.conn_id,
+            &self.principal,
+            &session_id,
+            counts.up,
+            counts.down,
+            &reason,
+        );
+        if let Err(e) = self.shared.audit.append(event).await {
+            warn!(error = %e, "cannot audit the end of a pass-through");
+        }
+        drop(lease);
+        Serv::Ended(match end {
+            RelayEnd::Cancelled => End::Cancelled,
+            RelayEnd::Expired => End::Expired,
+            RelayEnd::Finished | RelayEnd::Failed(_) => End::Relayed,
+        })
+    }
+
+    async fn deny_serv(
+        &self,
+        session: &mut Session<SharedTcp>,
+        service: u32,
+        reply: Reply,
+        reason: &str,
+    ) -> Option<End> {
+        info!(service, reply = reply.word(), reason, "SERV refused");
+        let event = audit::serv_deny(self.conn_id, &self.principal, service, reply.word(), reason);
+        if !record(&self.shared, event).await {
+            return Some(End::AuditFailed);
+        }
+        self.reply(session, reply).await
+    }
+
+    async fn quit(&mut self, session: &mut Session<SharedTcp>) -> End {
+        if !record(&self.shared, audit::quit(self.conn_id, &self.principal)).await {
+            return End::AuditFailed;
+        }
+        // The OK may not arrive if the peer is gone; the teardown happens regardless.
+        let _ = self.reply(session, Reply::Ok).await;
+        let teardown = self.shared.registry.end_user(self.registration.key());
+        self.bound = None;
+        info!(
+            connections = teardown.connections,
+            "QUIT: user's connections closed"
+        );
+        let event = audit::teardown(
+            self.conn_id,
+            &self.principal,
+            teardown.station.as_deref(),
+            teardown.session_id.as_deref(),
+            teardown.connections,
+            "quit",
+        );
+        if let Err(e) = self.shared.audit.append(event).await {
+            warn!(error = %e, "cannot audit a teardown");
+        }
+        End::Quit
+    }
+
+    /// Runs when the connection ends: a container connection takes its reservation and every
+    /// other connection of the user with it.
+    async fn finish(&mut self, end: &End) {
+        let Some(bound) = self.bound.take() else {
+            debug!(?end, "connection closed");
+            return;
+        };
+        let Some(teardown) = self
+            .shared
+            .registry
+            .end_session(self.registration.key(), bound.session_id)
+        else {
+            return;
+        };
+        let reason = end.reason();
+        info!(reason = %reason, connections = teardown.connections, "reservation ended");
+        let event = audit::teardown(
+            self.conn_id,
+            &self.principal,
+            teardown.station.as_deref(),
+            teardown.session_id.as_deref(),
+            teardown.connections,
+            &reason,
+        );
+        if let Err(e) = self.shared.audit.append(event).await {
+            warn!(error = %e, "cannot audit a teardown");
+        }
+    }
+}

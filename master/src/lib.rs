@@ -1,0 +1,40 @@
+//! `burnstand-master`: the relay between users and burner stations.
+//!
+//! # Place in the architecture
+//!
+//! Seed 003 ("Master Server") puts this daemon in the middle of every link. A user's
+//! **container connection** authenticates with Kerberos, lists the station types ([`registry`])
+//! and BINDs one station; the user's **module connections** then ask for a service of that
+//! station with SERV and get a pass-through ([`relay`]) to the station daemon, which the master
+//! reaches as its own principal ([`station`]). Every block is unwrapped with the sender's GSSAPI
+//! context and re-wrapped with the receiver's: the master sees plaintext, stations trust it to
+//! have authenticated the user, and it tells them who that is in the identity block.
+//!
+//! ```text
+//! client ──(user ctx)──► master ──(master→station ctx)──► station
+//! ```
+//!
+//! # Layout
+//!
+//! [`config`] (TOML, validated once), [`server`] (accept loop, connection budgets, drain on
+//! shutdown), [`connection`] (one task per TCP connection: handshake, greeting, command mode),
+//! [`registry`] (station types, health, reservations, the connections of each user and their
+//! teardown), [`station`] (the link to a station), [`relay`] (pass-through), [`audit`] (the
+//! records this daemon writes), [`stream`] (a TCP socket shared by a reader and a writer).
+//!
+//! `docs/protocol.md` §5 specifies the behaviour; `docs/master.md` is the operator's guide.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod registry;
+pub mod relay;
+pub mod server;
+pub mod station;
+pub mod stream;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use server::run;

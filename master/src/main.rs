@@ -1,0 +1,167 @@
+//! `burnstand-master`: the daemon. Reads the config, points GSSAPI at the keytab, opens the
+//! audit log, and serves until SIGTERM or SIGINT (then drains).
+#![forbid(unsafe_code)]
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use burnstand_audit::{AuditLog, SharedAuditLog};
+use burnstand_master::Config;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The burnstand master relay: Kerberos sessions, station reservations, pass-through.
+///
+/// Users' containers connect here to LIST and BIND burner stations; their modules connect to
+/// SERV a station's service and get a relayed, re-encrypted channel to it. See
+/// docs/master.md for the configuration and docs/protocol.md §5 for the protocol.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// The TOML configuration file (see docs/master.example.toml).
+    #[arg(long, short, value_name = "FILE", env = "BURNSTAND_MASTER_CONFIG")]
+    config: PathBuf,
+
+    /// Validate the configuration, the keytab and the audit log directory, print a summary
+    /// and exit: 0 if everything is usable, 1 if not.
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// Exit status for an unusable configuration.
+const EXIT_BAD_CONFIG: u8 = 1;
+/// Exit status for a failure while running (audit log, listener, credentials).
+const EXIT_RUNTIME: u8 = 2;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("burnstand-master: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    // GSSAPI reads its keytabs from the environment. Set it now, before the runtime (or any
+    // other thread) exists, so no thread can be reading the environment concurrently.
+    burnstand_wire::gss::use_service_keytab(&config.keytab);
+
+    if cli.check_config {
+        return match check(&config) {
+            Ok(()) => {
+                println!("{}", summary(&cli.config, &config));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("burnstand-master: {}: {e}", cli.config.display());
+                ExitCode::from(EXIT_BAD_CONFIG)
+            }
+        };
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("burnstand-master: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("burnstand-master: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// What `--check-config` verifies beyond parsing: the keytab holds the master's key, and the
+/// audit log's directory exists. The log itself is not opened: a running master holds its lock.
+fn check(config: &Config) -> Result<(), BoxError> {
+    std::fs::File::open(&config.keytab)
+        .map_err(|e| format!("cannot read keytab {}: {e}", config.keytab.display()))?;
+    burnstand_wire::gss::acceptor_credentials(&config.principal).map_err(|e| {
+        format!(
+            "keytab {} cannot accept as {}: {e}",
+            config.keytab.display(),
+            config.principal
+        )
+    })?;
+    let dir = match config.audit_log.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!("audit log directory {} does not exist", dir.display()).into());
+    }
+    Ok(())
+}
+
+fn summary(path: &std::path::Path, config: &Config) -> String {
+    let mut out = format!(
+        "{}: OK\n  listen {}\n  principal {} (keytab {})\n  audit log {}\n",
+        path.display(),
+        config.listen,
+        config.principal,
+        config.keytab.display(),
+        config.audit_log.display()
+    );
+    for entry in burnstand_master::registry::station_types(config) {
+        let names: Vec<&str> = entry
+            .stations
+            .iter()
+            .filter_map(|&i| config.stations.get(i))
+            .map(|s| s.name.as_str())
+            .collect();
+        out.push_str(&format!(
+            "  station type {} \"{}\": {}\n",
+            entry.record.id,
+            entry.record.name,
+            names.join(", ")
+        ));
+    }
+    for station in &config.stations {
+        out.push_str(&format!(
+            "  {} may be reserved by: {}\n",
+            station.name,
+            station.allow.entries.join(", ")
+        ));
+    }
+    out
+}
+
+async fn serve(config: Config) -> Result<(), BoxError> {
+    let log = AuditLog::open(&config.audit_log)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    // One machine-readable line on stdout: scripts and tests learn the port of "…:0" from it.
+    println!("burnstand-master listening on {}", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let signals = shutdown.clone();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        }
+        signals.cancel();
+    });
+    burnstand_master::run(listener, config, SharedAuditLog::new(log), shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! The accept loop: connection budgets, fail-closed audit check, graceful drain.
+//!
+//! Every accepted connection must take a slot of the overall budget (`max_connections`) and,
+//! until its handshake completes, a slot of the smaller unauthenticated budget
+//! (`max_unauthenticated`). A connection that finds either budget full is closed at once, so
+//! peers that never authenticate can delay other unauthenticated peers but never starve the
+//! authenticated sessions. While the audit log is unhealthy no connection is accepted at all.
+//!
+//! Shutdown (the `shutdown` token, cancelled on SIGTERM by `main`): stop accepting, abandon
+//! handshakes in progress, let authenticated sessions finish (new BINDs are refused) for up to
+//! `drain_deadline`, then cancel every connection, which ends reservations with an audit
+//! record, and after [`FORCE_GRACE`] abort what is left.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use burnstand_audit::SharedAuditLog;
+use burnstand_wire::gss::Cred;
+use burnstand_wire::gss::{acceptor_credentials, initiator_credentials};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::connection::{self, Permits};
+use crate::error::Result;
+use crate::registry::Registry;
+
+/// After the drain deadline, how long cancelled connections get to write their teardown
+/// records before their tasks are aborted.
+pub const FORCE_GRACE: Duration = Duration::from_secs(5);
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub config: Arc<Config>,
+    pub registry: Arc<Registry>,
+    pub audit: SharedAuditLog,
+    /// Accept users as the master's principal.
+    pub acceptor: Cred,
+    /// Authenticate to stations as the master's principal.
+    pub initiator: Cred,
+    /// Cancelled when shutdown starts: handshakes stop, BIND is refused.
+    pub draining: CancellationToken,
+}
+
+/// Serves `listener` until `shutdown` is cancelled, then drains (see the module docs).
+///
+/// GSSAPI finds the keytab through KRB5_KTNAME and KRB5_CLIENT_KTNAME, which the caller must
+/// have set (`main` does, from `config.keytab`, before starting the runtime). Fails only at
+/// start-up, when the master's credentials cannot be acquired.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    audit: SharedAuditLog,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let acceptor = acceptor_credentials(&config.principal)?;
+    let initiator = initiator_credentials(Some(&config.principal))?;
+    let config = Arc::new(config);
+    let stop = CancellationToken::new();
+    let shared = Arc::new(Shared {
+        registry: Arc::new(Registry::new(Arc::clone(&config), stop.clone())),
+        config: Arc::clone(&config),
+        audit,
+        acceptor,
+        initiator,
+        draining: shutdown.clone(),
+    });
+    let total = Arc::new(Semaphore::new(config.limits.max_connections));
+    let unauthenticated = Arc::new(Semaphore::new(config.limits.max_unauthenticated));
+    let next_id = AtomicU64::new(1);
+    let mut tasks = JoinSet::new();
+    info!(address = ?listener.local_addr().ok(), stations = config.stations.len(), "master accepting connections");
+
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(e) = joined {
+                    error!(error = %e, "connection task failed");
+                }
+                continue;
+            }
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        if !shared.audit.is_healthy() {
+            error!(%peer, "audit log is not writable: refusing the connection (fail closed)");
+            continue;
+        }
+        let Ok(total) = Arc::clone(&total).try_acquire_owned() else {
+            warn!(%peer, "connection budget exhausted: closing the connection");
+            continue;
+        };
+        let Ok(unauthenticated) = Arc::clone(&unauthenticated).try_acquire_owned() else {
+            warn!(%peer, "unauthenticated connection budget exhausted: closing the connection");
+            continue;
+        };
+        let conn_id = next_id.fetch_add(1, Ordering::Relaxed);
+        debug!(conn_id, %peer, "accepted");
+        let permits = Permits {
+            total,
+            unauthenticated,
+        };
+        tasks.spawn(connection::serve(
+            Arc::clone(&shared),
+            stream,
+            peer,
+            conn_id,
+            permits,
+        ));
+    }
+
+    drop(listener);
+    info!(connections = tasks.len(), deadline = ?config.limits.drain_deadline, "draining");
+    if tokio::time::timeout(config.limits.drain_deadline, join_all(&mut tasks))
+        .await
+        .is_err()
+    {
+        warn!(
+            connections = tasks.len(),
+            "drain deadline passed: closing the remaining connections"
+        );
+        stop.cancel();
+        if tokio::time::timeout(FORCE_GRACE, join_all(&mut tasks))
+            .await
+            .is_err()
+        {
+            tasks.abort_all();
+            join_all(&mut tasks).await;
+        }
+    }
+    info!("master stopped");
+    Ok(())
+}
+
+async fn join_all(tasks: &mut JoinSet<()>) {
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            if !e.is_cancelled() {
+                error!(error = %e, "connection task failed");
+            }
+        }
+    }
+}

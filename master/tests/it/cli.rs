@@ -1,0 +1,286 @@
+//! The daemon binary: `--check-config`, and SIGTERM (stop accepting, drain, exit).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use burnstand_wire::command::{Command as Cmd, Reply};
+use kdc_test::Realm;
+use tokio::net::TcpStream;
+
+use crate::client::{assert_closed, bind_first, command, handshake_in, Client};
+use crate::common::{config_text, guard, start_realm, StationSpec, MASTER};
+
+const BIN: &str = env!("CARGO_BIN_EXE_burnstand-master");
+
+struct Setup {
+    realm: Realm,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let realm = start_realm(None);
+        realm.apply_to_process(None).expect("client environment");
+        Setup {
+            realm,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn keytab(&self) -> PathBuf {
+        self.realm.keytab(MASTER).expect("master keytab").to_owned()
+    }
+
+    fn audit(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    /// A config file with one station (nothing needs to listen there for these tests).
+    fn write_config(&self, name: &str, limits: &str, edit: impl Fn(String) -> String) -> PathBuf {
+        let station = (
+            StationSpec::new("dvd-1", "DVD"),
+            SocketAddr::from(([127, 0, 0, 1], 9)),
+        );
+        let text = edit(config_text(
+            &self.realm,
+            &self.keytab(),
+            &self.audit(),
+            &[station],
+            limits,
+        ));
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    /// The daemon with the realm's environment; keytab variables come from the config.
+    fn command(&self, config: &Path) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--config")
+            .arg(config)
+            .env_clear()
+            .envs(self.realm.env());
+        command
+    }
+
+    fn check(&self, config: &Path) -> Output {
+        self.command(config)
+            .arg("--check-config")
+            .output()
+            .expect("run --check-config")
+    }
+}
+
+#[test]
+fn check_config_accepts_a_good_config_and_prints_a_summary() {
+    let setup = Setup::new();
+    let config = setup.write_config("good.toml", "", |t| t);
+    let out = setup.check(&config);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(": OK"), "{stdout}");
+    assert!(
+        stdout.contains("station type 1 \"DVD burner\": dvd-1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("alice@BURNSTAND.TEST, bob@BURNSTAND.TEST"),
+        "{stdout}"
+    );
+}
+
+/// A change to the good config text.
+type Edit = Box<dyn Fn(String) -> String>;
+
+#[test]
+fn check_config_explains_what_is_wrong() {
+    let setup = Setup::new();
+    let station_principal = setup.realm.principal(crate::common::STATION);
+    let master_principal = setup.realm.principal(MASTER);
+    let keytab = setup.keytab().display().to_string();
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "syntax.toml",
+            Box::new(|t| t.replace("listen =", "listen")),
+            "is not valid",
+        ),
+        (
+            "service.toml",
+            Box::new(|t| t.replace("[\"burner\"]", "[\"toaster\"]")),
+            "unknown service \"toaster\"",
+        ),
+        (
+            "group.toml",
+            Box::new(|t| t.replace("group:lab", "group:staff")),
+            "group \"staff\" is not defined",
+        ),
+        (
+            "keytab.toml",
+            Box::new(move |t| t.replace(&keytab, "/nonexistent/master.keytab")),
+            "cannot read keytab",
+        ),
+        (
+            "principal.toml",
+            Box::new(move |t| t.replacen(&master_principal, &station_principal, 1)),
+            "cannot accept as",
+        ),
+        (
+            "audit.toml",
+            Box::new(|t| t.replace("audit.jsonl", "missing-dir/audit.jsonl")),
+            "does not exist",
+        ),
+    ];
+    for (name, edit, expected) in cases {
+        let config = setup.write_config(name, "", edit);
+        let out = setup.check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{name}: expected {expected:?} in {stderr}"
+        );
+    }
+    let out = Command::new(BIN).arg("--help").output().expect("--help");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--check-config"));
+}
+
+/// The daemon, killed on drop.
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Daemon {
+    fn start(setup: &Setup, limits: &str) -> Daemon {
+        let config = setup.write_config("master.toml", limits, |t| t);
+        let log = std::fs::File::create(setup.dir.path().join("master.log")).expect("log file");
+        let mut child = setup
+            .command(&config)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start burnstand-master");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("burnstand-master listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("address");
+        Daemon { child, addr }
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (polling, so the runtime is never blocked for long).
+    async fn wait(&mut self) -> std::process::ExitStatus {
+        guard("the daemon to exit", async {
+            loop {
+                if let Some(status) = self.child.try_wait().expect("try_wait") {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn connect(setup: &Setup, daemon: &Daemon, user: &str) -> Client {
+    let stream = TcpStream::connect(daemon.addr).await.expect("connect");
+    guard("handshake", handshake_in(&setup.realm, user, stream))
+        .await
+        .expect("authenticate")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn sigterm_stops_accepting_and_lets_sessions_finish() {
+    let setup = Setup::new();
+    let mut daemon = Daemon::start(&setup, "drain_deadline = \"60s\"");
+    runtime().block_on(async {
+        let mut alice = connect(&setup, &daemon, "alice").await;
+        assert_eq!(bind_first(&mut alice).await, Reply::Ok);
+        let mut bob = connect(&setup, &daemon, "bob").await;
+        daemon.terminate();
+        // No new connections once the listener is closed.
+        guard("the listener to close", async {
+            while TcpStream::connect(daemon.addr).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        // Sessions go on: bob may still list, but may not reserve during the drain.
+        assert_eq!(crate::client::list(&mut bob).await.len(), 1);
+        assert_eq!(bind_first(&mut bob).await, Reply::ErrUnaval);
+        drop(bob);
+        assert_eq!(command(&mut alice, Cmd::Quit).await, Reply::Ok);
+        assert_closed(&mut alice).await;
+        let status = daemon.wait().await;
+        assert!(status.success(), "{status:?}");
+    });
+    let records = burnstand_audit::read_records(setup.audit()).expect("audit");
+    assert!(records
+        .iter()
+        .any(|r| r.event == "teardown" && r.get_str("reason") == Some("quit")));
+}
+
+#[test]
+fn the_drain_deadline_closes_what_is_left() {
+    let setup = Setup::new();
+    let mut daemon = Daemon::start(&setup, "drain_deadline = \"1s\"");
+    runtime().block_on(async {
+        let mut alice = connect(&setup, &daemon, "alice").await;
+        assert_eq!(bind_first(&mut alice).await, Reply::Ok);
+        daemon.terminate();
+        assert_closed(&mut alice).await;
+        let status = daemon.wait().await;
+        assert!(status.success(), "{status:?}");
+    });
+    let records = burnstand_audit::read_records(setup.audit()).expect("audit");
+    let teardown = records
+        .iter()
+        .find(|r| r.event == "teardown")
+        .expect("a teardown record");
+    assert!(
+        teardown
+            .get_str("reason")
+            .is_some_and(|r| r.contains("shutting down")),
+        "{teardown:?}"
+    );
+    assert!(burnstand_audit::verify(setup.audit())
+        .expect("verify")
+        .is_ok());
+}

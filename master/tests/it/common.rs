@@ -1,0 +1,303 @@
+//! The lab every test runs in: a real MIT KDC (kdc-test), test stations, and the master's
+//! `server::run` on 127.0.0.1:0, all in this test's own process (nextest: one per test).
+//!
+//! Kerberos is selected by the process environment, so the setup sets it once, before the
+//! tokio runtime starts: KRB5_KTNAME is a keytab holding both the master's and the stations'
+//! keys (each acceptor names its principal, so sharing the file is safe), KRB5_CLIENT_KTNAME the
+//! master's (its initiator credentials towards stations). Users authenticate with in-memory
+//! password credentials, so several users can act in one process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use burnstand_audit::{OpenOptions, Record, SharedAuditLog, TestOnlyFailure};
+use burnstand_master::Config;
+use kdc_test::{Realm, RealmBuilder};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::station::{StationMode, TestStation};
+
+pub const REALM: &str = "BURNSTAND.TEST";
+pub const MASTER: &str = "burnstand/localhost";
+pub const STATION: &str = "burnstand-station/localhost";
+/// Users of the realm: alice and bob are in the `lab` group, carol is in no access list.
+pub const USERS: [(&str, &str); 3] = [
+    ("alice", "alice-pw"),
+    ("bob", "bob-pw"),
+    ("carol", "carol-pw"),
+];
+
+/// Upper bound on any single wait in a test: a hang guard, never a performance assertion.
+pub const HANG_GUARD: Duration = Duration::from_secs(30);
+
+/// Awaits `future`, failing the test if it hangs.
+pub async fn guard<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(HANG_GUARD, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("hang guard: {what} did not finish within {HANG_GUARD:?}"),
+    }
+}
+
+/// One station of the lab.
+#[derive(Debug, Clone)]
+pub struct StationSpec {
+    pub name: &'static str,
+    pub drive: &'static str,
+    pub mode: StationMode,
+    /// `None`: the `lab` group.
+    pub allow: Option<&'static str>,
+}
+
+impl StationSpec {
+    pub fn new(name: &'static str, drive: &'static str) -> Self {
+        StationSpec {
+            name,
+            drive,
+            mode: StationMode::Accept,
+            allow: None,
+        }
+    }
+
+    pub fn mode(mut self, mode: StationMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// A TOML array literal for `allow`, e.g. `["alice@BURNSTAND.TEST"]`.
+    pub fn allow(mut self, allow: &'static str) -> Self {
+        self.allow = Some(allow);
+        self
+    }
+}
+
+/// What the lab should look like.
+#[derive(Debug, Clone)]
+pub struct LabSpec {
+    pub stations: Vec<StationSpec>,
+    /// Extra lines for `[limits]`.
+    pub limits: String,
+    pub ticket_lifetime: Option<Duration>,
+    pub audit_failure: Option<TestOnlyFailure>,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec {
+            stations: vec![StationSpec::new("dvd-1", "DVD")],
+            limits: String::new(),
+            ticket_lifetime: None,
+            audit_failure: None,
+        }
+    }
+}
+
+impl LabSpec {
+    pub fn stations(mut self, stations: Vec<StationSpec>) -> Self {
+        self.stations = stations;
+        self
+    }
+
+    pub fn limits(mut self, limits: &str) -> Self {
+        self.limits = limits.to_owned();
+        self
+    }
+}
+
+/// A running lab, owned by the test body.
+///
+/// The realm and the directory are shared with `lab_test`, which keeps them until the body is
+/// done: an `async move` body captures only the fields it uses, so a body that never touches
+/// `lab.realm` would otherwise drop it (and stop the KDC) at once.
+pub struct Lab {
+    pub realm: Arc<Realm>,
+    /// Holds the config's files (audit log, merged keytab).
+    pub _dir: Arc<tempfile::TempDir>,
+    pub master_addr: SocketAddr,
+    pub audit_path: PathBuf,
+    pub stations: Vec<TestStation>,
+    pub shutdown: CancellationToken,
+    pub server: JoinHandle<burnstand_master::Result<()>>,
+}
+
+impl Lab {
+    /// Stops the master (drain), waits for it, and returns the audit records after checking
+    /// that the whole chain verifies.
+    pub async fn stop(self) -> Vec<Record> {
+        self.shutdown.cancel();
+        guard("master shutdown", self.server)
+            .await
+            .expect("server task")
+            .expect("server result");
+        let report = burnstand_audit::verify(&self.audit_path).expect("verify the audit log");
+        assert!(report.is_ok(), "{report:?}");
+        let records = burnstand_audit::read_records(&self.audit_path).expect("audit log readable");
+        assert_eq!(report.records, records.len() as u64);
+        records
+    }
+
+    pub fn principal(&self, user: &str) -> String {
+        self.realm.principal(user)
+    }
+}
+
+/// Starts a realm with the users, the master and station services.
+pub fn start_realm(lifetime: Option<Duration>) -> Realm {
+    let mut builder = RealmBuilder::new(REALM).service(MASTER).service(STATION);
+    for (user, pw) in USERS {
+        builder = builder.user(user, pw);
+    }
+    if let Some(lifetime) = lifetime {
+        // GSSAPI reports an acceptor's context lifetime as the ticket's end plus the allowed
+        // clock skew; keep the skew small so the test does not wait for minutes.
+        builder = builder
+            .ticket_lifetime(lifetime)
+            .clock_skew(Duration::from_secs(1));
+    }
+    builder
+        .start()
+        .unwrap_or_else(|e| panic!("starting the test realm: {e}"))
+}
+
+/// Exports the keys of `principals` into one new keytab `file`.
+pub fn merged_keytab(realm: &Realm, file: &Path, principals: &[&str]) {
+    let names: Vec<String> = principals.iter().map(|p| realm.principal(p)).collect();
+    let query = format!("ktadd -norandkey -k {} {}", file.display(), names.join(" "));
+    let out = realm
+        .command("kadmin.local")
+        .arg("-r")
+        .arg(REALM)
+        .arg("-q")
+        .arg(&query)
+        .output()
+        .expect("run kadmin.local");
+    assert!(
+        out.status.success(),
+        "kadmin.local {query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The config text for `spec`, with the stations' real addresses.
+pub fn config_text(
+    realm: &Realm,
+    keytab: &Path,
+    audit: &Path,
+    stations: &[(StationSpec, SocketAddr)],
+    limits: &str,
+) -> String {
+    let mut text = format!(
+        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\n\n[limits]\n{limits}\n\n\
+         [groups]\nlab = [\"{}\", \"{}\"]\n",
+        realm.principal(MASTER),
+        keytab.display(),
+        audit.display(),
+        realm.principal("alice"),
+        realm.principal("bob"),
+    );
+    for (spec, addr) in stations {
+        text.push_str(&format!(
+            "\n[[station]]\nname = \"{}\"\ndrive = \"{}\"\naddress = \"{addr}\"\nprincipal = \"{}\"\n\
+             services = [\"burner\"]\nallow = {}\n",
+            spec.name,
+            spec.drive,
+            realm.principal(STATION),
+            spec.allow.unwrap_or("[\"group:lab\"]"),
+        ));
+    }
+    text
+}
+
+/// Builds the lab for `spec` and runs `body` in a fresh multi-threaded runtime.
+pub fn lab_test<F, Fut>(spec: LabSpec, body: F)
+where
+    F: FnOnce(Lab) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let realm = Arc::new(start_realm(spec.ticket_lifetime));
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let merged = dir.path().join("acceptors.keytab");
+    merged_keytab(&realm, &merged, &[MASTER, STATION]);
+    realm
+        .apply_to_process(Some(MASTER))
+        .expect("realm environment");
+    // Before any runtime thread exists: the acceptors' keytab (master and stations).
+    std::env::set_var("KRB5_KTNAME", format!("FILE:{}", merged.display()));
+    let master_keytab = realm.keytab(MASTER).expect("master keytab").to_owned();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (keep_realm, keep_dir) = (Arc::clone(&realm), Arc::clone(&dir));
+    runtime.block_on(async move {
+        let mut stations = Vec::new();
+        let mut placed = Vec::new();
+        for station in &spec.stations {
+            let test_station = TestStation::start(
+                &realm.principal(STATION),
+                &realm.principal(MASTER),
+                station.mode,
+            )
+            .await;
+            placed.push((station.clone(), test_station.addr));
+            stations.push(test_station);
+        }
+        let audit_path = dir.path().join("master-audit.jsonl");
+        let text = config_text(&realm, &master_keytab, &audit_path, &placed, &spec.limits);
+        let config =
+            Config::from_toml(&text).unwrap_or_else(|e| panic!("test config: {e}\n{text}"));
+        let mut options = OpenOptions::new();
+        if let Some(failure) = spec.audit_failure {
+            options = options.test_only_failure(failure);
+        }
+        let log = options.open(&audit_path).expect("open audit log");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind master");
+        let master_addr = listener.local_addr().expect("master addr");
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(burnstand_master::run(
+            listener,
+            config,
+            SharedAuditLog::new(log),
+            shutdown.clone(),
+        ));
+        let lab = Lab {
+            realm,
+            _dir: dir,
+            master_addr,
+            audit_path,
+            stations,
+            shutdown,
+            server,
+        };
+        body(lab).await;
+    });
+    drop(runtime);
+    drop((keep_realm, keep_dir));
+}
+
+/// Keeps reading the audit log until a record satisfies `pred` (records are appended by
+/// other tasks; this is how a test waits for one without sleeping).
+pub async fn wait_for_record(path: &Path, pred: impl Fn(&Record) -> bool) -> Vec<Record> {
+    guard("an audit record", async {
+        loop {
+            if let Ok(records) = burnstand_audit::read_records(path) {
+                if records.iter().any(&pred) {
+                    return records;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+/// Events of the records, for readable assertions.
+pub fn events(records: &[Record]) -> Vec<&str> {
+    records.iter().map(|r| r.event.as_str()).collect()
+}

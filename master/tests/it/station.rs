@@ -1,0 +1,132 @@
+//! A small test station speaking the station handshake of `docs/protocol.md` §5.4:
+//! GSSAPI accept (as the station principal; only the master may connect), then OK or
+//! ERRNOTAVL, then the identity block, then an echo service: every block comes back prefixed
+//! with `echo:`; when the master half-closes, the station sends `station saw EOF` and closes.
+//!
+//! It reports what it saw on a channel, so tests can assert on identities and closed links.
+
+use std::net::SocketAddr;
+
+use burnstand_wire::command::{Identity, Reply};
+use burnstand_wire::gss::acceptor_credentials;
+use burnstand_wire::io::Unauthenticated;
+use burnstand_wire::Error;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::common::HANG_GUARD;
+
+/// How the station answers the master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StationMode {
+    Accept,
+    /// Sends ERRNOTAVL after the handshake (e.g. a drive failure).
+    Refuse,
+    /// Nothing listens at the station's address.
+    Unreachable,
+}
+
+/// What the station observed.
+#[derive(Debug)]
+pub enum StationEvent {
+    /// A link opened; the identity block the master sent.
+    Identity(Identity),
+    /// A link ended (closed by the master, cleanly or not).
+    Ended,
+    /// A handshake or identity failed.
+    Failed(String),
+}
+
+pub const EOF_REPLY: &[u8] = b"station saw EOF";
+
+pub struct TestStation {
+    pub addr: SocketAddr,
+    pub events: mpsc::UnboundedReceiver<StationEvent>,
+}
+
+impl TestStation {
+    pub async fn start(
+        own_principal: &str,
+        master_principal: &str,
+        mode: StationMode,
+    ) -> TestStation {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind station");
+        let addr = listener.local_addr().expect("station addr");
+        let (tx, events) = mpsc::unbounded_channel();
+        if mode == StationMode::Unreachable {
+            drop(listener); // the port is now closed: connecting is refused
+            return TestStation { addr, events };
+        }
+        let own = own_principal.to_owned();
+        let master = master_principal.to_owned();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (tx, own, master) = (tx.clone(), own.clone(), master.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = serve(stream, &own, &master, mode, &tx).await {
+                        let _ = tx.send(StationEvent::Failed(e.to_string()));
+                    }
+                });
+            }
+        });
+        TestStation { addr, events }
+    }
+
+    /// The next event, with a hang guard.
+    pub async fn next_event(&mut self) -> StationEvent {
+        let event = tokio::time::timeout(HANG_GUARD, self.events.recv())
+            .await
+            .expect("hang guard: station event")
+            .expect("station task alive");
+        if let StationEvent::Failed(reason) = &event {
+            panic!("the test station failed: {reason}");
+        }
+        event
+    }
+}
+
+async fn serve(
+    stream: tokio::net::TcpStream,
+    own: &str,
+    master: &str,
+    mode: StationMode,
+    tx: &mpsc::UnboundedSender<StationEvent>,
+) -> Result<(), Error> {
+    let cred = acceptor_credentials(own)?;
+    let mut session = Unauthenticated::new(stream)
+        .accept(cred, HANG_GUARD)
+        .await?;
+    assert_eq!(
+        session.peer().as_str(),
+        master,
+        "only the master may connect to a station"
+    );
+    if mode == StationMode::Refuse {
+        session.send(&Reply::ErrNotAvl).await?;
+        return Ok(());
+    }
+    session.send(&Reply::Ok).await?;
+    let identity: Identity = session.recv().await?;
+    let _ = tx.send(StationEvent::Identity(identity));
+    loop {
+        match session.recv_bytes().await {
+            Ok(block) => {
+                let mut reply = b"echo:".to_vec();
+                reply.extend_from_slice(&block);
+                session.send_bytes(&reply).await?;
+            }
+            Err(Error::Closed) => {
+                // The master passed on a half-close: we can still answer.
+                let _ = session.send_bytes(EOF_REPLY).await;
+                let _ = tx.send(StationEvent::Ended);
+                return Ok(());
+            }
+            Err(_) => {
+                let _ = tx.send(StationEvent::Ended);
+                return Ok(());
+            }
+        }
+    }
+}
