@@ -1,0 +1,495 @@
+//! The lab an end-to-end test runs in, all real and all on 127.0.0.1: an MIT KDC (kdc-test),
+//! two `burnstand-station` daemons on file pseudo-drives burning with real xorriso, one
+//! `burnstand-master`, and the `burnstand` binary run as each user with their own ccache.
+//!
+//! The daemons are the workspace's binaries next to this test's `burnstand` (cargo builds
+//! every package's binaries for `cargo nextest run --workspace`; run `cargo build --workspace`
+//! first for `-p burnstand`). They run with the realm's environment only, like scripts/demo.sh.
+//! Every wait is bounded by [`HANG_GUARD`], a hang guard and never a timing assertion.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use burnstand_audit::Record;
+use kdc_test::{Realm, RealmBuilder};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+pub const REALM: &str = "BURNSTAND.TEST";
+pub const MASTER: &str = "burnstand/localhost";
+pub const STATION: &str = "burnstand-station/localhost";
+/// alice, bob, carol and dave may use both stations; mallory is on no access list.
+pub const USERS: [&str; 5] = ["alice", "bob", "carol", "dave", "mallory"];
+/// Upper bound on any single wait: only a hang trips it.
+pub const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// A disc image in the lab's catalog.
+pub struct Image {
+    pub sha256: String,
+    pub md5: String,
+    pub size: u64,
+}
+
+/// A running lab; dropping it stops every daemon.
+pub struct Lab {
+    pub realm: Realm,
+    pub dir: tempfile::TempDir,
+    pub master_addr: SocketAddr,
+    pub master_audit: PathBuf,
+    pub station_audits: Vec<PathBuf>,
+    /// `sample`: 2 MiB, quick to burn. `big`: 12 MiB, about 9 s at speed 1: long enough to
+    /// act while it burns.
+    pub sample: Image,
+    pub big: Image,
+    daemons: Vec<Daemon>,
+}
+
+struct Daemon {
+    child: Child,
+    /// Kept open so a late line on stdout never meets a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+}
+
+/// A path next to the `burnstand` binary under test.
+fn sibling(name: &str) -> PathBuf {
+    let me = Path::new(env!("CARGO_BIN_EXE_burnstand"));
+    let path = me.with_file_name(name);
+    assert!(
+        path.is_file(),
+        "{name} not found at {}: the end-to-end tests run the real daemons; run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// The daemons' and the clients' environment: PATH and the realm's variables only.
+fn base_command(program: &Path, realm: &Realm) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(realm.env());
+    cmd
+}
+
+/// Starts a daemon and returns it with the address from its first stdout line.
+fn start_daemon(mut cmd: Command, log: &Path, prefix: &str) -> (Daemon, SocketAddr) {
+    let stderr = std::fs::File::create(log).expect("daemon log file");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start a daemon");
+    let mut stdout = BufReader::new(child.stdout.take().expect("daemon stdout"));
+    let mut line = String::new();
+    stdout
+        .read_line(&mut line)
+        .expect("read the daemon's first line");
+    let addr = line
+        .trim()
+        .strip_prefix(prefix)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "daemon said {line:?} instead of {prefix:?}; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        });
+    (
+        Daemon {
+            child,
+            _stdout: stdout,
+        },
+        addr,
+    )
+}
+
+/// Builds an ISO 9660 image of a `payload` bytes file with xorriso.
+fn make_iso(dir: &Path, images: &Path, id: &'static str, payload: usize) -> Image {
+    let tree = dir.join(format!("tree-{id}"));
+    std::fs::create_dir_all(&tree).unwrap();
+    let mut data = Vec::with_capacity(payload);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ payload as u64;
+    while data.len() < payload {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(tree.join("payload.bin"), &data).unwrap();
+    let file = images.join(format!("{id}.iso"));
+    let status = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-V", "BURNSTAND_TEST", "-o"])
+        .arg(&file)
+        .arg(&tree)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run xorriso (install it: apt-get install xorriso)");
+    assert!(status.success(), "xorriso -as mkisofs failed");
+    let allow: Vec<String> = ["alice", "bob", "carol", "dave"]
+        .iter()
+        .map(|u| format!("\"{u}@{REALM}\""))
+        .collect();
+    std::fs::write(
+        images.join(format!("{id}.iso.toml")),
+        format!(
+            "name = \"Test image {id}\"\nid = \"{id}\"\nrestricted = true\nallow_users = [{}]\n",
+            allow.join(", ")
+        ),
+    )
+    .unwrap();
+    Image {
+        sha256: digest("sha256sum", &file),
+        md5: digest("md5sum", &file),
+        size: std::fs::metadata(&file).unwrap().len(),
+    }
+}
+
+/// `sha256sum`/`md5sum` of a file: an independent check of the digests burnstand reports.
+fn digest(tool: &str, file: &Path) -> String {
+    let out = Command::new(tool)
+        .arg(file)
+        .output()
+        .expect("run the digest tool");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
+}
+
+impl Lab {
+    /// Realm, catalog, two stations (burning at `speed = 1`), master.
+    pub fn start() -> Lab {
+        let station_bin = sibling("burnstand-station");
+        let master_bin = sibling("burnstand-master");
+        let mut builder = RealmBuilder::new(REALM).service(MASTER).service(STATION);
+        for user in USERS {
+            builder = builder.user(user, format!("{user}-pw"));
+        }
+        let realm = builder.start().expect("start the test realm");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let images = dir.path().join("images");
+        std::fs::create_dir_all(&images).unwrap();
+        let sample = make_iso(dir.path(), &images, "sample", 2 << 20);
+        let big = make_iso(dir.path(), &images, "big", 12 << 20);
+
+        let mut daemons = Vec::new();
+        let mut station_addrs = Vec::new();
+        let mut station_audits = Vec::new();
+        for n in 1..=2 {
+            let sdir = dir.path().join(format!("station-{n}"));
+            std::fs::create_dir_all(&sdir).unwrap();
+            let audit = sdir.join("audit.jsonl");
+            let config = format!(
+                r#"listen = "127.0.0.1:0"
+principal = "{STATION}@{REALM}"
+keytab = "{keytab}"
+trusted_masters = ["{MASTER}@{REALM}"]
+friendly_name = "Test station {n} (DVD)"
+station_id = "test-station-{n}"
+catalog = "{images}"
+state_dir = "{state}"
+audit_log = "{audit}"
+
+[drive]
+kind = "DVD"
+file = "{disc}"
+allow_file_drive = true
+speed = 1
+"#,
+                keytab = realm.keytab(STATION).expect("station keytab").display(),
+                images = images.display(),
+                state = sdir.join("state").display(),
+                audit = audit.display(),
+                disc = sdir.join("disc.img").display(),
+            );
+            let path = sdir.join("station.toml");
+            std::fs::write(&path, config).unwrap();
+            let mut cmd = base_command(&station_bin, &realm);
+            cmd.arg("--config").arg(&path);
+            let (daemon, addr) = start_daemon(cmd, &sdir.join("station.log"), "listening on ");
+            daemons.push(daemon);
+            station_addrs.push(addr);
+            station_audits.push(audit);
+        }
+
+        let master_audit = dir.path().join("master-audit.jsonl");
+        let group: Vec<String> = ["alice", "bob", "carol", "dave"]
+            .iter()
+            .map(|u| format!("\"{u}@{REALM}\""))
+            .collect();
+        let mut config = format!(
+            "listen = \"127.0.0.1:0\"\nprincipal = \"{MASTER}@{REALM}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\n\n[groups]\nlab = [{}]\n",
+            realm.keytab(MASTER).expect("master keytab").display(),
+            master_audit.display(),
+            group.join(", "),
+        );
+        for (n, addr) in station_addrs.iter().enumerate() {
+            config.push_str(&format!(
+                "\n[[station]]\nname = \"dvd-{}\"\ndrive = \"DVD\"\naddress = \"{addr}\"\nprincipal = \"{STATION}@{REALM}\"\nservices = [\"burner\"]\nallow = [\"group:lab\"]\n",
+                n + 1
+            ));
+        }
+        let path = dir.path().join("master.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut cmd = base_command(&master_bin, &realm);
+        cmd.arg("--config").arg(&path);
+        let (daemon, master_addr) = start_daemon(
+            cmd,
+            &dir.path().join("master.log"),
+            "burnstand-master listening on ",
+        );
+        daemons.push(daemon);
+
+        let lab = Lab {
+            realm,
+            dir,
+            master_addr,
+            master_audit,
+            station_audits,
+            sample,
+            big,
+            daemons,
+        };
+        for user in USERS {
+            lab.realm
+                .kinit_into(user, &lab.ccache(user))
+                .expect("kinit a test user");
+        }
+        lab
+    }
+
+    /// The user's own credential cache.
+    pub fn ccache(&self, user: &str) -> PathBuf {
+        self.dir.path().join(format!("{user}.ccache"))
+    }
+
+    pub fn principal(&self, user: &str) -> String {
+        self.realm.principal(user)
+    }
+
+    /// `burnstand ARGS` as `user`: the realm's environment, the user's ccache, the master's
+    /// address and principal from the environment (as a user's shell would have them).
+    pub fn client(&self, user: &str, args: &[&str]) -> Command {
+        let mut cmd = base_command(Path::new(env!("CARGO_BIN_EXE_burnstand")), &self.realm);
+        let mut ccache = OsString::from("FILE:");
+        ccache.push(self.ccache(user));
+        cmd.env("KRB5CCNAME", ccache)
+            .env("BURNSTAND_MASTER", self.master_addr.to_string())
+            .env("BURNSTAND_MASTER_PRINCIPAL", format!("{MASTER}@{REALM}"))
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `burnstand ARGS` as `user` to its end.
+    pub fn run(&self, user: &str, args: &[&str]) -> Output {
+        let child = self
+            .client(user, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start burnstand");
+        wait_output(child, &format!("burnstand {}", args.join(" ")))
+    }
+
+    /// Starts `burnstand ARGS` as `user` in the background; its output goes to files.
+    pub fn spawn(&self, user: &str, args: &[&str]) -> Running {
+        let name = format!("{user}-{}", args.join("-"));
+        let stdout = self.dir.path().join(format!("{name}.out"));
+        let stderr = self.dir.path().join(format!("{name}.err"));
+        let child = self
+            .client(user, args)
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start burnstand");
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Every record of the station logs (a log not written yet is empty).
+    pub fn station_records(&self) -> Vec<Record> {
+        self.station_audits
+            .iter()
+            .flat_map(|path| read_records(path))
+            .collect()
+    }
+
+    /// The records of the station log that recorded `user`'s burn.
+    pub fn station_log_of(&self, user: &str) -> Option<PathBuf> {
+        let principal = self.principal(user);
+        self.station_audits
+            .iter()
+            .find(|path| {
+                read_records(path).iter().any(|r| {
+                    r.event == "burn.start" && r.get_str("user") == Some(principal.as_str())
+                })
+            })
+            .cloned()
+    }
+
+    pub fn master_records(&self) -> Vec<Record> {
+        read_records(&self.master_audit)
+    }
+
+    /// Waits until some station record matches.
+    pub fn wait_for_station_record(&self, what: &str, f: impl Fn(&Record) -> bool) -> Record {
+        wait_for(what, || self.station_records().into_iter().find(|r| f(r)))
+    }
+
+    /// Waits until some master record matches.
+    pub fn wait_for_master_record(&self, what: &str, f: impl Fn(&Record) -> bool) -> Record {
+        wait_for(what, || self.master_records().into_iter().find(|r| f(r)))
+    }
+
+    /// Waits until `user`'s burn has started at a station (its `burn.start` is on disk).
+    pub fn wait_for_burn_start(&self, user: &str) -> Record {
+        let principal = self.principal(user);
+        self.wait_for_station_record(&format!("{user}'s burn.start"), |r| {
+            r.event == "burn.start" && r.get_str("user") == Some(principal.as_str())
+        })
+    }
+
+    /// The daemons' logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut text = String::new();
+        for name in [
+            "station-1/station.log",
+            "station-2/station.log",
+            "master.log",
+        ] {
+            let log = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+            text.push_str(&format!("--- {name}\n{log}\n"));
+        }
+        text
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for daemon in &self.daemons {
+            let _ = kill(pid(&daemon.child), Signal::SIGTERM);
+        }
+        for daemon in &mut self.daemons {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match daemon.child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() >= deadline => {
+                        let _ = daemon.child.kill();
+                        let _ = daemon.child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+}
+
+/// A `burnstand` running in the background.
+pub struct Running {
+    pub child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Running {
+    pub fn signal(&self, signal: Signal) {
+        kill(pid(&self.child), signal).expect("signal burnstand");
+    }
+
+    /// Waits for the exit (bounded) and returns the status with stdout and stderr.
+    pub fn wait(mut self) -> (ExitStatus, String, String) {
+        let status = wait_child(&mut self.child, "a background burnstand");
+        (
+            status,
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default(),
+        )
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn pid(child: &Child) -> Pid {
+    Pid::from_raw(i32::try_from(child.id()).expect("pid fits"))
+}
+
+fn wait_child(child: &mut Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for burnstand") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("hang guard: {what} did not finish within {HANG_GUARD:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Collects a child's piped output with a hang guard.
+pub fn wait_output(mut child: Child, what: &str) -> Output {
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut buf);
+        buf
+    });
+    let status = wait_child(&mut child, what);
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// The records of an audit log; empty while it does not exist (or a line is being written).
+pub fn read_records(path: &Path) -> Vec<Record> {
+    burnstand_audit::read_records(path).unwrap_or_default()
+}
+
+/// Polls `f` until it returns something (bounded by [`HANG_GUARD`]).
+pub fn wait_for<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hang guard: {what} did not happen within {HANG_GUARD:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// stdout or stderr as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
