@@ -64,9 +64,20 @@ cat >"$work/images/sample.iso.toml" <<TOML
 name = "burnstand demo disc"
 id = "sample"
 restricted = true
-allow_users = ["alice@BURNSTAND.TEST"]
 TOML
 ls -l "$work/images/sample.iso"
+
+say "writing the policy: alice may burn the sample image (by its SHA-256), 5 copies a day"
+cat >"$work/policy.toml" <<TOML
+realms = ["BURNSTAND.TEST"]
+
+[[image]]
+sha256 = "$(sha256sum "$work/images/sample.iso" | cut -d' ' -f1)"
+name = "burnstand demo disc"
+allow_users = ["alice@BURNSTAND.TEST"]
+copies = 5
+period = "1day"
+TOML
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -84,6 +95,7 @@ friendly_name = "Demo station $n (DVD)"
 catalog = "$work/images"
 state_dir = "$work/station-$n/state"
 audit_log = "$work/station-$n/audit.jsonl"
+policy = "$work/policy.toml"
 
 [drive]
 kind = "DVD"
@@ -103,6 +115,7 @@ listen = "127.0.0.1:$master_port"
 principal = "burnstand/localhost@BURNSTAND.TEST"
 keytab = "$(keytab burnstand/localhost)"
 audit_log = "$work/master-audit.jsonl"
+policy = "$work/policy.toml"
 
 [groups]
 students = ["alice@BURNSTAND.TEST", "bob@BURNSTAND.TEST"]
@@ -146,7 +159,7 @@ say "burnstand images (BIND a station, SERV its burner module, CAPAB, QUIT)"
 "$bin/burnstand" images
 
 say "burnstand burn sample (reserve, burn with progress, verify, receipt, release)"
-"$bin/burnstand" burn sample
+"$bin/burnstand" burn sample --save-receipt "$work/alice-receipts.jsonl"
 
 # The burn's session: the station that has a burn.start record, and its session id.
 station_log=""
@@ -175,8 +188,20 @@ for conn in $conns; do
   grep -E "\"conn\":$conn[,}]" "$work/master-audit.jsonl"
 done | sort -t, -k1,1 -u | sort -t: -k2,2n
 
-say "burnstand audit verify (hash chains of both logs)"
-"$bin/burnstand" audit verify "$station_log"
+say "burnstand audit verify (hash chains of both logs, and alice's saved receipt)"
+"$bin/burnstand" audit verify "$station_log" --receipt "$work/alice-receipts.jsonl"
 "$bin/burnstand" audit verify "$work/master-audit.jsonl"
+
+say "burnstand audit show (statistics from the master's log)"
+"$bin/burnstand" audit show "$work/master-audit.jsonl"
+
+say "kinit bob: bob is not entitled to any image, so the master refuses him with the reason"
+echo bob-pw | kinit bob@BURNSTAND.TEST >/dev/null
+if "$bin/burnstand" burn sample; then
+  echo "demo: bob should have been refused" >&2
+  exit 1
+else
+  echo "   (exit code $?, as documented: the policy refuses)"
+fi
 
 say "demo finished: the disc verified, and both audit logs are intact"

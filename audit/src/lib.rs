@@ -80,4 +80,4 @@ pub use crate::record::{
     RESERVED_NAMES,
 };
 pub use crate::shared::SharedAuditLog;
-pub use crate::verify::{read_records, verify, verify_reader, Problem, VerifyReport};
+pub use crate::verify::{read_records, scan_records, verify, verify_reader, Problem, VerifyReport};

@@ -25,6 +25,9 @@ pub struct Appended {
     pub time: String,
     /// SHA-256 (hex) of the record's line: the next record's `prev`.
     pub hash: String,
+    /// The record's line exactly as written (without its newline): what a receipt hands to
+    /// the user, so they can later prove it is in the log byte for byte.
+    pub line: String,
 }
 
 /// A torn last line cut off by a repairing open.
@@ -288,7 +291,8 @@ impl AuditLog {
         let seq = self.last_seq + 1;
         let line = render_line(seq, &time, &self.last_hash, event)?;
         let hash = line_hash(line.as_bytes());
-        let mut bytes = line.into_bytes();
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
 
         if let Err(source) = self.sink.write_line(&bytes) {
@@ -308,7 +312,12 @@ impl AuditLog {
         self.synced_once = true;
         self.last_seq = seq;
         self.last_hash.clone_from(&hash);
-        Ok(Appended { seq, time, hash })
+        Ok(Appended {
+            seq,
+            time,
+            hash,
+            line,
+        })
     }
 
     pub(crate) fn poison(&mut self, cause: String) {

@@ -273,6 +273,14 @@ pub struct Record {
 }
 
 impl Record {
+    /// Parses one line of a log (as a station hands it out in a receipt). Checks the shape
+    /// only; where the line sits in a chain is [`crate::verify`]'s business.
+    pub fn parse_line(line: &[u8]) -> std::result::Result<Record, String> {
+        parse_record(line).map_err(|e| match e {
+            ParseError::Json(text) | ParseError::Malformed(text) => text,
+        })
+    }
+
     /// `time` as a [`SystemTime`] (always `Some` for records that passed verification).
     pub fn timestamp(&self) -> Option<SystemTime> {
         humantime::parse_rfc3339(&self.time).ok()

@@ -257,6 +257,23 @@ pub fn read_records(path: impl AsRef<Path>) -> Result<Vec<Record>> {
     }
 }
 
+/// Calls `on_record` for every record of a log in order, holding one record at a time, so a
+/// daemon can index a large log at start-up in memory proportional to what it keeps. Fails
+/// like [`read_records`] if the log does not verify (after `on_record` saw the good prefix).
+pub fn scan_records(path: impl AsRef<Path>, on_record: impl FnMut(&Record)) -> Result<u64> {
+    let path = path.as_ref();
+    let read_err = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let walked = walk(file, on_record).map_err(read_err)?;
+    match walked.report.problem {
+        None => Ok(walked.report.records),
+        Some(problem) => Err(problem_error(path, problem)),
+    }
+}
+
 /// The error for opening or reading a log that has `problem`.
 pub(crate) fn problem_error(path: &Path, problem: Problem) -> Error {
     match problem {

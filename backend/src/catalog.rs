@@ -2,15 +2,14 @@
 //!
 //! An image `NAME` is offered only if `NAME.toml` sits next to it (no sidecar, no image: an
 //! operator copying a file into the directory publishes nothing by accident). The sidecar says
-//! how the image is called, whether it is restricted, and who may burn it:
+//! how the image is called and whether it is restricted. Who may burn it is not the
+//! sidecar's business: the policy file names images by SHA-256 (`burnstand-policy`), so an
+//! entitlement can never follow a file name to other bytes.
 //!
 //! ```toml
 //! name = "Exam software 2025"     # shown to users
 //! id = "exam-2025"                # optional; the file name by default
 //! restricted = true               # default true: burn, never read back
-//! allow_users = ["alice@CAMPUS.EDU"]
-//! allow_groups = ["exam-staff"]   # groups from the station configuration
-//! allow_everyone = false          # default false: nobody unless listed
 //! ```
 //!
 //! Digests (SHA-256 and MD5) are computed once per file version and kept in a cache file in
@@ -28,8 +27,7 @@ use burnstand_wire::burner::{Md5, Sha256, MAX_IMAGE_ID_LEN};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StationError};
-use crate::image::{compute_digests, Access, Digests, FileKey, Image};
-use crate::principal::exported_name;
+use crate::image::{compute_digests, Digests, FileKey, Image};
 
 /// What marks a sidecar.
 pub const SIDECAR_SUFFIX: &str = ".toml";
@@ -59,12 +57,6 @@ struct Sidecar {
     id: Option<String>,
     #[serde(default = "default_restricted")]
     restricted: bool,
-    #[serde(default)]
-    allow_everyone: bool,
-    #[serde(default)]
-    allow_users: Vec<String>,
-    #[serde(default)]
-    allow_groups: Vec<String>,
 }
 
 fn default_restricted() -> bool {
@@ -100,19 +92,14 @@ struct CacheFile {
 pub struct Catalog {
     dir: PathBuf,
     cache_path: PathBuf,
-    groups: Arc<HashMap<String, Vec<Vec<u8>>>>,
     cache: tokio::sync::Mutex<BTreeMap<String, CacheEntry>>,
     computed: Arc<AtomicU64>,
 }
 
 impl Catalog {
     /// Opens the catalog in `dir`, keeping its digest cache in `state_dir` (created if
-    /// missing). `groups` maps group names to the exported names of their members.
-    pub fn open(
-        dir: &Path,
-        state_dir: &Path,
-        groups: HashMap<String, Vec<Vec<u8>>>,
-    ) -> Result<Catalog> {
+    /// missing).
+    pub fn open(dir: &Path, state_dir: &Path) -> Result<Catalog> {
         let err = |message: String| StationError::Catalog {
             path: dir.to_owned(),
             message,
@@ -134,7 +121,6 @@ impl Catalog {
         Ok(Catalog {
             dir,
             cache_path,
-            groups: Arc::new(groups),
             cache: tokio::sync::Mutex::new(cache),
             computed: Arc::new(AtomicU64::new(0)),
         })
@@ -157,11 +143,10 @@ impl Catalog {
         let cache = std::mem::take(&mut *guard);
         let dir = self.dir.clone();
         let cache_path = self.cache_path.clone();
-        let groups = Arc::clone(&self.groups);
         let computed = Arc::clone(&self.computed);
         let task = tokio::task::spawn_blocking(move || {
             let mut cache = cache;
-            let images = scan(&dir, &mut cache, &groups, &computed, &cache_path);
+            let images = scan(&dir, &mut cache, &computed, &cache_path);
             (cache, images)
         });
         match task.await {
@@ -241,34 +226,10 @@ fn check_id(id: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn resolve_access(
-    sidecar: &Sidecar,
-    groups: &HashMap<String, Vec<Vec<u8>>>,
-) -> std::result::Result<Access, String> {
-    let mut exported = Vec::new();
-    for user in &sidecar.allow_users {
-        exported.push(exported_name(user).map_err(|e| format!("allow_users {user:?}: {e}"))?);
-    }
-    for group in &sidecar.allow_groups {
-        match groups.get(group) {
-            Some(members) => exported.extend(members.iter().cloned()),
-            // Ignoring an unknown group only narrows access; say so loudly.
-            None => {
-                tracing::warn!(group = %group, "sidecar names a group the configuration does not define")
-            }
-        }
-    }
-    Ok(Access {
-        everyone: sidecar.allow_everyone,
-        exported,
-    })
-}
-
 /// One pass over the directory; see [`Catalog::refresh`].
 fn scan(
     dir: &Path,
     cache: &mut BTreeMap<String, CacheEntry>,
-    groups: &HashMap<String, Vec<Vec<u8>>>,
     computed: &AtomicU64,
     cache_path: &Path,
 ) -> Result<Vec<Image>> {
@@ -320,13 +281,6 @@ fn scan(
             tracing::warn!(sidecar = %sidecar_name, error = %e, "invalid image id; image skipped");
             continue;
         }
-        let access = match resolve_access(&sidecar, groups) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(sidecar = %sidecar_name, error = %e, "invalid principal; image skipped");
-                continue;
-            }
-        };
         let key = FileKey::of(&meta);
         seen_files.push(file_name.clone());
         let cached = cache
@@ -374,7 +328,6 @@ fn scan(
             size: key.size,
             digests,
             restricted: sidecar.restricted,
-            access,
             key,
         });
     }
@@ -433,13 +386,8 @@ mod tests {
     #[tokio::test]
     async fn digests_are_cached_and_recomputed_when_the_file_changes() {
         let f = fixture();
-        publish(
-            &f.images,
-            "a.iso",
-            b"abc",
-            "name = \"A\"\nallow_everyone = true\n",
-        );
-        let catalog = Catalog::open(&f.images, &f.state, HashMap::new()).unwrap();
+        publish(&f.images, "a.iso", b"abc", "name = \"A\"\n");
+        let catalog = Catalog::open(&f.images, &f.state).unwrap();
         let first = catalog.refresh().await.unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!(
@@ -453,7 +401,7 @@ mod tests {
         assert_eq!(catalog.digests_computed(), 1);
 
         // A new catalog on the same state directory (a restart) uses the cache file.
-        let restarted = Catalog::open(&f.images, &f.state, HashMap::new()).unwrap();
+        let restarted = Catalog::open(&f.images, &f.state).unwrap();
         assert_eq!(restarted.refresh().await.unwrap(), first);
         assert_eq!(restarted.digests_computed(), 0);
 
@@ -490,35 +438,12 @@ mod tests {
         publish(&f.images, "dup2.iso", b"5", "name = \"d2\"\nid = \"dup\"\n");
         std::os::unix::fs::symlink(f.images.join("ok.iso"), f.images.join("link.iso")).unwrap();
         std::fs::write(f.images.join("link.iso.toml"), "name = \"link\"").unwrap();
-        let catalog = Catalog::open(&f.images, &f.state, HashMap::new()).unwrap();
+        let catalog = Catalog::open(&f.images, &f.state).unwrap();
         let images = catalog.refresh().await.unwrap();
         let ids: Vec<&str> = images.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["ok"]);
-        // Defaults: restricted, nobody allowed.
+        // Default: restricted.
         assert!(images[0].restricted);
-        assert!(!images[0].access.everyone);
-        assert!(images[0].access.exported.is_empty());
         assert!(images[0].path.is_absolute());
-    }
-
-    #[tokio::test]
-    async fn access_by_user_and_group() {
-        let f = fixture();
-        publish(
-            &f.images,
-            "e.iso",
-            b"x",
-            "name = \"E\"\nallow_users = [\"alice@T.TEST\"]\nallow_groups = [\"staff\", \"nosuch\"]\n",
-        );
-        let bob = exported_name("bob@T.TEST").unwrap();
-        let groups = HashMap::from([("staff".to_owned(), vec![bob.clone()])]);
-        let catalog = Catalog::open(&f.images, &f.state, groups).unwrap();
-        let image = catalog.find("e.iso").await.unwrap().unwrap();
-        assert!(image.access.allows(&exported_name("alice@T.TEST").unwrap()));
-        assert!(image.access.allows(&bob));
-        assert!(!image
-            .access
-            .allows(&exported_name("mallory@T.TEST").unwrap()));
-        assert!(catalog.find("nope").await.unwrap().is_none());
     }
 }

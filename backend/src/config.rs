@@ -6,7 +6,6 @@
 //! make sense: a drive that is either a real device or an explicitly enabled file, a non-empty
 //! list of trusted masters, absolute paths.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,9 +45,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The audit log file (hash-chained JSON Lines, shared format with the master).
     pub audit_log: PathBuf,
-    /// Named groups of principals, used by image sidecars' `allow_groups`.
-    #[serde(default)]
-    pub groups: BTreeMap<String, Vec<String>>,
+    /// The policy file (`docs/policy.md`): who may burn which image, how many copies. The
+    /// station has the final say for its drive, so it reads the same file as the master.
+    pub policy: PathBuf,
     /// The drive.
     pub drive: DriveSection,
     /// Time an unauthenticated peer gets to finish the Kerberos handshake, and the master to
@@ -306,6 +305,7 @@ friendly_name = "Lab 2, drive 1"
 catalog = "/srv/burnstand/images"
 state_dir = "/var/lib/burnstand"
 audit_log = "/var/log/burnstand/station.audit"
+policy = "/etc/burnstand/policy.toml"
 "#;
 
     fn parse(drive: &str) -> Result<Config> {
@@ -329,7 +329,7 @@ audit_log = "/var/log/burnstand/station.audit"
         let text = include_str!("../../docs/station.example.toml");
         let c = Config::parse(text, Path::new("docs/station.example.toml")).unwrap();
         assert_eq!(c.target().unwrap(), DriveTarget::Device("/dev/sr0".into()));
-        assert_eq!(c.groups["exam-staff"].len(), 2);
+        assert_eq!(c.policy, Path::new("/etc/burnstand/policy.toml"));
     }
 
     #[test]

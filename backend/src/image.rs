@@ -1,4 +1,5 @@
-//! One image of the catalog: its file, its digests, and who may burn it.
+//! One image of the catalog: its file and its digests (who may burn it is the policy's
+//! business, by SHA-256).
 //!
 //! Digests are computed by streaming the file through SHA-256 and MD5 with a
 //! [`DIGEST_BUF_LEN`] buffer, so hashing a 4.7 GB image costs that buffer, not the image. A
@@ -75,23 +76,6 @@ pub fn compute_digests(path: &Path) -> std::io::Result<Digests> {
     })
 }
 
-/// Who may burn an image, resolved to exported Kerberos names (see [`crate::principal`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Access {
-    /// Anyone the master vouches for.
-    pub everyone: bool,
-    /// Exported names of the users allowed by name or through a group.
-    pub exported: Vec<Vec<u8>>,
-}
-
-impl Access {
-    /// Whether the user with this exported name may burn.
-    pub fn allows(&self, exported_name: &[u8]) -> bool {
-        self.everyone
-            || (!exported_name.is_empty() && self.exported.iter().any(|e| e == exported_name))
-    }
-}
-
 /// An image the station can burn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
@@ -107,8 +91,6 @@ pub struct Image {
     pub digests: Digests,
     /// Burn but never read back.
     pub restricted: bool,
-    /// Who may burn it.
-    pub access: Access,
     /// The file version the digests belong to.
     pub key: FileKey,
 }
@@ -158,21 +140,5 @@ mod tests {
         let d = compute_digests(&path).unwrap();
         assert_eq!(d.md5, Md5(md5::Md5::digest(&big).into()));
         assert_eq!(d.bytes, big.len() as u64);
-    }
-
-    #[test]
-    fn access_needs_a_name() {
-        let a = Access {
-            everyone: false,
-            exported: vec![b"alice".to_vec()],
-        };
-        assert!(a.allows(b"alice"));
-        assert!(!a.allows(b"bob"));
-        assert!(!a.allows(b""));
-        assert!(Access {
-            everyone: true,
-            exported: vec![]
-        }
-        .allows(b"bob"));
     }
 }

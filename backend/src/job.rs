@@ -9,17 +9,18 @@
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use burnstand_wire::burner::{
-    ErrorCode, ErrorReport, Event, MediumInfo, Percent, Phase, Progress, VerifyResult,
+    ErrorCode, ErrorReport, Event, Md5, MediumInfo, Percent, Phase, Progress, Receipt, Sha256,
+    VerifyResult,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Result, StationError};
 use crate::image::Image;
-use crate::receipt::{self, Who};
+use crate::receipt::{self, CopyOutcome, CopyResult, Who};
 use crate::station::{DriveHold, Station};
 
 /// Events a job may queue ahead of its session; progress beyond this is dropped (the next
@@ -68,6 +69,12 @@ impl BurnJob {
                 Err(StationError::Cancelled) => return Outcome::Cancelled,
                 Err(e) => {
                     tracing::warn!(copy, error = %e, "burn failed");
+                    // Best effort: if the log itself failed, this fails too, and the user
+                    // is told the burn failed all the same.
+                    let record = receipt::burn_abort(&self.who, &self.image, copy, &e.to_string());
+                    if let Err(audit) = self.station.audit(record).await {
+                        tracing::error!(error = %audit, "cannot audit the aborted burn");
+                    }
                     self.send(Event::Error(e.report())).await;
                     return Outcome::Failed;
                 }
@@ -95,14 +102,54 @@ impl BurnJob {
         self.reason.get().copied().unwrap_or("cancelled")
     }
 
-    async fn cancelled(&self, copy: u32, phase: &str) -> StationError {
+    /// Records a cancel; a copy that had started writing (`started`) also gets its receipt.
+    async fn cancelled(&self, copy: u32, phase: &str, started: Option<SystemTime>) -> StationError {
         let record =
             receipt::burn_cancel(&self.who, &self.image, copy, phase, self.cancel_reason());
         if let Err(e) = self.station.audit(record).await {
             tracing::error!(error = %e, "cannot audit the cancel");
         }
+        if let Some(start) = started {
+            if let Err(e) = self.receipt(copy, start, CopyResult::Cancelled, None).await {
+                tracing::error!(error = %e, "cannot write the receipt of a cancelled copy");
+            }
+        }
         tracing::info!(copy, phase, reason = self.cancel_reason(), "burn cancelled");
         StationError::Cancelled
+    }
+
+    /// Appends the copy's `burn.receipt` (durable, and counted for quotas), then hands it to
+    /// the user as RECEIPT — always before the VERIFY, ERROR or CANCELLED that ends the copy.
+    async fn receipt(
+        &self,
+        copy: u32,
+        start: SystemTime,
+        result: CopyResult,
+        readback_md5: Option<Md5>,
+    ) -> Result<()> {
+        let outcome = CopyOutcome {
+            copy,
+            copies: self.copies,
+            result,
+            readback_md5,
+            start,
+            end: SystemTime::now(),
+        };
+        let drive = self.station.drive().kind();
+        let (record, burn) = receipt::burn_receipt(&self.who, &self.image, drive.word(), &outcome);
+        let appended = self.station.receipt(record, burn).await?;
+        match Sha256::from_hex(&appended.hash) {
+            Ok(hash) => {
+                self.send(Event::Receipt(Receipt {
+                    seq: appended.seq,
+                    hash,
+                    line: appended.line,
+                }))
+                .await
+            }
+            Err(e) => tracing::error!(error = %e, "audit log returned a malformed hash"),
+        }
+        Ok(())
     }
 
     /// Refuses the burn before anything was written: audit, then tell the user.
@@ -122,7 +169,7 @@ impl BurnJob {
         }
         let medium = drive.medium().await?;
         if self.cancel.is_cancelled() {
-            return Err(self.cancelled(copy, "starting").await);
+            return Err(self.cancelled(copy, "starting", None).await);
         }
         if !medium.is_burnable() {
             let text = format!(
@@ -168,6 +215,7 @@ impl BurnJob {
                 self.copies,
             ))
             .await?;
+        let start = SystemTime::now();
         self.progress(Phase::Writing, copy, Percent::ZERO);
         tracing::info!(copy, image = %self.image.id, bytes = self.image.size, "burn started");
         let started = Instant::now();
@@ -181,7 +229,9 @@ impl BurnJob {
             )
             .await;
         match burned {
-            Err(StationError::Cancelled) => return Err(self.cancelled(copy, "writing").await),
+            Err(StationError::Cancelled) => {
+                return Err(self.cancelled(copy, "writing", Some(start)).await)
+            }
             Err(e) => {
                 let text = e.to_string();
                 self.station
@@ -193,6 +243,7 @@ impl BurnJob {
                         Some(&text),
                     ))
                     .await?;
+                self.receipt(copy, start, CopyResult::Failed, None).await?;
                 tracing::warn!(copy, error = %text, "burn failed");
                 let report = match e {
                     StationError::Drive { .. } => e.report(),
@@ -230,7 +281,9 @@ impl BurnJob {
             )
             .await;
         let passed = match read {
-            Err(StationError::Cancelled) => return Err(self.cancelled(copy, "verifying").await),
+            Err(StationError::Cancelled) => {
+                return Err(self.cancelled(copy, "verifying", Some(start)).await)
+            }
             Err(e) => {
                 let text = e.to_string();
                 let record = receipt::burn_verify(
@@ -244,6 +297,8 @@ impl BurnJob {
                     Some(&text),
                 );
                 self.station.audit(record).await?;
+                self.receipt(copy, start, CopyResult::VerifyFailed, None)
+                    .await?;
                 self.send(Event::Error(ErrorReport::new(ErrorCode::BurnFailed, text)))
                     .await;
                 return Ok(false);
@@ -261,6 +316,12 @@ impl BurnJob {
                     None,
                 );
                 self.station.audit(record).await?;
+                let result = if passed {
+                    CopyResult::Verified
+                } else {
+                    CopyResult::VerifyFailed
+                };
+                self.receipt(copy, start, result, Some(rb.md5)).await?;
                 tracing::info!(copy, passed, readback_md5 = %rb.md5, "verify finished");
                 self.progress(Phase::Verifying, copy, Percent::FULL);
                 self.send(Event::Verify(VerifyResult {
@@ -306,7 +367,7 @@ impl BurnJob {
         let deadline = Instant::now() + self.station.config().medium_wait();
         loop {
             if self.cancel.is_cancelled() {
-                return Err(self.cancelled(copy, "waiting for a disc").await);
+                return Err(self.cancelled(copy, "waiting for a disc", None).await);
             }
             if self.station.drive().medium().await?.is_burnable() {
                 return Ok(());

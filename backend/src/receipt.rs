@@ -15,13 +15,16 @@
 //! | `burn.deny` | a BURN was refused (unknown image, not allowed, busy, no disc, no space) |
 //! | `burn.start` / `burn.end` | xorriso starts / has exited (ok or error) for one copy |
 //! | `burn.verify` | the read-back finished: pass or fail, with all digests |
+//! | `burn.receipt` | a copy ended, whatever the outcome: the record the user gets (RECEIPT) and quotas count |
 //! | `burn.cancel` | a burn was cancelled (CANCEL, session lost, shutdown) |
+//! | `burn.abort` | a burn stopped on an error without a record of its own (no disc for the next copy, drive query failed) |
 //! | `tray.open` | the tray was opened (OPEN, or after a burn) |
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use burnstand_audit::Event;
+use burnstand_policy::{Burn, RECEIPT_EVENT};
 use burnstand_wire::burner::Md5;
 
 use crate::image::Image;
@@ -181,7 +184,83 @@ pub fn burn_cancel(who: &Who, img: &Image, copy: u32, phase: &str, reason: &str)
         .field("reason", reason)
 }
 
+/// A burn stopped on an error that had no record of its own (no disc between copies, a
+/// drive query failed): the ERROR the user gets is never the only trace.
+pub fn burn_abort(who: &Who, img: &Image, copy: u32, reason: &str) -> Event {
+    image(session("burn.abort", who), img)
+        .field("copy", copy)
+        .field("reason", reason)
+}
+
 /// The tray was opened.
 pub fn tray_open(who: &Who, reason: &str) -> Event {
     session("tray.open", who).field("reason", reason)
+}
+
+/// How a copy ended, as its receipt says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyResult {
+    Verified,
+    VerifyFailed,
+    Failed,
+    Cancelled,
+}
+
+impl CopyResult {
+    fn word(self) -> &'static str {
+        match self {
+            CopyResult::Verified => "verified",
+            CopyResult::VerifyFailed => "verify_failed",
+            CopyResult::Failed => "failed",
+            CopyResult::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What a receipt records about one copy, besides who and which image.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyOutcome {
+    pub copy: u32,
+    pub copies: u32,
+    pub result: CopyResult,
+    pub readback_md5: Option<Md5>,
+    pub start: SystemTime,
+    pub end: SystemTime,
+}
+
+fn utc(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The `burn.receipt` of one copy (fields as `docs/station.md` lists them), and the burn it
+/// counts for quotas (its `station_seq` is filled in once the record has its place).
+pub fn burn_receipt(who: &Who, img: &Image, drive: &str, outcome: &CopyOutcome) -> (Event, Burn) {
+    let event = Event::new(RECEIPT_EVENT)
+        .field("station", &who.station)
+        .field("drive", drive)
+        .field("session_id", &who.session_id)
+        .field("user", &who.user)
+        .field("user_exported", hex::encode(&who.user_exported))
+        .field("image_id", &img.id)
+        .field("image_name", &img.name)
+        .field("sha256", img.digests.sha256.to_hex())
+        .field("md5", img.digests.md5.to_hex())
+        .field(
+            "readback_md5",
+            outcome.readback_md5.map(|m| m.to_hex()).unwrap_or_default(),
+        )
+        .field("bytes", img.size)
+        .field("copy", outcome.copy)
+        .field("copies", outcome.copies)
+        .field("result", outcome.result.word())
+        .field("start", utc(outcome.start))
+        .field("end", utc(outcome.end));
+    let burn = Burn {
+        station: who.station.clone(),
+        station_seq: 0,
+        user: who.user_exported.clone(),
+        sha256: img.digests.sha256.to_hex(),
+        end: outcome.end,
+    };
+    (event, burn)
 }

@@ -187,6 +187,29 @@ async fn open(
         session_id: identity.session_id,
         client: identity.client_address,
     };
+    if let Err(refusal) = station.admits(&who) {
+        // The master should have refused this user at BIND; the station has the final say.
+        tracing::warn!(reason = %refusal, "user refused by policy; closing");
+        let record =
+            receipt::session_refuse(station.id(), conn, peer, &who.user, &refusal.to_string());
+        if let Err(e) = station.audit(record).await {
+            let _ = wire.send(&Event::Error(e.report())).await;
+            return None;
+        }
+        let _ = wire
+            .send(&Event::error(ErrorCode::Denied, refusal.to_string()))
+            .await;
+        return None;
+    }
+    station.learn(identity.prior_burns.iter().filter_map(|b| {
+        Some(burnstand_policy::Burn {
+            station: b.station.clone(),
+            station_seq: b.station_seq,
+            user: who.user_exported.clone(),
+            sha256: b.sha256.to_hex(),
+            end: std::time::UNIX_EPOCH.checked_add(Duration::from_secs(b.end_unix))?,
+        })
+    }));
     if let Err(e) = station.audit(receipt::session_start(&who)).await {
         let _ = wire.send(&Event::Error(e.report())).await;
         return None;
@@ -349,7 +372,13 @@ impl Session {
             medium,
             images: images
                 .iter()
-                .filter(|i| i.access.allows(&self.who.user_exported))
+                // Listed while entitled, even with the quota used up: BURN then says why.
+                .filter(|i| {
+                    matches!(
+                        self.station.may_burn(&self.who, &i.digests.sha256),
+                        Ok(_) | Err(burnstand_policy::Refusal::QuotaUsedUp { .. })
+                    )
+                })
                 .map(|i| i.info())
                 .collect(),
         })
@@ -396,12 +425,25 @@ impl Session {
                 );
             }
         };
-        if !image.access.allows(&self.who.user_exported) {
-            let text = format!("you may not burn {image_id:?}; ask the lab staff for access");
-            return Some(
-                self.deny(image_id, "not allowed", ErrorCode::Denied, text)
-                    .await,
-            );
+        match self.station.may_burn(&self.who, &image.digests.sha256) {
+            Ok(left) if left.allows(copies) => {}
+            Ok(left) => {
+                let text = format!(
+                    "you asked for {copies} copies of {image_id:?} but your quota allows {} more",
+                    left.0.unwrap_or(0)
+                );
+                return Some(
+                    self.deny(image_id, "copies beyond the quota", ErrorCode::Denied, text)
+                        .await,
+                );
+            }
+            Err(refusal) => {
+                let text = refusal.to_string();
+                return Some(
+                    self.deny(image_id, &text, ErrorCode::Denied, text.clone())
+                        .await,
+                );
+            }
         }
         let Some(hold) = self.station.try_hold() else {
             let text = "the drive is busy with another burn; try again when it is done".to_owned();

@@ -1,11 +1,14 @@
 //! [`Station`]: what every session of one station shares — the configuration, the drive and
-//! its exclusive hold, the image catalog, the audit log, and the resolved trust policy.
+//! its exclusive hold, the image catalog, the audit log, the trusted masters, and the burn
+//! policy with the copies counted so far.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::SystemTime;
 
-use burnstand_audit::{AuditLog, Event, SharedAuditLog};
+use burnstand_audit::{Appended, AuditLog, Event, SharedAuditLog};
+use burnstand_policy::{Burn, Policy, Refusal, Remaining, Subject, UsageIndex};
+use burnstand_wire::burner::Sha256;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::catalog::Catalog;
@@ -13,6 +16,7 @@ use crate::config::Config;
 use crate::drive::{Drive, XorrisoDrive};
 use crate::error::{Result, StationError};
 use crate::principal::exported_name;
+use crate::receipt::Who;
 
 /// Proof that the caller holds the drive exclusively: burns, tray and medium queries take it,
 /// so two xorriso processes never address the drive at once.
@@ -28,6 +32,10 @@ pub struct Station {
     audit: SharedAuditLog,
     hold: Arc<Mutex<()>>,
     trusted_masters: Vec<Vec<u8>>,
+    policy: Policy,
+    /// Copies burned here, from this station's own `burn.receipt` records (at start-up) and
+    /// every receipt appended since. A std mutex: held only for a lookup or an insert.
+    usage: StdMutex<UsageIndex>,
     next_conn: AtomicU64,
 }
 
@@ -75,15 +83,24 @@ impl Station {
             .iter()
             .map(|p| resolve("trusted master", p))
             .collect::<Result<Vec<_>>>()?;
-        let mut groups = HashMap::new();
-        for (name, members) in &config.groups {
-            let exported = members
-                .iter()
-                .map(|p| resolve("group member", p))
-                .collect::<Result<Vec<_>>>()?;
-            groups.insert(name.clone(), exported);
-        }
-        let catalog = Catalog::open(&config.catalog, &config.state_dir, groups)?;
+        let home_realm = config
+            .principal
+            .rsplit_once('@')
+            .map(|(_, realm)| realm.to_owned())
+            .ok_or_else(|| StationError::Config {
+                path: "configuration".into(),
+                message: format!(
+                    "principal {:?} has no realm; write it as name/host@REALM",
+                    config.principal
+                ),
+            })?;
+        let policy_err = |e: burnstand_policy::PolicyError| StationError::Config {
+            path: config.policy.clone(),
+            message: e.to_string(),
+        };
+        let policy = Policy::load(&config.policy, &home_realm).map_err(policy_err)?;
+        let usage = UsageIndex::from_log(&config.audit_log).map_err(policy_err)?;
+        let catalog = Catalog::open(&config.catalog, &config.state_dir)?;
         let audit = SharedAuditLog::new(audit);
         Ok(Arc::new(Station {
             id: config.station_id(),
@@ -93,6 +110,8 @@ impl Station {
             audit,
             hold: Arc::new(Mutex::new(())),
             trusted_masters,
+            policy,
+            usage: StdMutex::new(usage),
             next_conn: AtomicU64::new(1),
         }))
     }
@@ -128,14 +147,66 @@ impl Station {
         Arc::clone(&self.hold).try_lock_owned().ok()
     }
 
+    /// The burn policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Whether the policy lets this user use burnstand at all (realm, anonymous).
+    pub fn admits(&self, who: &Who) -> std::result::Result<(), Refusal> {
+        self.policy.admits(&subject(who))
+    }
+
+    /// Whether the user may burn the image with `sha256` on this drive now, and how many
+    /// copies are left.
+    pub fn may_burn(&self, who: &Who, sha256: &Sha256) -> std::result::Result<Remaining, Refusal> {
+        let usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        self.policy.may_burn(
+            &subject(who),
+            &sha256.to_hex(),
+            self.drive.kind().word(),
+            SystemTime::now(),
+            &*usage,
+        )
+    }
+
+    /// Counts burns the master reported in the identity block (made on other stations, or
+    /// here before a log rotation). The index deduplicates by (station, seq), so a burn
+    /// learnt from both sides counts once.
+    pub fn learn(&self, burns: impl IntoIterator<Item = Burn>) {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        for burn in burns {
+            usage.record(burn);
+        }
+    }
+
+    /// Appends a `burn.receipt` and counts the copy before anyone is told about it.
+    pub async fn receipt(&self, event: Event, burn: Burn) -> Result<Appended> {
+        let appended = self.audit_appended(event).await?;
+        let burn = Burn {
+            station_seq: appended.seq,
+            ..burn
+        };
+        self.usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(burn);
+        Ok(appended)
+    }
+
     /// Appends an audit record and returns once it is durable. Fails closed: an error means
     /// the action must not be acknowledged (or performed).
     pub async fn audit(&self, event: Event) -> Result<()> {
+        self.audit_appended(event).await.map(|_| ())
+    }
+
+    /// [`Station::audit`], returning where the record went.
+    pub async fn audit_appended(&self, event: Event) -> Result<Appended> {
         let name = event.name().to_owned();
         match self.audit.append(event).await {
             Ok(appended) => {
                 tracing::debug!(event = %name, seq = appended.seq, "audited");
-                Ok(())
+                Ok(appended)
             }
             Err(e) => {
                 tracing::error!(event = %name, error = %e, "audit append failed; refusing the action");
@@ -152,5 +223,13 @@ impl Station {
     /// A fresh connection number.
     pub(crate) fn next_conn(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The policy's view of a session's user: the master-vouched exported and display names.
+fn subject(who: &Who) -> Subject<'_> {
+    Subject {
+        exported: &who.user_exported,
+        display: &who.user,
     }
 }

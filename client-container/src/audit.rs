@@ -4,11 +4,116 @@
 //! network. The hash chain itself is checked by `burnstand-audit`; this module turns its
 //! report into what a person reads and an exit code a script can test.
 
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
-use burnstand_audit::verify;
+use burnstand_audit::{line_hash, scan_records, verify, Record, MAX_RECORD_LEN};
 
+use crate::receipt::StationRecord;
 use crate::ClientError;
+
+/// Largest receipt file `--receipt` reads (a receipt line is about 1 KiB: thousands of
+/// burns), so a wrong path fails fast instead of filling memory.
+pub const MAX_RECEIPT_FILE_LEN: u64 = 16 * 1024 * 1024;
+
+/// Appends the station's receipt records, one JSON line each, exactly as the station logged
+/// them, and syncs the file: a receipt the user was told is saved is on disk.
+pub fn save_receipt(path: &Path, records: &[StationRecord]) -> Result<(), ClientError> {
+    let fail = |e: std::io::Error| {
+        ClientError::AuditUnreadable(format!(
+            "cannot save the receipt to {}: {e}",
+            path.display()
+        ))
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(fail)?;
+    for record in records {
+        file.write_all(record.line.as_bytes()).map_err(fail)?;
+        file.write_all(b"\n").map_err(fail)?;
+    }
+    file.sync_all().map_err(fail)
+}
+
+/// Checks that every receipt line saved in `receipts` is in the (verified) log at `log`,
+/// byte for byte, at the `seq` it names. Returns how many were checked.
+pub fn check_receipts(log: &Path, receipts: &Path) -> Result<usize, ClientError> {
+    let unreadable =
+        |what: &Path, e: String| ClientError::AuditUnreadable(format!("{}: {e}", what.display()));
+    // The hash of record `s` is the `prev` of record `s + 1`, and the report's last hash for
+    // the newest: seq -> hash for the whole (verified) log, one record in memory at a time.
+    let report = verify(log).map_err(|e| unreadable(log, e.to_string()))?;
+    if !report.is_ok() {
+        return Err(ClientError::AuditBroken(report.to_string()));
+    }
+    let mut hashes = HashMap::new();
+    scan_records(log, |record| {
+        hashes.insert(record.seq.saturating_sub(1), record.prev.clone());
+    })
+    .map_err(|e| unreadable(log, e.to_string()))?;
+    hashes.insert(report.last_seq, report.last_hash.clone());
+    let saved = receipt_lines(receipts).map_err(|e| unreadable(receipts, e))?;
+    for (n, line) in saved.iter().enumerate() {
+        let record = Record::parse_line(line.as_bytes()).map_err(|e| {
+            unreadable(
+                receipts,
+                format!("line {} is not an audit record: {e}", n + 1),
+            )
+        })?;
+        match hashes.get(&record.seq) {
+            Some(hash) if *hash == line_hash(line.as_bytes()) => {}
+            Some(_) => {
+                return Err(ClientError::AuditBroken(format!(
+                    "FAILED: receipt line {} (record {}) differs from record {} in {}: the receipt or the log was changed",
+                    n + 1,
+                    record.seq,
+                    record.seq,
+                    log.display()
+                )))
+            }
+            None => {
+                return Err(ClientError::AuditBroken(format!(
+                    "FAILED: receipt line {} names record {}, which {} does not hold (is it the log of the station that burned it?)",
+                    n + 1,
+                    record.seq,
+                    log.display()
+                )))
+            }
+        }
+    }
+    Ok(saved.len())
+}
+
+/// The non-empty lines of a receipt file, each at most `MAX_RECORD_LEN` bytes.
+fn receipt_lines(path: &Path) -> Result<Vec<String>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len > MAX_RECEIPT_FILE_LEN {
+        return Err(format!(
+            "{len} bytes is more than a receipt file holds ({MAX_RECEIPT_FILE_LEN}); is it the right file?"
+        ));
+    }
+    let mut lines = Vec::new();
+    for (n, line) in BufReader::new(file.take(MAX_RECEIPT_FILE_LEN))
+        .lines()
+        .enumerate()
+    {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.len() > MAX_RECORD_LEN {
+            return Err(format!(
+                "line {} is longer than {MAX_RECORD_LEN} bytes",
+                n + 1
+            ));
+        }
+        if !line.is_empty() {
+            lines.push(line);
+        }
+    }
+    Ok(lines)
+}
 
 /// Verifies the chain of the log at `path`; with `head` (`SEQ:HASH`, as a daemon reported it
 /// elsewhere) also proves the newest records were neither edited nor removed.

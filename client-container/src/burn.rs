@@ -39,6 +39,8 @@ pub struct BurnRequest {
     /// An image id or name, as the user typed it.
     pub image: String,
     pub copies: u32,
+    /// Where to append the station's receipt records (`--save-receipt`).
+    pub save_receipt: Option<std::path::PathBuf>,
 }
 
 /// Finds the image the user means among those the station offers: by id, then by exact name,
@@ -278,6 +280,21 @@ impl Tracker {
                     text: report.text,
                 });
                 return Flow::Over;
+            }
+            Event::Receipt(r) => {
+                self.accepted = true;
+                if self.receipt.session_id.is_none() {
+                    self.receipt.session_id = serde_json::from_str::<serde_json::Value>(&r.line)
+                        .ok()
+                        .and_then(|v| v.get("session_id")?.as_str().map(str::to_owned));
+                }
+                self.receipt
+                    .station_records
+                    .push(crate::receipt::StationRecord {
+                        seq: r.seq,
+                        hash: r.hash.to_hex(),
+                        line: r.line,
+                    });
             }
             // Idle reports, and answers to nothing this burn asked: not part of the burn.
             Event::Avail | Event::Empty | Event::Cap(_) | Event::Info(_) | Event::Cancelled => {}

@@ -406,6 +406,15 @@ pub async fn burn(
     let released = res.release().await;
     if let Some(receipt) = &receipt {
         out.report(receipt);
+        if let Some(path) = &request.save_receipt {
+            crate::audit::save_receipt(path, &receipt.station_records)?;
+            out.note(&format!(
+                "saved {} station receipt record(s) to {}; check them later with `burnstand audit verify STATION-LOG --receipt {}`",
+                receipt.station_records.len(),
+                path.display(),
+                path.display()
+            ));
+        }
     }
     if result.is_ok() {
         if let Err(e) = &released {

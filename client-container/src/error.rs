@@ -166,6 +166,10 @@ pub enum ClientError {
         busy: Option<u32>,
     },
 
+    /// ERRDENIED: the master's policy refuses this user a station of the type.
+    #[error("the master refuses you a {type_name} station: {reason}\n  (ERRDENIED: the lab's policy; ask the lab staff if you think you should be entitled)")]
+    Denied { type_name: String, reason: String },
+
     /// Nothing to reserve: LIST offered no (matching) burner station type.
     #[error("{0}")]
     NoStationType(String),
@@ -267,6 +271,7 @@ impl ClientError {
             ClientError::AuditBroken(_) => 8,
             ClientError::AuditUnreadable(_) => 9,
             ClientError::NoFreeStation { .. } => 10,
+            ClientError::Denied { .. } => 16,
             ClientError::NoStationType(_) => 11,
             ClientError::StationNotAvailable(_) => 12,
             ClientError::ReservationLost => 13,

@@ -20,6 +20,7 @@ pub mod output;
 pub mod progress;
 pub mod receipt;
 pub mod reservation;
+pub mod stats;
 pub mod ticket;
 
 pub use error::ClientError;

@@ -126,6 +126,10 @@ enum Action {
         /// How many discs to burn, one after the other (the tray opens between copies).
         #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
         copies: u32,
+        /// Append the station's receipt records (one JSON line per copy, exactly as the
+        /// station logged them) to FILE, to prove the burn later with `audit verify --receipt`.
+        #[arg(long, value_name = "FILE")]
+        save_receipt: Option<PathBuf>,
     },
 
     /// Show the disc in a station's drive: blank, written, absent; size and free space.
@@ -164,6 +168,21 @@ enum AuditAction {
         /// The head the daemon reported, SEQ:HASH: also proves the newest records are intact.
         #[arg(long)]
         head: Option<String>,
+        /// A file saved with `burn --save-receipt`: also proves each receipt line is in the
+        /// log byte for byte, at its place.
+        #[arg(long, value_name = "FILE")]
+        receipt: Option<PathBuf>,
+    },
+
+    /// Burn statistics from audit logs: copies per user, per image and per station, and
+    /// verify failures per drive.
+    ///
+    /// Counts the `burn.receipt` records of the given master and/or station logs (a copy
+    /// recorded in both is counted once). Refuses a log whose chain does not verify.
+    Show {
+        /// Audit logs (JSON Lines) of the master and/or stations.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -231,8 +250,23 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
         config_path: cli.config,
     };
     match cli.command {
-        Action::Audit(AuditAction::Verify { file, head }) => {
-            let report = burnstand::audit::verify_log(&file, head.as_deref())?;
+        Action::Audit(AuditAction::Show { files }) => {
+            out.report(&burnstand::stats::show(&files)?);
+            Ok(())
+        }
+        Action::Audit(AuditAction::Verify {
+            file,
+            head,
+            receipt,
+        }) => {
+            let mut report = burnstand::audit::verify_log(&file, head.as_deref())?;
+            if let Some(receipt) = &receipt {
+                let n = burnstand::audit::check_receipts(&file, receipt)?;
+                report.push_str(&format!(
+                    "\nOK: all {n} receipt record(s) of {} are in the log byte for byte",
+                    receipt.display()
+                ));
+            }
             out.report(&AuditReport {
                 file: file.display().to_string(),
                 intact: true,
@@ -249,8 +283,13 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
             image,
             station_type,
             copies,
+            save_receipt,
         } => {
-            let request = BurnRequest { image, copies };
+            let request = BurnRequest {
+                image,
+                copies,
+                save_receipt,
+            };
             commands::burn(
                 &Settings::resolve(overrides)?,
                 station_type.as_deref(),

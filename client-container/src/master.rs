@@ -101,6 +101,10 @@ impl MasterConnection {
                 type_name: station_type.name.clone(),
                 busy: None,
             }),
+            Reply::ErrDenied(reason) => Err(ClientError::Denied {
+                type_name: station_type.name.clone(),
+                reason,
+            }),
             Reply::ErrInvCmd => Err(ClientError::CommandRefused { command: "BIND" }),
             other => Err(ClientError::Unexpected {
                 peer: "the master",

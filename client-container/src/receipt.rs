@@ -4,8 +4,10 @@
 //! mutual authentication, the station's CAP and VERIFY), so it can be checked against the
 //! station's and the master's audit logs: the station's `session.start` record carries the
 //! receipt's `module_address` as `client`, and that record's `session_id` joins the burn's
-//! `burn.*` records and the master's `bind`/`serv` records. The master does not tell clients
-//! the session id itself (protocol.md §5.2), so the receipt cannot print it.
+//! `burn.*` records and the master's `bind`/`serv` records. Each copy also comes with the
+//! station's own `burn.receipt` audit record (RECEIPT, protocol.md §6.3), byte for byte: it
+//! names the session id, and `burnstand audit verify LOG --receipt FILE` can later show that
+//! the station's log still holds it.
 
 use burnstand_wire::burner::{ImageInfo, VerifyResult};
 use serde::Serialize;
@@ -84,6 +86,21 @@ pub struct Receipt {
     pub finished: String,
     /// What went wrong, if the result is not `verified`.
     pub problem: Option<String>,
+    /// The reservation's session id, from the station's receipt records.
+    pub session_id: Option<String>,
+    /// The station's `burn.receipt` records, one per copy, exactly as logged.
+    pub station_records: Vec<StationRecord>,
+}
+
+/// One `burn.receipt` audit record of the station, as RECEIPT delivered it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StationRecord {
+    /// Its place in the station's log.
+    pub seq: u64,
+    /// SHA-256 of `line`: the next record's `prev`.
+    pub hash: String,
+    /// The record's JSON line.
+    pub line: String,
 }
 
 impl Receipt {
@@ -113,6 +130,8 @@ impl Receipt {
             started: String::new(),
             finished: String::new(),
             problem: None,
+            session_id: None,
+            station_records: Vec::new(),
         }
     }
 
@@ -156,6 +175,9 @@ impl Report for Receipt {
                 self.master, self.master_address
             ),
         ];
+        if let Some(id) = &self.session_id {
+            lines.push(format!("  session id      {id}"));
+        }
         if let Some(address) = &self.module_address {
             lines.push(format!(
                 "  session         module connection {address} (the station audit's session.start `client`)"
@@ -195,6 +217,12 @@ impl Report for Receipt {
                 "  copies          {} of {} burned",
                 self.copies.len(),
                 self.copies_requested
+            ));
+        }
+        for record in &self.station_records {
+            lines.push(format!(
+                "  station record  #{} sha256 {}",
+                record.seq, record.hash
             ));
         }
         lines.push(format!("  started         {}", self.started));

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use burnstand_policy::Policy;
 use burnstand_wire::gss::Principal;
 use serde::{Deserialize, Deserializer};
 
@@ -169,6 +170,10 @@ pub struct Config {
     pub keytab: PathBuf,
     /// The audit log file (hash-chained JSON Lines, see `burnstand-audit`).
     pub audit_log: PathBuf,
+    /// The policy file (`docs/policy.md`), shared with the stations.
+    pub policy_path: PathBuf,
+    /// Its content: who may burn which image, how many copies; BIND asks it first.
+    pub policy: Policy,
     /// Budgets and timeouts.
     pub limits: Limits,
     /// The stations, in file order (which is also BIND's preference order).
@@ -182,6 +187,7 @@ struct RawConfig {
     principal: String,
     keytab: PathBuf,
     audit_log: PathBuf,
+    policy: PathBuf,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -266,12 +272,28 @@ impl Config {
                 stations.push(station);
             }
         }
+        let home_realm = raw
+            .principal
+            .rsplit_once('@')
+            .map_or("", |(_, realm)| realm);
+        let policy = match Policy::load(&raw.policy, home_realm) {
+            Ok(policy) => Some(policy),
+            Err(e) => {
+                problems.push(format!("policy: {e}"));
+                None
+            }
+        };
         problems.into_result()?;
+        let Some(policy) = policy else {
+            return Err(Error::ConfigInvalid("policy: not loaded".into()));
+        };
         Ok(Config {
             listen,
             principal: raw.principal,
             keytab: raw.keytab,
             audit_log: raw.audit_log,
+            policy_path: raw.policy,
+            policy,
             limits: raw.limits,
             stations,
         })
@@ -531,6 +553,7 @@ mod tests {
         principal = "burnstand/localhost@LAB.TEST"
         keytab = "/etc/burnstand/master.keytab"
         audit_log = "/var/log/burnstand/master.jsonl"
+        policy = "../docs/policy.example.toml"
 
         [limits]
         idle_timeout = "90s"

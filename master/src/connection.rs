@@ -27,6 +27,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::audit;
+use crate::receipts;
 use crate::registry::{Bound, Registration, ServRefusal};
 use crate::relay::{self, RelayEnd};
 use crate::server::Shared;
@@ -327,6 +328,15 @@ impl Connection {
         session: &mut Session<SharedTcp>,
         station_type: &StationType,
     ) -> Option<End> {
+        if let Some(refusal) = self.policy_refusal(station_type.id) {
+            let reason = refusal.to_string();
+            info!(station_type = station_type.id, reason = %reason, "BIND refused by policy");
+            let event = audit::bind_deny(self.conn_id, &self.principal, station_type.id, &reason);
+            if !record(&self.shared, event).await {
+                return Some(End::AuditFailed);
+            }
+            return self.reply(session, Reply::ErrDenied(reason)).await;
+        }
         let result = if self.shared.draining.is_cancelled() {
             Err("master is shutting down")
         } else {
@@ -363,6 +373,32 @@ impl Connection {
         }
         info!(station = %bound.station_name, session = %session_id, "station reserved");
         self.reply(session, Reply::Ok).await
+    }
+
+    /// Why the policy refuses this user a station of type `type_id` (no entitlement that
+    /// could lead to a burn there), if it does. Unknown types are the registry's business.
+    fn policy_refusal(&self, type_id: u32) -> Option<burnstand_policy::Refusal> {
+        let entry = self
+            .shared
+            .registry
+            .types()
+            .iter()
+            .find(|t| t.record.id == type_id)?;
+        let drive = &self
+            .shared
+            .registry
+            .station(*entry.stations.first()?)?
+            .drive;
+        let who = burnstand_policy::Subject {
+            exported: self.principal.exported(),
+            display: self.principal.as_str(),
+        };
+        let usage = self.shared.usage.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared
+            .config
+            .policy
+            .may_bind(&who, drive, receipts::now(), &*usage)
+            .err()
     }
 
     /// SERV: on success the connection becomes a pass-through and never returns to command
@@ -403,6 +439,7 @@ impl Connection {
             user_exported_name: self.principal.exported().to_vec(),
             session_id: session_id.clone(),
             client_address: self.peer.to_string(),
+            prior_burns: receipts::prior_burns(&self.shared.usage, self.principal.exported()),
         };
         let timeout = self.shared.config.limits.station_timeout;
         let link = tokio::select! {
@@ -445,11 +482,18 @@ impl Connection {
             return Serv::Ended(end);
         }
         info!(station = %station.name, session = %session_id, "pass-through started");
+        let watch = receipts::ReceiptWatch {
+            shared: &self.shared,
+            station_name: &station.name,
+            user_exported: self.principal.exported(),
+            conn: self.conn_id,
+        };
         let (end, counts) = relay::run(
             session,
             link,
             self.registration.cancelled(),
             self.expires_at,
+            &watch,
         )
         .await;
         let reason = end.reason();

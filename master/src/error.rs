@@ -64,6 +64,9 @@ pub enum Error {
     },
 
     /// A lock protecting shared state was poisoned by a panic elsewhere.
+    #[error("station sent a receipt the master cannot record: {0}")]
+    BadReceipt(String),
+
     #[error("internal state poisoned by an earlier panic")]
     Poisoned,
 }

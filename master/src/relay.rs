@@ -23,6 +23,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::receipts::ReceiptWatch;
 use crate::stream::SharedTcp;
 
 /// How a pass-through ended.
@@ -60,11 +61,13 @@ pub struct Counts {
 }
 
 /// Relays until both sides are done, one fails, `cancel` fires or `client_expires_at` passes.
-pub async fn run(
+/// Receipts the station sends are recorded through `receipts` before the user gets them.
+pub(crate) async fn run(
     client: Session<SharedTcp>,
     station: Session<SharedTcp>,
     cancel: &CancellationToken,
     client_expires_at: Instant,
+    receipts: &ReceiptWatch<'_>,
 ) -> (RelayEnd, Counts) {
     let (client_rx, client_ctx) = client.into_parts();
     let (station_rx, station_ctx) = station.into_parts();
@@ -74,8 +77,22 @@ pub async fn run(
     let station_ctx = Mutex::new(station_ctx);
     let mut counts = Counts::default();
     let (up_count, down_count) = (&mut counts.up, &mut counts.down);
-    let up = pump(client_rx, &client_ctx, station_tx, &station_ctx, up_count);
-    let down = pump(station_rx, &station_ctx, client_tx, &client_ctx, down_count);
+    let up = pump(
+        client_rx,
+        &client_ctx,
+        station_tx,
+        &station_ctx,
+        up_count,
+        None,
+    );
+    let down = pump(
+        station_rx,
+        &station_ctx,
+        client_tx,
+        &client_ctx,
+        down_count,
+        Some(receipts),
+    );
     let end = tokio::select! {
         _ = cancel.cancelled() => RelayEnd::Cancelled,
         _ = tokio::time::sleep_until(client_expires_at.into()) => RelayEnd::Expired,
@@ -88,13 +105,15 @@ pub async fn run(
 }
 
 /// One direction: read a block from `from`, open it with `from_ctx`, seal it with `to_ctx`,
-/// write it to `to`. A clean end of stream is passed on as a half-close.
+/// write it to `to`. A clean end of stream is passed on as a half-close. With `receipts`,
+/// each plaintext is shown to it first (station → user only).
 async fn pump(
     mut from: BlockStream<SharedTcp>,
     from_ctx: &Mutex<Established>,
     mut to: SharedTcp,
     to_ctx: &Mutex<Established>,
     count: &mut u64,
+    receipts: Option<&ReceiptWatch<'_>>,
 ) -> Result<()> {
     let mut line = Vec::new();
     loop {
@@ -107,6 +126,9 @@ async fn pump(
             Err(e) => return Err(e.into()),
         };
         let plaintext = from_ctx.lock().map_err(|_| Error::Poisoned)?.open(&block)?;
+        if let Some(receipts) = receipts {
+            receipts.observe(&plaintext).await?;
+        }
         line.clear();
         // seal_block also refuses plaintext over MAX_MESSAGE_LEN, so the re-sealed block
         // always fits the receiver's block bound.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burnstand_audit::SharedAuditLog;
+use burnstand_policy::UsageIndex;
 use burnstand_wire::gss::Cred;
 use burnstand_wire::gss::{acceptor_credentials, initiator_credentials};
 use tokio::net::TcpListener;
@@ -47,6 +48,9 @@ pub(crate) struct Shared {
     pub initiator: Cred,
     /// Cancelled when shutdown starts: handshakes stop, BIND is refused.
     pub draining: CancellationToken,
+    /// Copies burned, from the `burn.receipt` records of the master's log (see
+    /// [`crate::receipts`]). A std mutex: held for one lookup or insert, never across an await.
+    pub usage: std::sync::Mutex<UsageIndex>,
 }
 
 /// Serves `listener` until `shutdown` is cancelled, then drains (see the module docs).
@@ -60,6 +64,9 @@ pub async fn run(
     audit: SharedAuditLog,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    let usage = UsageIndex::from_log(&config.audit_log)
+        .map_err(|e| crate::error::Error::ConfigInvalid(e.to_string()))?;
+    info!(burns = usage.len(), "copies counted from the audit log");
     let acceptor = acceptor_credentials(&config.principal)?;
     let initiator = initiator_credentials(Some(&config.principal))?;
     let config = Arc::new(config);
@@ -71,6 +78,7 @@ pub async fn run(
         acceptor,
         initiator,
         draining: shutdown.clone(),
+        usage: std::sync::Mutex::new(usage),
     });
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
     let unauthenticated = Arc::new(Semaphore::new(config.limits.max_unauthenticated));

@@ -96,6 +96,7 @@ mod tests {
             user_exported_name: exported,
             session_id: "0b8f7c3e-5d1a-4e2b-9c47-2f6d8e1a3b50".into(),
             client_address: "127.0.0.1:40000".into(),
+            prior_burns: Vec::new(),
         };
         let expected = concat!(
             "00000028", // user: TQString of 40 bytes
@@ -107,6 +108,7 @@ mod tests {
             "0039006300340037002d003200660036006400380065003100610033006200350030",
             "0000001e", // client_address: TQString of 30 bytes
             "003100320037002e0030002e0030002e0031003a00340030003000300030",
+            "00000000", // prior_burns: an empty TQValueList
         );
         assert_eq!(hex(&to_bytes(&identity)), expected);
     }

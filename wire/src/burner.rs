@@ -691,6 +691,8 @@ pub enum Event {
     Cancelled,
     /// `ERROR` + [`ErrorReport`].
     Error(ErrorReport),
+    /// `RECEIPT` + [`Receipt`]: one copy's audit record, sent once it is durable.
+    Receipt(Receipt),
 }
 
 impl Event {
@@ -706,6 +708,7 @@ impl Event {
             Event::Empty => "EMPTY",
             Event::Cancelled => "CANCELLED",
             Event::Error(_) => "ERROR",
+            Event::Receipt(_) => "RECEIPT",
         }
     }
 
@@ -734,8 +737,53 @@ impl Encode for Event {
             Event::Error(report) => {
                 w.write(report);
             }
+            Event::Receipt(receipt) => {
+                w.write(receipt);
+            }
             Event::TrayOpen | Event::Avail | Event::Empty | Event::Cancelled => {}
         }
+    }
+}
+
+/// Longest receipt line, in characters: the audit log's own bound on a record
+/// (`burnstand_audit::MAX_RECORD_LEN`, 64 KiB), so every record the station can write fits,
+/// and a receipt costs at most 128 KiB of UTF-16 in one message.
+pub const MAX_RECEIPT_LEN: usize = 64 * 1024;
+
+/// The receipt of one copy: `TQ_UINT64 seq, Sha256 hash, TQString line`.
+///
+/// `line` is the station's `burn.receipt` audit record exactly as written (JSON, without the
+/// newline); `seq` is its place in the station's log and `hash` the SHA-256 of `line`, which
+/// is the next record's `prev`. A user who keeps the line can later show that the station's
+/// log holds it byte for byte (`burnstand audit verify LOG --receipt FILE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: u64,
+    pub hash: Sha256,
+    pub line: String,
+}
+
+impl Encode for Receipt {
+    fn encode(&self, w: &mut Writer) {
+        w.write(&self.seq).write(&self.hash).write(&self.line);
+    }
+}
+
+impl Decode for Receipt {
+    const MIN_LEN: usize = 8 + Sha256::MIN_LEN + 4;
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let seq = r.read()?;
+        let hash = r.read()?;
+        let line: String = r.read()?;
+        let len = line.chars().count();
+        if len == 0 || len > MAX_RECEIPT_LEN {
+            return Err(Error::TooLarge {
+                what: "receipt line",
+                len: len as u64,
+                limit: MAX_RECEIPT_LEN as u64,
+            });
+        }
+        Ok(Receipt { seq, hash, line })
     }
 }
 
@@ -754,6 +802,7 @@ impl Decode for Event {
             "EMPTY" => Ok(Event::Empty),
             "CANCELLED" => Ok(Event::Cancelled),
             "ERROR" => Ok(Event::Error(r.read()?)),
+            "RECEIPT" => Ok(Event::Receipt(r.read()?)),
             _ => Err(Error::UnknownReply),
         }
     }
@@ -793,6 +842,38 @@ mod tests {
     fn round_trip_event(ev: Event) {
         let bytes = to_bytes(&ev);
         assert_eq!(from_bytes::<Event>(&bytes).unwrap(), ev);
+    }
+
+    #[test]
+    fn receipt_bytes_and_bounds() {
+        let receipt = Receipt {
+            seq: 5,
+            hash: sha256_empty(),
+            line: "{}".into(),
+        };
+        let bytes = to_bytes(&Event::Receipt(receipt.clone()));
+        let expected = concat!(
+            "0000000e 0052004500430045004900500054", // "RECEIPT"
+            "0000000000000005",                      // seq 5
+            "00000080",                              // hash: 64 hex characters…
+        );
+        let clean: String = expected.split_whitespace().collect();
+        assert!(hex(&bytes).starts_with(&clean), "{}", hex(&bytes));
+        assert!(hex(&bytes).ends_with("00000004007b007d"), "{}", hex(&bytes)); // "{}"
+        round_trip_event(Event::Receipt(receipt.clone()));
+        for line in [String::new(), "x".repeat(MAX_RECEIPT_LEN + 1)] {
+            let bad = Event::Receipt(Receipt {
+                line,
+                ..receipt.clone()
+            });
+            assert!(matches!(
+                from_bytes::<Event>(&to_bytes(&bad)),
+                Err(Error::TooLarge {
+                    what: "receipt line",
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]

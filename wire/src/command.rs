@@ -182,7 +182,7 @@ impl Decode for Command {
 }
 
 /// The master's and the station's one-word replies (seed 003), each a TQString.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reply {
     /// The command succeeded; after SERV, pass-through starts; from a station, the channel is up.
     Ok,
@@ -194,17 +194,21 @@ pub enum Reply {
     ErrNoConn,
     /// The station's service could not be reached or refused; the connection is closed.
     ErrNotAvl,
+    /// `ERRDENIED` + TQString reason: BIND refused by policy (no entitlement, quota used up,
+    /// foreign realm, anonymous). The reason is for the user; command mode goes on.
+    ErrDenied(String),
 }
 
 impl Reply {
     /// The case-sensitive reply text on the wire. "ERRUNAVAL" is spelled as in seed 003.
-    pub fn word(self) -> &'static str {
+    pub fn word(&self) -> &'static str {
         match self {
             Reply::Ok => "OK",
             Reply::ErrInvCmd => "ERRINVCMD",
             Reply::ErrUnaval => "ERRUNAVAL",
             Reply::ErrNoConn => "ERRNOCONN",
             Reply::ErrNotAvl => "ERRNOTAVL",
+            Reply::ErrDenied(_) => "ERRDENIED",
         }
     }
 }
@@ -212,6 +216,9 @@ impl Reply {
 impl Encode for Reply {
     fn encode(&self, w: &mut Writer) {
         w.write(self.word());
+        if let Reply::ErrDenied(reason) = self {
+            w.write(reason);
+        }
     }
 }
 
@@ -219,6 +226,9 @@ impl Decode for Reply {
     const MIN_LEN: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         let word: String = r.read()?;
+        if word == "ERRDENIED" {
+            return Ok(Reply::ErrDenied(r.read()?));
+        }
         [
             Reply::Ok,
             Reply::ErrInvCmd,
@@ -246,6 +256,46 @@ pub struct Identity {
     pub user_exported_name: Vec<u8>,
     pub session_id: String,
     pub client_address: String,
+    /// Copies of images this user burned that the master knows of (newest first, at most
+    /// [`MAX_PRIOR_BURNS`]), so a station counts quotas across stations (protocol.md §5.4).
+    pub prior_burns: Vec<PriorBurn>,
+}
+
+/// Most prior burns one identity block carries: 1024 × about 100 bytes, far below one
+/// message. A user with more copies on record than this is still held to every quota by the
+/// master's BIND check, which counts them all.
+pub const MAX_PRIOR_BURNS: usize = 1024;
+
+/// One burn the master has a receipt for: `TQString station, TQ_UINT64 station_seq,
+/// Sha256 sha256, TQ_UINT64 end` (seconds since the Unix epoch, UTC). A burn is named by the
+/// station that wrote its receipt and that receipt's `seq` there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorBurn {
+    pub station: String,
+    pub station_seq: u64,
+    pub sha256: crate::burner::Sha256,
+    pub end_unix: u64,
+}
+
+impl Encode for PriorBurn {
+    fn encode(&self, w: &mut Writer) {
+        w.write(&self.station)
+            .write(&self.station_seq)
+            .write(&self.sha256)
+            .write(&self.end_unix);
+    }
+}
+
+impl Decode for PriorBurn {
+    const MIN_LEN: usize = 4 + 8 + 32 + 8;
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(PriorBurn {
+            station: r.read()?,
+            station_seq: r.read()?,
+            sha256: r.read()?,
+            end_unix: r.read()?,
+        })
+    }
 }
 
 impl Encode for Identity {
@@ -253,20 +303,32 @@ impl Encode for Identity {
         w.write(&self.user)
             .write(&ByteArray(self.user_exported_name.clone()))
             .write(&self.session_id)
-            .write(&self.client_address);
+            .write(&self.client_address)
+            .write(&self.prior_burns);
     }
 }
 
 impl Decode for Identity {
-    const MIN_LEN: usize = 16;
+    const MIN_LEN: usize = 20;
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         let user = r.read()?;
         let ByteArray(user_exported_name) = r.read()?;
+        let session_id = r.read()?;
+        let client_address = r.read()?;
+        let prior_burns: Vec<PriorBurn> = r.read()?;
+        if prior_burns.len() > MAX_PRIOR_BURNS {
+            return Err(Error::TooLarge {
+                what: "prior burns",
+                len: prior_burns.len() as u64,
+                limit: MAX_PRIOR_BURNS as u64,
+            });
+        }
         Ok(Identity {
             user,
             user_exported_name,
-            session_id: r.read()?,
-            client_address: r.read()?,
+            session_id,
+            client_address,
+            prior_burns,
         })
     }
 }
@@ -373,10 +435,58 @@ mod tests {
             user_exported_name: vec![4, 1, 0, 11],
             session_id: "6f1c".into(),
             client_address: "127.0.0.1:40000".into(),
+            prior_burns: vec![PriorBurn {
+                station: "st".into(),
+                station_seq: 7,
+                sha256: crate::burner::Sha256([0xab; 32]),
+                end_unix: 1_800_000_000,
+            }],
         };
         let bytes = to_bytes(&identity);
         assert_eq!(&bytes[..4], &[0, 0, 0, 40]);
-        assert_eq!(from_bytes::<Identity>(&bytes).ok(), Some(identity));
+        assert_eq!(from_bytes::<Identity>(&bytes).ok(), Some(identity.clone()));
+        let tail = concat!(
+            "00000001", // one prior burn
+            "00000004",
+            "00730074", // "st"
+            "0000000000000007", // station_seq 7
+                        // then the sha256 as a 64-character hex TQString, and the end time
+        );
+        assert!(hex(&bytes).contains(tail), "{}", hex(&bytes));
+        assert!(
+            hex(&bytes).ends_with(&format!(
+                "00000080{}000000006b49d200",
+                "00610062".repeat(32)
+            )),
+            "{}",
+            hex(&bytes)
+        );
+
+        // More prior burns than MAX_PRIOR_BURNS is refused, not truncated.
+        let many = Identity {
+            prior_burns: vec![identity.prior_burns[0].clone(); MAX_PRIOR_BURNS + 1],
+            ..identity
+        };
+        assert!(matches!(
+            from_bytes::<Identity>(&to_bytes(&many)),
+            Err(Error::TooLarge {
+                what: "prior burns",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn errdenied_carries_its_reason() {
+        let reply = Reply::ErrDenied("quota used up".into());
+        let bytes = to_bytes(&reply);
+        assert_eq!(
+            hex(&bytes),
+            "0000001200450052005200440045004e0049004500440000001a00710075006f0074006100200075007300650064002000750070"
+        );
+        assert_eq!(from_bytes::<Reply>(&bytes).ok(), Some(reply));
+        // The reason is required.
+        assert!(from_bytes::<Reply>(&to_bytes("ERRDENIED")).is_err());
     }
 
     #[test]

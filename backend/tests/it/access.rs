@@ -58,15 +58,13 @@ async fn an_unusable_drive_is_answered_with_errnotavl() {
 async fn users_see_and_burn_only_what_they_are_allowed() {
     let lab = Lab::new();
     lab.make_iso("alice.iso", 64 << 10, b"", false);
-    lab.make_iso("staff.iso", 64 << 10, b"", true);
-    lab.publish(
-        "staff.iso",
-        "name = \"Staff only\"\nallow_groups = [\"staff\"]\n",
-    );
-    let config = lab.config(
-        &format!("[groups]\nstaff = [\"{}\"]", lab.principal("mallory")),
-        "",
-    );
+    lab.make_iso("staff.iso", 96 << 10, b"", true);
+    lab.policy_header(&format!(
+        "realms = [\"{REALM}\"]\n[groups]\nstaff = [\"{}\"]\n",
+        lab.principal("mallory")
+    ));
+    lab.entitle("staff.iso", "allow_groups = [\"staff\"]");
+    let config = lab.config("", "");
     let running = lab.start(config, None).await;
     let mut m = connect_as_master(&lab, running.addr).await.module();
 
@@ -103,7 +101,15 @@ async fn users_see_and_burn_only_what_they_are_allowed() {
         .iter()
         .filter_map(|r| r.get_str("reason").map(str::to_owned))
         .collect();
-    assert_eq!(reasons, ["not allowed", "unknown image"]);
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with(&format!(
+            "no entitlement: {} may not burn image",
+            lab.principal("alice")
+        )),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1], "unknown image");
 }
 
 #[tokio::test]

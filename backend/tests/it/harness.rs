@@ -40,6 +40,16 @@ pub struct Lab {
     pub state: PathBuf,
     pub audit_log: PathBuf,
     pub disc: PathBuf,
+    /// The policy file the station reads (rewritten by [`Lab::entitle`]).
+    pub policy: PathBuf,
+    policy_state: std::sync::Mutex<PolicyState>,
+}
+
+#[derive(Default)]
+struct PolicyState {
+    header: String,
+    /// image file name -> its `[[image]]` entry
+    entries: std::collections::BTreeMap<String, String>,
 }
 
 impl Lab {
@@ -66,7 +76,12 @@ impl Lab {
         let dir = tempfile::tempdir().expect("temp dir");
         let images = dir.path().join("images");
         std::fs::create_dir(&images).expect("images dir");
-        Lab {
+        let lab = Lab {
+            policy: dir.path().join("policy.toml"),
+            policy_state: std::sync::Mutex::new(PolicyState {
+                header: format!("realms = [\"{REALM}\"]\n"),
+                ..PolicyState::default()
+            }),
             state: dir.path().join("state"),
             audit_log: dir.path().join("audit/station.log"),
             disc: dir.path().join("drive/disc.img"),
@@ -74,7 +89,42 @@ impl Lab {
             realm,
             dir,
         }
-        .with_drive_dir()
+        .with_drive_dir();
+        lab.write_policy();
+        lab
+    }
+
+    /// Sets the policy's top-level lines (realms, allow_anonymous, `[groups]`).
+    pub fn policy_header(&self, header: &str) {
+        self.policy_state.lock().unwrap().header = header.to_owned();
+        self.write_policy();
+    }
+
+    /// Entitles `lines` (allow_users = …, copies = …) to burn the image file `file` (in the
+    /// images directory), by its SHA-256; replaces an earlier entry for the same file.
+    pub fn entitle(&self, file: &str, lines: &str) {
+        use sha2::Digest as _;
+        let mut image = std::fs::File::open(self.images.join(file)).expect("open the image");
+        let mut hasher = sha2::Sha256::new();
+        std::io::copy(&mut image, &mut hasher).expect("hash the image");
+        let sha = hex::encode(hasher.finalize());
+        let entry = format!("[[image]]\nsha256 = \"{sha}\"\nname = \"{file}\"\n{lines}\n");
+        self.policy_state
+            .lock()
+            .unwrap()
+            .entries
+            .insert(file.to_owned(), entry);
+        self.write_policy();
+    }
+
+    fn write_policy(&self) {
+        let state = self.policy_state.lock().unwrap();
+        let mut text = state.header.clone();
+        text.push('\n');
+        for entry in state.entries.values() {
+            text.push_str(entry);
+        }
+        std::fs::write(&self.policy, text).expect("write the policy");
     }
 
     fn with_drive_dir(self) -> Lab {
@@ -100,6 +150,7 @@ station_id = "test-station"
 catalog = "{images}"
 state_dir = "{state}"
 audit_log = "{audit}"
+policy = "{policy}"
 {idle}
 {extra}
 
@@ -119,6 +170,7 @@ allow_file_drive = true
             images = self.images.display(),
             state = self.state.display(),
             audit = self.audit_log.display(),
+            policy = self.policy.display(),
             disc = self.disc.display(),
             idle = if extra.contains("idle_report_secs") {
                 ""
@@ -171,10 +223,11 @@ allow_file_drive = true
         assert!(status.success(), "xorriso -as mkisofs failed");
         self.publish(
             file,
-            &format!(
-                "name = \"Image {file}\"\nrestricted = {restricted}\nallow_users = [\"{}\"]\n",
-                self.principal("alice")
-            ),
+            &format!("name = \"Image {file}\"\nrestricted = {restricted}\n"),
+        );
+        self.entitle(
+            file,
+            &format!("allow_users = [\"{}\"]", self.principal("alice")),
         );
         out
     }
@@ -347,6 +400,29 @@ pub async fn connect_with(
     cred: burnstand_wire::gss::Cred,
     user: &str,
 ) -> Connected {
+    connect_with_identity(lab, addr, cred, identity_of(lab, user)).await
+}
+
+/// The identity block the master would send for `user` (no prior burns).
+pub fn identity_of(lab: &Lab, user: &str) -> Identity {
+    let principal = lab.principal(user);
+    let exported = burnstand_station::principal::exported_name(&principal).expect("export name");
+    Identity {
+        user: principal,
+        user_exported_name: exported,
+        session_id: format!("test-session-{user}"),
+        client_address: "192.0.2.7:40312".into(),
+        prior_burns: Vec::new(),
+    }
+}
+
+/// Connects with `cred`, and if the station says OK, sends `identity`.
+pub async fn connect_with_identity(
+    lab: &Lab,
+    addr: SocketAddr,
+    cred: burnstand_wire::gss::Cred,
+    identity: Identity,
+) -> Connected {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let mut session = match Unauthenticated::new(tcp)
         .initiate(cred, &lab.principal(STATION), TIMEOUT)
@@ -361,14 +437,6 @@ pub async fn connect_with(
         Ok(other) => panic!("unexpected reply {other:?}"),
         Err(e) => return Connected::Closed(e),
     }
-    let principal = lab.principal(user);
-    let exported = burnstand_station::principal::exported_name(&principal).expect("export name");
-    let identity = Identity {
-        user: principal,
-        user_exported_name: exported,
-        session_id: format!("test-session-{user}"),
-        client_address: "192.0.2.7:40312".into(),
-    };
     session.send(&identity).await.expect("send identity");
     Connected::Ok(Box::new(Module { session }))
 }

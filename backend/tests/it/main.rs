@@ -6,5 +6,7 @@
 mod access;
 mod burning;
 mod cli;
+mod crash;
 mod harness;
 mod memory;
+mod policy;

@@ -24,7 +24,8 @@ async fn a_200_mb_image_burns_without_its_size_in_the_station_s_memory() {
         .unwrap()
         .set_len(IMAGE_LEN)
         .unwrap();
-    lab.publish("large.img", "name = \"Large\"\nallow_everyone = true\n");
+    lab.publish("large.img", "name = \"Large\"\n");
+    lab.entitle("large.img", &format!("allow_users = [\"*@{REALM}\"]"));
 
     let station = lab.start_binary(&lab.config_text("", ""));
     let after_start = station.status_kb("VmHWM");

@@ -83,3 +83,191 @@ fn a_missing_file_is_exit_code_9() {
     assert_eq!(out.status.code(), Some(9));
     assert!(text(&out.stderr).contains("cannot read the audit log"));
 }
+
+/// A five-record log; returns its lines.
+fn five_records(path: &Path) -> Vec<String> {
+    let mut log = AuditLog::open(path).unwrap();
+    for n in 1..=5u64 {
+        log.append(&Event::new("list").field("n", n)).unwrap();
+    }
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn verify_lines(lines: &[&str], tail: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let mut text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    text.push_str(tail);
+    std::fs::write(&path, text).unwrap();
+    let out = burnstand(&["audit", "verify", path.to_str().unwrap()], &[]);
+    (out.status.code(), text_of(&out))
+}
+
+fn text_of(out: &std::process::Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn deleted_reordered_and_torn_records_are_each_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = five_records(&dir.path().join("src.log"));
+    let l: Vec<&str> = lines.iter().map(String::as_str).collect();
+
+    let (code, out) = verify_lines(&[l[0], l[1], l[3], l[4]], "");
+    assert_eq!(code, Some(8), "{out}");
+    assert!(out.contains("record 3 was deleted"), "{out}");
+
+    let (code, out) = verify_lines(&[l[0], l[2], l[1], l[3], l[4]], "");
+    assert_eq!(code, Some(8), "{out}");
+    assert!(out.contains("out of order"), "{out}");
+
+    let torn = &l[4][..l[4].len() / 2];
+    let (code, out) = verify_lines(&[l[0], l[1], l[2], l[3]], torn);
+    assert_eq!(code, Some(8), "{out}");
+    assert!(out.contains("line 5") && out.contains("torn"), "{out}");
+
+    // The untouched log verifies.
+    let (code, out) = verify_lines(&l, "");
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// A station-like log with burn receipts, and its receipt lines.
+fn receipts_log(path: &Path) -> Vec<String> {
+    let mut log = AuditLog::open(path).unwrap();
+    let mut lines = Vec::new();
+    for (user, image, result, station) in [
+        ("alice@BURNSTAND.TEST", "exam", "verified", "st-1"),
+        ("alice@BURNSTAND.TEST", "exam", "verify_failed", "st-1"),
+        ("bob@BURNSTAND.TEST", "ide", "verified", "st-2"),
+    ] {
+        log.append(&Event::new("burn.start").field("user", user))
+            .unwrap();
+        let appended = log
+            .append(
+                &Event::new("burn.receipt")
+                    .field("station", station)
+                    .field("drive", "DVD")
+                    .field("session_id", "s")
+                    .field("user", user)
+                    .field("user_exported", "00")
+                    .field("image_id", image)
+                    .field("image_name", image)
+                    .field("sha256", format!("{image}-sha"))
+                    .field("result", result)
+                    .field("end", "2026-11-22T10:00:00Z"),
+            )
+            .unwrap();
+        lines.push(appended.line);
+    }
+    lines
+}
+
+#[test]
+fn audit_show_counts_receipts_per_user_image_station_and_drive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("station.log");
+    receipts_log(&path);
+    let out = burnstand(&["--json", "audit", "show", path.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text_of(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["copies"], 3);
+    assert_eq!(json["per_user"]["alice@BURNSTAND.TEST"]["copies"], 2);
+    assert_eq!(json["per_user"]["alice@BURNSTAND.TEST"]["verify_failed"], 1);
+    assert_eq!(json["per_image"]["ide (ide-sha)"]["verified"], 1);
+    assert_eq!(json["per_station"]["st-1"]["copies"], 2);
+    assert_eq!(json["verify_failures_per_drive"]["st-1 DVD"], 1);
+
+    // The same log twice counts each copy once; a human table names the sections.
+    let p = path.to_str().unwrap();
+    let out = burnstand(&["audit", "show", p, p], &[]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("3 burned copies"), "{stdout}");
+    for section in [
+        "per user",
+        "per image",
+        "per station",
+        "verify failures per drive",
+    ] {
+        assert!(stdout.contains(section), "{stdout}");
+    }
+
+    // An edited log gives no statistics.
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("verify_failed", "verified");
+    std::fs::write(&path, edited).unwrap();
+    let out = burnstand(&["audit", "show", p], &[]);
+    assert_eq!(out.status.code(), Some(8), "{}", text_of(&out));
+    assert!(
+        text(&out.stderr).contains("no statistics"),
+        "{}",
+        text_of(&out)
+    );
+}
+
+#[test]
+fn saved_receipts_are_checked_against_the_log_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("station.log");
+    let lines = receipts_log(&log);
+    let receipts = dir.path().join("receipts.jsonl");
+    std::fs::write(&receipts, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+    let args = |r: &Path| {
+        burnstand(
+            &[
+                "audit",
+                "verify",
+                log.to_str().unwrap(),
+                "--receipt",
+                r.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    let out = args(&receipts);
+    assert!(out.status.success(), "{}", text_of(&out));
+    assert!(
+        text(&out.stdout).contains("all 2 receipt record(s)"),
+        "{}",
+        text_of(&out)
+    );
+
+    // A receipt whose result was changed is not in the log.
+    let forged = dir.path().join("forged.jsonl");
+    std::fs::write(
+        &forged,
+        format!("{}\n", lines[1].replace("verify_failed", "verified")),
+    )
+    .unwrap();
+    let out = args(&forged);
+    assert_eq!(out.status.code(), Some(8), "{}", text_of(&out));
+    assert!(
+        text(&out.stderr).contains("differs from record 4"),
+        "{}",
+        text_of(&out)
+    );
+
+    // A receipt of another log (a record this log does not have).
+    let other = dir.path().join("other.log");
+    let mut longer = receipts_log(&other);
+    let mut log2 = AuditLog::open(&other).unwrap();
+    longer.push(
+        log2.append(&Event::new("burn.receipt").field("station", "x"))
+            .unwrap()
+            .line,
+    );
+    drop(log2);
+    let foreign = dir.path().join("foreign.jsonl");
+    std::fs::write(&foreign, format!("{}\n", longer[3])).unwrap();
+    let out = args(&foreign);
+    assert_eq!(out.status.code(), Some(8), "{}", text_of(&out));
+    assert!(
+        text(&out.stderr).contains("does not hold"),
+        "{}",
+        text_of(&out)
+    );
+}

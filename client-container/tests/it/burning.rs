@@ -49,7 +49,7 @@ fn a_burn_verifies_prints_a_receipt_and_is_audited_at_the_station() {
     );
     assert!(receipt_field(&stdout, "started").ends_with('Z'));
     assert!(receipt_field(&stdout, "finished").ends_with('Z'));
-    let module = receipt_field(&stdout, "session")
+    let module = receipt_field(&stdout, "session  ")
         .strip_prefix("module connection ")
         .and_then(|s| s.split_whitespace().next())
         .expect("the module address")
@@ -68,6 +68,37 @@ fn a_burn_verifies_prints_a_receipt_and_is_audited_at_the_station() {
         .find(|r| r.event == "session.start" && r.get_str("client") == Some(module.as_str()))
         .unwrap_or_else(|| panic!("no session.start with client {module}: {records:#?}"));
     let session = start.get_str("session_id").unwrap();
+    assert_eq!(receipt_field(&stdout, "session id"), session, "{stdout}");
+
+    // The station's burn.receipt: on the client's receipt by seq and hash, in the station's
+    // log, and copied into the master's log before the client got it.
+    let record = receipt_field(&stdout, "station record");
+    let (seq, hash) = record
+        .strip_prefix('#')
+        .and_then(|r| r.split_once(" sha256 "))
+        .unwrap_or_else(|| panic!("station record line: {record}"));
+    let seq: u64 = seq.parse().unwrap();
+    let station_receipt = records
+        .iter()
+        .find(|r| r.event == "burn.receipt" && r.seq == seq)
+        .unwrap_or_else(|| panic!("no burn.receipt #{seq} in the station log: {records:#?}"));
+    assert_eq!(station_receipt.get_str("session_id"), Some(session));
+    assert_eq!(station_receipt.get_str("result"), Some("verified"));
+    assert_eq!(
+        station_receipt.get_str("readback_md5"),
+        Some(lab.sample.md5.as_str())
+    );
+    assert_eq!(
+        station_receipt.get_str("sha256"),
+        Some(lab.sample.sha256.as_str())
+    );
+    let master_copy = lab
+        .master_records()
+        .into_iter()
+        .find(|r| r.event == "burn.receipt" && r.get_u64("station_seq") == Some(seq))
+        .expect("the master's copy of the receipt");
+    assert_eq!(master_copy.get_str("station_hash"), Some(hash));
+    assert_eq!(master_copy.get_str("station_name"), Some("dvd-1"));
     let of_session = |event: &str| {
         records
             .iter()

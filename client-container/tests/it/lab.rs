@@ -46,7 +46,13 @@ pub struct Lab {
     pub sample: Image,
     pub big: Image,
     daemons: Vec<Daemon>,
+    /// With [`Policy::foreign`]: `FOREIGN.TEST`, trusted by the lab's realm, with user `eve`,
+    /// and a krb5.conf that knows both realms.
+    pub foreign: Option<(Realm, PathBuf)>,
 }
+
+/// The foreign realm of [`Policy::foreign`].
+pub const FOREIGN: &str = "FOREIGN.TEST";
 
 struct Daemon {
     child: Child,
@@ -108,6 +114,55 @@ fn start_daemon(mut cmd: Command, log: &Path, prefix: &str) -> (Daemon, SocketAd
     )
 }
 
+/// The policy a lab runs with: which users may burn the two images, and their quota.
+pub struct Policy {
+    /// Users entitled to both images.
+    pub users: Vec<&'static str>,
+    /// Copies of `sample` per user; `None` is unlimited.
+    pub sample_copies: Option<u32>,
+    /// The realm offers anonymous PKINIT (`anonymous.ccache` holds an anonymous ticket).
+    pub anonymous: bool,
+    /// A trusted foreign realm with user eve (`eve.ccache`), see [`Lab::foreign`].
+    pub foreign: bool,
+    /// Extra top-level policy lines (realms, allow_anonymous).
+    pub header: String,
+    /// Extra principals (or `*@REALM`) entitled to both images.
+    pub extra_users: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            users: vec!["alice", "bob", "carol", "dave"],
+            sample_copies: None,
+            anonymous: false,
+            foreign: false,
+            header: format!("realms = [\"{REALM}\"]"),
+            extra_users: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    fn text(&self, sample: &Image, big: &Image) -> String {
+        let users: Vec<String> = self
+            .users
+            .iter()
+            .map(|u| format!("\"{u}@{REALM}\""))
+            .chain(self.extra_users.iter().map(|u| format!("\"{u}\"")))
+            .collect();
+        let users = users.join(", ");
+        let copies = self
+            .sample_copies
+            .map(|n| format!("copies = {n}\n"))
+            .unwrap_or_default();
+        format!(
+            "{}\n\n[[image]]\nsha256 = \"{}\"\nname = \"sample\"\nallow_users = [{users}]\n{copies}\n[[image]]\nsha256 = \"{}\"\nname = \"big\"\nallow_users = [{users}]\n",
+            self.header, sample.sha256, big.sha256
+        )
+    }
+}
+
 /// Builds an ISO 9660 image of a `payload` bytes file with xorriso.
 fn make_iso(dir: &Path, images: &Path, id: &'static str, payload: usize) -> Image {
     let tree = dir.join(format!("tree-{id}"));
@@ -131,16 +186,9 @@ fn make_iso(dir: &Path, images: &Path, id: &'static str, payload: usize) -> Imag
         .status()
         .expect("run xorriso (install it: apt-get install xorriso)");
     assert!(status.success(), "xorriso -as mkisofs failed");
-    let allow: Vec<String> = ["alice", "bob", "carol", "dave"]
-        .iter()
-        .map(|u| format!("\"{u}@{REALM}\""))
-        .collect();
     std::fs::write(
         images.join(format!("{id}.iso.toml")),
-        format!(
-            "name = \"Test image {id}\"\nid = \"{id}\"\nrestricted = true\nallow_users = [{}]\n",
-            allow.join(", ")
-        ),
+        format!("name = \"Test image {id}\"\nid = \"{id}\"\nrestricted = true\n"),
     )
     .unwrap();
     Image {
@@ -166,9 +214,18 @@ fn digest(tool: &str, file: &Path) -> String {
 impl Lab {
     /// Realm, catalog, two stations (burning at `speed = 1`), master.
     pub fn start() -> Lab {
+        Lab::start_with_policy(&Policy::default())
+    }
+
+    /// [`Lab::start`] with a policy of this shape (written to `policy.toml`, read by the
+    /// master and both stations).
+    pub fn start_with_policy(policy: &Policy) -> Lab {
         let station_bin = sibling("burnstand-station");
         let master_bin = sibling("burnstand-master");
-        let mut builder = RealmBuilder::new(REALM).service(MASTER).service(STATION);
+        let mut builder = RealmBuilder::new(REALM)
+            .service(MASTER)
+            .service(STATION)
+            .anonymous(policy.anonymous);
         for user in USERS {
             builder = builder.user(user, format!("{user}-pw"));
         }
@@ -178,6 +235,8 @@ impl Lab {
         std::fs::create_dir_all(&images).unwrap();
         let sample = make_iso(dir.path(), &images, "sample", 2 << 20);
         let big = make_iso(dir.path(), &images, "big", 12 << 20);
+        let policy_path = dir.path().join("policy.toml");
+        std::fs::write(&policy_path, policy.text(&sample, &big)).unwrap();
 
         let mut daemons = Vec::new();
         let mut station_addrs = Vec::new();
@@ -196,6 +255,7 @@ station_id = "test-station-{n}"
 catalog = "{images}"
 state_dir = "{state}"
 audit_log = "{audit}"
+policy = "{policy}"
 
 [drive]
 kind = "DVD"
@@ -207,6 +267,7 @@ speed = 1
                 images = images.display(),
                 state = sdir.join("state").display(),
                 audit = audit.display(),
+                policy = policy_path.display(),
                 disc = sdir.join("disc.img").display(),
             );
             let path = sdir.join("station.toml");
@@ -225,14 +286,19 @@ speed = 1
             .map(|u| format!("\"{u}@{REALM}\""))
             .collect();
         let mut config = format!(
-            "listen = \"127.0.0.1:0\"\nprincipal = \"{MASTER}@{REALM}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\n\n[groups]\nlab = [{}]\n",
+            "listen = \"127.0.0.1:0\"\nprincipal = \"{MASTER}@{REALM}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\n[groups]\nlab = [{}]\n",
             realm.keytab(MASTER).expect("master keytab").display(),
             master_audit.display(),
+            policy_path.display(),
             group.join(", "),
         );
+        let allow: Vec<String> = std::iter::once("\"group:lab\"".to_owned())
+            .chain(policy.extra_users.iter().map(|u| format!("\"{u}\"")))
+            .collect();
+        let allow = allow.join(", ");
         for (n, addr) in station_addrs.iter().enumerate() {
             config.push_str(&format!(
-                "\n[[station]]\nname = \"dvd-{}\"\ndrive = \"DVD\"\naddress = \"{addr}\"\nprincipal = \"{STATION}@{REALM}\"\nservices = [\"burner\"]\nallow = [\"group:lab\"]\n",
+                "\n[[station]]\nname = \"dvd-{}\"\ndrive = \"DVD\"\naddress = \"{addr}\"\nprincipal = \"{STATION}@{REALM}\"\nservices = [\"burner\"]\nallow = [{allow}]\n",
                 n + 1
             ));
         }
@@ -247,7 +313,7 @@ speed = 1
         );
         daemons.push(daemon);
 
-        let lab = Lab {
+        let mut lab = Lab {
             realm,
             dir,
             master_addr,
@@ -256,11 +322,30 @@ speed = 1
             sample,
             big,
             daemons,
+            foreign: None,
         };
         for user in USERS {
             lab.realm
                 .kinit_into(user, &lab.ccache(user))
                 .expect("kinit a test user");
+        }
+        if policy.anonymous {
+            lab.realm
+                .kinit_anonymous(&lab.ccache("anonymous"))
+                .expect("anonymous kinit");
+        }
+        if policy.foreign {
+            let foreign = RealmBuilder::new(FOREIGN)
+                .user("eve", "eve-pw")
+                .start()
+                .expect("start the foreign realm");
+            lab.realm.trust_from(&foreign).expect("cross-realm trust");
+            let conf = lab.dir.path().join("both-realms.conf");
+            kdc_test::combined_krb5_conf(&[&lab.realm, &foreign], &conf).expect("krb5.conf");
+            foreign
+                .kinit_into("eve", &lab.ccache("eve"))
+                .expect("kinit eve");
+            lab.foreign = Some((foreign, conf));
         }
         lab
     }
@@ -285,6 +370,9 @@ speed = 1
             .env("BURNSTAND_MASTER_PRINCIPAL", format!("{MASTER}@{REALM}"))
             .args(args)
             .stdin(Stdio::null());
+        if let (Some((_, conf)), "eve") = (&self.foreign, user) {
+            cmd.env("KRB5_CONFIG", conf);
+        }
         cmd
     }
 

@@ -8,6 +8,7 @@
 mod audit;
 mod lab;
 mod login;
+mod policy;
 
 mod burning;
 mod busy;

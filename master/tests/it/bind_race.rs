@@ -19,7 +19,7 @@ fn two_clients_racing_for_the_last_station_exactly_one_wins() {
                 command(&mut alice, Command::Bind(station_type.clone())),
                 command(&mut bob, Command::Bind(station_type.clone())),
             );
-            let mut replies = [a, b];
+            let mut replies = [a.clone(), b];
             replies.sort_by_key(|r| r.word());
             assert_eq!(replies, [Reply::ErrUnaval, Reply::Ok], "round {round}");
             let winner = if a == Reply::Ok { &mut alice } else { &mut bob };

@@ -83,6 +83,11 @@ pub struct LabSpec {
     pub limits: String,
     pub ticket_lifetime: Option<Duration>,
     pub audit_failure: Option<TestOnlyFailure>,
+    /// The policy file's text; by default every user of the realm may burn one (made-up)
+    /// image without limit, so BIND is never refused by policy.
+    pub policy: Option<String>,
+    /// Records appended to the audit log before the master starts (earlier burns).
+    pub seed: Vec<burnstand_audit::Event>,
 }
 
 impl Default for LabSpec {
@@ -92,8 +97,18 @@ impl Default for LabSpec {
             limits: String::new(),
             ticket_lifetime: None,
             audit_failure: None,
+            policy: None,
+            seed: Vec::new(),
         }
     }
+}
+
+/// The default test policy: everyone of `REALM` may burn an image that exists nowhere.
+pub fn open_policy() -> String {
+    format!(
+        "realms = [\"{REALM}\"]\n[[image]]\nsha256 = \"{}\"\nname = \"anything\"\nallow_users = [\"*@{REALM}\"]\n",
+        "0".repeat(64)
+    )
 }
 
 impl LabSpec {
@@ -104,6 +119,16 @@ impl LabSpec {
 
     pub fn limits(mut self, limits: &str) -> Self {
         self.limits = limits.to_owned();
+        self
+    }
+
+    pub fn policy(mut self, policy: &str) -> Self {
+        self.policy = Some(policy.to_owned());
+        self
+    }
+
+    pub fn seed(mut self, records: Vec<burnstand_audit::Event>) -> Self {
+        self.seed = records;
         self
     }
 }
@@ -182,7 +207,8 @@ pub fn merged_keytab(realm: &Realm, file: &Path, principals: &[&str]) {
     );
 }
 
-/// The config text for `spec`, with the stations' real addresses.
+/// The config text for `spec`, with the stations' real addresses. The policy file is
+/// `policy.toml` next to the audit log; it is written with [`open_policy`] if missing.
 pub fn config_text(
     realm: &Realm,
     keytab: &Path,
@@ -190,12 +216,17 @@ pub fn config_text(
     stations: &[(StationSpec, SocketAddr)],
     limits: &str,
 ) -> String {
+    let policy = audit.with_file_name("policy.toml");
+    if !policy.exists() {
+        std::fs::write(&policy, open_policy()).expect("write the test policy");
+    }
     let mut text = format!(
-        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\n\n[limits]\n{limits}\n\n\
+        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\n[limits]\n{limits}\n\n\
          [groups]\nlab = [\"{}\", \"{}\"]\n",
         realm.principal(MASTER),
         keytab.display(),
         audit.display(),
+        policy.display(),
         realm.principal("alice"),
         realm.principal("bob"),
     );
@@ -249,6 +280,9 @@ where
             stations.push(test_station);
         }
         let audit_path = dir.path().join("master-audit.jsonl");
+        if let Some(policy) = &spec.policy {
+            std::fs::write(dir.path().join("policy.toml"), policy).expect("write the policy");
+        }
         let text = config_text(&realm, &master_keytab, &audit_path, &placed, &spec.limits);
         let config =
             Config::from_toml(&text).unwrap_or_else(|e| panic!("test config: {e}\n{text}"));
@@ -256,7 +290,10 @@ where
         if let Some(failure) = spec.audit_failure {
             options = options.test_only_failure(failure);
         }
-        let log = options.open(&audit_path).expect("open audit log");
+        let mut log = options.open(&audit_path).expect("open audit log");
+        for record in &spec.seed {
+            log.append(record).expect("seed the audit log");
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind master");
         let master_addr = listener.local_addr().expect("master addr");
         let shutdown = CancellationToken::new();

@@ -12,5 +12,6 @@ mod bind_race;
 mod cli;
 mod commands;
 mod limits;
+mod policy;
 mod robustness;
 mod teardown;
