@@ -23,3 +23,7 @@ cargo nextest run --workspace --locked --no-fail-fast --profile ci
 
 echo "== doc tests" >&2
 cargo test --workspace --locked --doc
+
+echo "== fuzz corpus replay (fuzz/ is outside the workspace; its targets also build on stable)" >&2
+cargo test --manifest-path fuzz/Cargo.toml --locked
+cargo build --manifest-path fuzz/Cargo.toml --locked --bins

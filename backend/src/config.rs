@@ -68,6 +68,10 @@ pub struct Config {
     /// Most connections served at once; more are closed on accept.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Connections still in the Kerberos handshake at once: a separate, smaller budget, so
+    /// peers that never authenticate can never take the master's session slots.
+    #[serde(default = "default_max_unauthenticated")]
+    pub max_unauthenticated: usize,
 }
 
 /// The `[drive]` table.
@@ -109,6 +113,10 @@ fn default_medium_wait() -> u64 {
 }
 fn default_max_sessions() -> usize {
     16
+}
+
+fn default_max_unauthenticated() -> usize {
+    32
 }
 
 /// Where the station writes: a real device or an explicitly enabled file.
@@ -197,6 +205,9 @@ impl Config {
         }
         if self.max_sessions == 0 {
             return Err("`max_sessions` must be at least 1".into());
+        }
+        if self.max_unauthenticated == 0 {
+            return Err("`max_unauthenticated` must be at least 1".into());
         }
         self.drive_kind()?;
         self.target()?;

@@ -3,13 +3,19 @@
 //! Shutdown follows the hickory-dns pattern: one [`CancellationToken`] for the whole server,
 //! a child token per session, and a [`JoinSet`] holding every session task. When the token
 //! fires the listener stops accepting, every session cancels its burn (xorriso is stopped and
-//! reaped) and audits its end, and `run` returns only after the last session task is gone.
+//! reaped) and audits its end, and `run` returns only after the last session task is gone —
+//! or, if some session does not end within [`DRAIN_DEADLINE`] (a master that stopped
+//! reading), after it was aborted.
+//!
+//! Two budgets: a connection needs a slot of `max_unauthenticated` until its handshake is
+//! done, and then one of `max_sessions` for the rest of its life (see [`Admission`]). Silent
+//! or slow peers can fill only the first, never lock the master out.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -22,6 +28,78 @@ use crate::station::Station;
 
 /// Pause after a failed `accept` (out of file descriptors, …) so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// After shutdown, how long sessions get to cancel their burns and audit their end before
+/// their tasks are aborted. A cancelled burn reaps xorriso within seconds (SIGTERM, SIGKILL
+/// after 5 s), so only a session stuck writing to a peer that stopped reading takes longer.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Connections one peer address may have in the handshake at once. With the global
+/// `max_unauthenticated` this keeps a flood from one host (or a few) from taking every
+/// handshake slot: the master's own address always finds one free.
+pub const MAX_HANDSHAKES_PER_PEER: usize = 4;
+
+/// Most peer addresses tracked at once (`max_unauthenticated` bounds it in practice; this is
+/// the memory bound: about 50 bytes each).
+const MAX_TRACKED_PEERS: usize = 4096;
+
+/// A connection's place in the budgets: the handshake slots it holds (global and per peer
+/// address), and the session budget it must get a slot of once authenticated.
+pub struct Admission {
+    pub handshake: OwnedSemaphorePermit,
+    pub per_peer: PeerSlot,
+    pub sessions: Arc<Semaphore>,
+}
+
+impl Admission {
+    /// The handshake is over: give its slots back.
+    pub fn handshake_done(self) -> Arc<Semaphore> {
+        self.sessions
+    }
+}
+
+/// Handshakes in progress per peer address.
+#[derive(Default)]
+pub struct PeerBudget {
+    counts: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One handshake slot of one peer address; given back on drop.
+pub struct PeerSlot {
+    budget: Arc<PeerBudget>,
+    ip: std::net::IpAddr,
+}
+
+impl PeerBudget {
+    /// A slot for `ip`, if it has fewer than [`MAX_HANDSHAKES_PER_PEER`].
+    pub fn try_take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<PeerSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.len() >= MAX_TRACKED_PEERS && !counts.contains_key(&ip) {
+            return None;
+        }
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= MAX_HANDSHAKES_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            budget: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.budget.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// Builds the station from `config` and serves `listener` until `shutdown` fires.
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<()> {
@@ -57,7 +135,9 @@ pub async fn serve(
         .await?;
     tracing::info!(%listen, station = station.id(), "serving");
 
+    let handshakes = Arc::new(Semaphore::new(station.config().max_unauthenticated));
     let limit = Arc::new(Semaphore::new(station.config().max_sessions));
+    let peers = Arc::new(PeerBudget::default());
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
@@ -76,10 +156,15 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-                    tracing::warn!(%peer, "too many sessions; connection closed");
+                let Some(per_peer) = peers.try_take(peer.ip()) else {
+                    tracing::warn!(%peer, "too many handshakes from this address; connection closed");
                     continue;
                 };
+                let Ok(handshake) = Arc::clone(&handshakes).try_acquire_owned() else {
+                    tracing::warn!(%peer, "too many connections in the handshake; connection closed");
+                    continue;
+                };
+                let admission = Admission { handshake, per_peer, sessions: Arc::clone(&limit) };
                 let conn = station.next_conn();
                 let span = tracing::info_span!(
                     "session",
@@ -88,23 +173,28 @@ pub async fn serve(
                     master = tracing::field::Empty,
                     user = tracing::field::Empty,
                 );
-                let task = session::serve(Arc::clone(&station), tcp, peer, conn, shutdown.child_token());
-                sessions.spawn(
-                    async move {
-                        task.await;
-                        drop(permit);
-                    }
-                    .instrument(span),
-                );
+                let task = session::serve(Arc::clone(&station), tcp, peer, conn, admission, shutdown.child_token());
+                sessions.spawn(task.instrument(span));
             }
         }
     }
     drop(listener);
     tracing::info!(sessions = sessions.len(), "shutting down");
-    while let Some(done) = sessions.join_next().await {
-        if let Err(e) = done {
-            tracing::error!(error = %e, "session task failed");
+    let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
+        while let Some(done) = sessions.join_next().await {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "session task failed");
+            }
         }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = sessions.len(),
+            "sessions did not end in time; aborting them"
+        );
+        sessions.abort_all();
+        while sessions.join_next().await.is_some() {}
     }
     station.audit(receipt::station_stop(station.id())).await?;
     tracing::info!("stopped");

@@ -32,7 +32,7 @@ use burnstand_wire::datastream::from_bytes;
 use burnstand_wire::gss::acceptor_credentials;
 use burnstand_wire::io::{Session as WireSession, Unauthenticated};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -41,6 +41,7 @@ use tracing::Span;
 use crate::error::{Result, StationError};
 use crate::job::{availability, BurnJob, CancelReason, Outcome, EVENT_QUEUE};
 use crate::receipt::{self, Who};
+use crate::server::Admission;
 use crate::station::Station;
 
 /// Longest text accepted in each identity block field; the master sends a principal, a UUID
@@ -62,9 +63,11 @@ pub async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     conn: u64,
+    admission: Admission,
     shutdown: CancellationToken,
 ) {
-    let Some((wire, who)) = open(&station, tcp, peer, conn, &shutdown).await else {
+    let Some((wire, who, _slot)) = open(&station, tcp, peer, conn, admission, &shutdown).await
+    else {
         return;
     };
     let mut session = Session {
@@ -78,14 +81,16 @@ pub async fn serve(
     session.close(&reason).await;
 }
 
-/// The part before the burner protocol; `None` when the connection was closed.
+/// The part before the burner protocol; `None` when the connection was closed. On success
+/// the session's slot of `max_sessions` comes with it, held until the session ends.
 async fn open(
     station: &Arc<Station>,
     tcp: TcpStream,
     peer: SocketAddr,
     conn: u64,
+    admission: Admission,
     shutdown: &CancellationToken,
-) -> Option<(WireSession<TcpStream>, Who)> {
+) -> Option<(WireSession<TcpStream>, Who, OwnedSemaphorePermit)> {
     let config = station.config();
     let principal = config.principal.clone();
     let cred = match tokio::task::spawn_blocking(move || acceptor_credentials(&principal)).await {
@@ -121,6 +126,23 @@ async fn open(
             .await;
         return None;
     }
+
+    // Authenticated and trusted: trade the handshake slots for a session slot.
+    let sessions = admission.handshake_done();
+    let Ok(slot) = sessions.try_acquire_owned() else {
+        tracing::warn!("too many sessions; answering ERRNOTAVL");
+        let _ = station
+            .audit(receipt::session_refuse(
+                station.id(),
+                conn,
+                peer,
+                &master,
+                "too many sessions",
+            ))
+            .await;
+        let _ = wire.send(&Reply::ErrNotAvl).await;
+        return None;
+    };
 
     let unusable = match station.drive().check_usable() {
         Err(e) => Some(e.to_string()),
@@ -215,7 +237,7 @@ async fn open(
         return None;
     }
     tracing::info!(session_id = %who.session_id, "session started");
-    Some((wire, who))
+    Some((wire, who, slot))
 }
 
 struct Session {

@@ -21,6 +21,64 @@ pub fn auth_ok(conn: u64, peer: SocketAddr, principal: &Principal) -> Event {
         .field("principal", principal.as_str())
 }
 
+/// Failed handshakes audited per second once the burst is used up.
+pub const AUTH_FAIL_RATE: f64 = 10.0;
+/// Failed handshakes audited back to back before the rate applies.
+pub const AUTH_FAIL_BURST: f64 = 100.0;
+
+/// A token bucket for `auth.fail` records: anyone can open connections and fail the
+/// handshake, and a full disk would fail the master closed, so their records are bounded to
+/// [`AUTH_FAIL_BURST`] at once and [`AUTH_FAIL_RATE`] per second (about 3 KB/s of log). The
+/// failures not recorded are counted, and the count is written (`auth.fail.suppressed`) with
+/// the next failure that is.
+#[derive(Debug)]
+pub struct FailureBudget {
+    state: std::sync::Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: std::time::Instant,
+    suppressed: u64,
+}
+
+impl Default for FailureBudget {
+    fn default() -> Self {
+        FailureBudget {
+            state: std::sync::Mutex::new(Bucket {
+                tokens: AUTH_FAIL_BURST,
+                last: std::time::Instant::now(),
+                suppressed: 0,
+            }),
+        }
+    }
+}
+
+impl FailureBudget {
+    /// `Some(n)`: record this failure, after a record that `n` (> 0) were suppressed before
+    /// it; `None`: over the budget, count it only.
+    pub fn admit(&self) -> Option<u64> {
+        let mut b = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(b.last).as_secs_f64() * AUTH_FAIL_RATE;
+        b.tokens = (b.tokens + refill).min(AUTH_FAIL_BURST);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Some(std::mem::take(&mut b.suppressed))
+        } else {
+            b.suppressed += 1;
+            None
+        }
+    }
+}
+
+/// Failed handshakes that were not recorded one by one (see [`FailureBudget`]).
+pub fn auth_fail_suppressed(count: u64) -> Event {
+    Event::new("auth.fail.suppressed").field("count", count)
+}
+
 /// A handshake failed, timed out or was abandoned.
 pub fn auth_fail(conn: u64, peer: SocketAddr, reason: &str) -> Event {
     Event::new("auth.fail")

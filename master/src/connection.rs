@@ -76,6 +76,22 @@ pub(crate) async fn serve(
             Err(e) => {
                 let reason = e.to_string();
                 info!(reason = %reason, "authentication failed");
+                let Some(suppressed) = shared.auth_failures.admit() else {
+                    return;
+                };
+                if suppressed > 0 {
+                    warn!(
+                        suppressed,
+                        "failed authentications were not audited one by one"
+                    );
+                    if let Err(e) = shared
+                        .audit
+                        .append(audit::auth_fail_suppressed(suppressed))
+                        .await
+                    {
+                        warn!(error = %e, "cannot audit suppressed authentication failures");
+                    }
+                }
                 if let Err(e) = shared
                     .audit
                     .append(audit::auth_fail(conn_id, peer, &reason))
@@ -115,6 +131,7 @@ pub(crate) async fn serve(
             registration,
             expires_at,
             bound: None,
+            invalid: 0,
         };
         let end = conn.run(session).await;
         conn.finish(&end).await;
@@ -180,7 +197,13 @@ struct Connection {
     expires_at: Instant,
     /// Set by a granted BIND: this is the user's container connection.
     bound: Option<Bound>,
+    /// ERRINVCMD answers so far; at [`MAX_INVALID_COMMANDS`] the connection is closed.
+    invalid: u32,
 }
+
+/// Invalid commands one connection gets answered (and audited) before it is closed: a
+/// confused client learns from the first; a flood of them is not worth a disk.
+pub const MAX_INVALID_COMMANDS: u32 = 16;
 
 /// The outcome of SERV.
 enum Serv {
@@ -292,8 +315,12 @@ impl Connection {
             .map(|e| End::Lost(e.to_string()))
     }
 
-    async fn invalid(&self, session: &mut Session<SharedTcp>, reason: &str) -> Option<End> {
+    async fn invalid(&mut self, session: &mut Session<SharedTcp>, reason: &str) -> Option<End> {
         info!(reason, "invalid command");
+        self.invalid += 1;
+        if self.invalid > MAX_INVALID_COMMANDS {
+            return Some(End::Lost("too many invalid commands".into()));
+        }
         if !record(
             &self.shared,
             audit::command_invalid(self.conn_id, &self.principal, reason),

@@ -88,6 +88,9 @@ pub enum BindRefusal {
     AlreadyReserved,
     NoHealthyStation,
     NoneFree,
+    /// The connection is being torn down (a QUIT on another connection of the user won the
+    /// race): a reservation made now would outlive its teardown.
+    TornDown,
 }
 
 impl BindRefusal {
@@ -99,6 +102,7 @@ impl BindRefusal {
             BindRefusal::AlreadyReserved => "principal already holds a reservation",
             BindRefusal::NoHealthyStation => "no healthy station of this type",
             BindRefusal::NoneFree => "every station of this type is reserved",
+            BindRefusal::TornDown => "the user's connections are being closed",
         }
     }
 }
@@ -251,6 +255,11 @@ impl Registry {
     ) -> Result<Bound, BindRefusal> {
         let now = Instant::now();
         let mut state = self.state();
+        // Checked under the lock that teardown takes too: a BIND racing a QUIT either sees the
+        // cancellation or its reservation is seen (and ended) by the teardown.
+        if reg.cancel.is_cancelled() {
+            return Err(BindRefusal::TornDown);
+        }
         if state
             .users
             .get(&reg.key)

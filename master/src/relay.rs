@@ -137,7 +137,12 @@ async fn pump(
             &plaintext,
             &mut line,
         )?;
-        to.write_all(&line).await?;
+        // A side that stops reading must not pin the relay: the same deadline as every send.
+        let timeout = burnstand_wire::limits::SEND_TIMEOUT;
+        match tokio::time::timeout(timeout, to.write_all(&line)).await {
+            Ok(written) => written?,
+            Err(_) => return Err(burnstand_wire::Error::SendTimeout(timeout).into()),
+        }
         *count += 1;
     }
 }

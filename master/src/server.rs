@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     /// Copies burned, from the `burn.receipt` records of the master's log (see
     /// [`crate::receipts`]). A std mutex: held for one lookup or insert, never across an await.
     pub usage: std::sync::Mutex<UsageIndex>,
+    /// Bounds the `auth.fail` records unauthenticated peers can cause.
+    pub auth_failures: crate::audit::FailureBudget,
 }
 
 /// Serves `listener` until `shutdown` is cancelled, then drains (see the module docs).
@@ -79,6 +81,7 @@ pub async fn run(
         initiator,
         draining: shutdown.clone(),
         usage: std::sync::Mutex::new(usage),
+        auth_failures: crate::audit::FailureBudget::default(),
     });
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
     let unauthenticated = Arc::new(Semaphore::new(config.limits.max_unauthenticated));

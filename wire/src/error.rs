@@ -108,6 +108,11 @@ pub enum Error {
     #[error("authentication did not complete within {0:?}")]
     HandshakeTimeout(Duration),
 
+    /// The peer did not take a block within [`crate::limits::SEND_TIMEOUT`]: it stopped
+    /// reading.
+    #[error("the peer stopped reading: a block could not be sent within {0:?}")]
+    SendTimeout(Duration),
+
     /// The peer closed the connection before the handshake completed.
     #[error("peer closed the connection during authentication (it refused our credentials or is not a burnstand service)")]
     HandshakeClosed,

@@ -83,8 +83,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> BlockStream<S> {
     }
 
     async fn write_out(&mut self) -> Result<()> {
-        self.io.write_all(&self.out).await?;
-        self.io.flush().await?;
+        let write = async {
+            self.io.write_all(&self.out).await?;
+            self.io.flush().await
+        };
+        match tokio::time::timeout(crate::limits::SEND_TIMEOUT, write).await {
+            Ok(written) => written?,
+            Err(_) => return Err(Error::SendTimeout(crate::limits::SEND_TIMEOUT)),
+        }
         // Do not keep a large block's buffer around on an idle connection.
         if self.out.capacity() > READ_CHUNK {
             self.out = Vec::new();

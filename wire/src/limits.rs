@@ -31,6 +31,12 @@ pub const MAX_HANDSHAKE_ROUNDS: usize = 8;
 /// Default time an unauthenticated peer gets to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest a block may take to write. A peer that stops reading fills the socket buffers and
+/// would otherwise pin the writing task (and its reservation, burn or relay) forever; after
+/// this the write fails with `SendTimeout` and the connection is closed. Generous: a 1 MiB
+/// block needs only kilobytes per second to make it.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Largest element count of a TQValueList / TQStringList this protocol accepts.
 ///
 /// The decoder additionally requires the count to fit the bytes that remain, so memory is

@@ -8,5 +8,6 @@ mod burning;
 mod cli;
 mod crash;
 mod harness;
+mod hostile;
 mod memory;
 mod policy;

@@ -1,0 +1,236 @@
+//! The bench lab: a real MIT realm (kdc-test), the real `burnstand-master` binary, and an
+//! in-process **sink station** that authenticates as the station principal like a real one
+//! (OK, then the identity block) and counts the bytes relayed to it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use burnstand_wire::command::{Command as Cmd, Greeting, Identity, Reply, ServiceType};
+use burnstand_wire::gss::{acceptor_credentials, password_credentials, Cred};
+use burnstand_wire::io::{Session, Unauthenticated};
+use kdc_test::{Realm, RealmBuilder};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::Error;
+
+pub const REALM: &str = "BENCH.TEST";
+pub const MASTER: &str = "burnstand/localhost";
+pub const STATION: &str = "burnstand-station/localhost";
+pub const USER: &str = "bench";
+pub const PASSWORD: &str = "bench-pw";
+/// Upper bound on one handshake in the bench (a hang guard).
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A realm whose keytabs this process uses: the station's to accept (sink station and the
+/// in-process baselines).
+pub fn realm() -> Result<Realm, Error> {
+    let realm = RealmBuilder::new(REALM)
+        .user(USER, PASSWORD)
+        .service(MASTER)
+        .service(STATION)
+        .start()?;
+    realm.apply_to_process(None)?;
+    let keytab = realm.keytab(STATION).ok_or("no station keytab")?;
+    std::env::set_var("KRB5_KTNAME", format!("FILE:{}", keytab.display()));
+    Ok(realm)
+}
+
+/// The user's credentials (held in memory; tickets are cached in them after the first use).
+pub fn user_cred(realm: &Realm) -> Result<Cred, Error> {
+    Ok(password_credentials(&realm.principal(USER), PASSWORD)?)
+}
+
+/// The station's acceptor credentials.
+pub fn station_cred(realm: &Realm) -> Result<Cred, Error> {
+    Ok(acceptor_credentials(&realm.principal(STATION))?)
+}
+
+/// A running sink station; `received` counts plaintext bytes relayed to it.
+pub struct Sink {
+    pub addr: SocketAddr,
+    pub received: Arc<AtomicU64>,
+}
+
+/// Starts the sink station on 127.0.0.1.
+pub async fn sink(realm: &Realm) -> Result<Sink, Error> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let received = Arc::new(AtomicU64::new(0));
+    let principal = realm.principal(STATION);
+    let counter = Arc::clone(&received);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(cred) = acceptor_credentials(&principal) else {
+                return;
+            };
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let Ok(mut s) = Unauthenticated::new(tcp).accept(cred, TIMEOUT).await else {
+                    return;
+                };
+                if s.send(&Reply::Ok).await.is_err() || s.recv::<Identity>().await.is_err() {
+                    return;
+                }
+                while let Ok(bytes) = s.recv_bytes().await {
+                    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    Ok(Sink { addr, received })
+}
+
+/// The master daemon, stopped on drop.
+pub struct Master {
+    pub child: Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Master {
+    /// A line of /proc/PID/status in kB (VmRSS, VmHWM).
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// The binary `name` next to this one (cargo puts every workspace binary there).
+pub fn sibling(name: &str) -> Result<PathBuf, Error> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name(name);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} not found: build it first (cargo build --release --workspace)",
+            path.display()
+        )
+        .into())
+    }
+}
+
+/// A policy letting everyone of the realm burn the image with `sha256` without limit.
+pub fn open_policy(sha256: &str) -> String {
+    format!(
+        "realms = [\"{REALM}\"]\n[[image]]\nsha256 = \"{sha256}\"\nname = \"bench\"\nallow_users = [\"*@{REALM}\"]\n"
+    )
+}
+
+/// Starts `burnstand-master` with one station (`station`) that everyone of the realm may use.
+pub fn master(realm: &Realm, binary: &Path, station: SocketAddr) -> Result<Master, Error> {
+    master_with_policy(realm, binary, station, &open_policy(&"0".repeat(64)))
+}
+
+/// [`master`] with this policy text.
+pub fn master_with_policy(
+    realm: &Realm,
+    binary: &Path,
+    station: SocketAddr,
+    policy_text: &str,
+) -> Result<Master, Error> {
+    let dir = tempfile::tempdir()?;
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, policy_text)?;
+    let config = dir.path().join("master.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\n\
+             [limits]\nmax_connections = 30000\nmax_unauthenticated = 1024\nmax_connections_per_user = 30000\n\
+             idle_timeout = \"1h\"\nhandshake_timeout = \"60s\"\n\n\
+             [[station]]\nname = \"sink\"\ndrive = \"DVD\"\naddress = \"{station}\"\nprincipal = \"{}\"\n\
+             services = [\"burner\"]\nallow = [\"*@{REALM}\"]\n",
+            realm.principal(MASTER),
+            realm.keytab(MASTER).ok_or("no master keytab")?.display(),
+            dir.path().join("audit.jsonl").display(),
+            policy.display(),
+            realm.principal(STATION),
+        ),
+    )?;
+    let mut child = Command::new(binary)
+        .arg("--config")
+        .arg(&config)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .envs(realm.env())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("master.log"))?)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("burnstand-master listening on ")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("unexpected master output {line:?}"))?;
+    Ok(Master {
+        child,
+        addr,
+        _dir: dir,
+    })
+}
+
+/// An authenticated connection to the master (principal `master`), greeting checked.
+pub async fn connect(
+    master: &str,
+    cred: Cred,
+    addr: SocketAddr,
+) -> Result<Session<TcpStream>, Error> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let mut s = Unauthenticated::new(tcp)
+        .initiate(cred, master, TIMEOUT)
+        .await?;
+    s.recv::<Greeting>().await?.check()?;
+    Ok(s)
+}
+
+/// A container (BIND) and a module in pass-through to the station (SERV).
+pub async fn pass_through(
+    realm: &Realm,
+    cred: &Cred,
+    addr: SocketAddr,
+) -> Result<(Session<TcpStream>, Session<TcpStream>), Error> {
+    let master = realm.principal(MASTER);
+    let mut container = connect(&master, cred.clone(), addr).await?;
+    container.send(&Cmd::List).await?;
+    let types: Vec<burnstand_wire::command::StationType> = container.recv().await?;
+    let first = types.into_iter().next().ok_or("no station type listed")?;
+    container.send(&Cmd::Bind(first)).await?;
+    let reply: Reply = container.recv().await?;
+    if reply != Reply::Ok {
+        return Err(format!("BIND answered {reply:?}").into());
+    }
+    let mut module = connect(&master, cred.clone(), addr).await?;
+    module
+        .send(&Cmd::Serv(ServiceType {
+            id: ServiceType::BURNER,
+            name: "burner".into(),
+            description: String::new(),
+        }))
+        .await?;
+    let reply: Reply = module.recv().await?;
+    if reply != Reply::Ok {
+        return Err(format!("SERV answered {reply:?}").into());
+    }
+    Ok((container, module))
+}

@@ -1,0 +1,131 @@
+//! `burnstand-bench`: burnstand's performance figures, each printed with a baseline measured
+//! in the same run and the ratio between them (docs/benchmarks.md records them).
+//!
+//! Benchmarks, not tests: nothing here asserts a time. It starts a real MIT realm
+//! (kdc-test), the real `burnstand-master` (and, for the burn, `burnstand-station` and
+//! `burnstand`) next to this binary; build them first with
+//! `cargo build --release --workspace`.
+
+#![forbid(unsafe_code)]
+
+mod burn;
+mod lab;
+mod sessions;
+mod throughput;
+
+use clap::Parser;
+use serde::Serialize;
+
+/// Errors are reported and end the run; boxing is fine in a tool's `main`.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Measures burnstand against baselines taken in the same run.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Args {
+    /// Which benchmarks: a (relay throughput), b (sessions per second), c (idle-session
+    /// memory), d (burn + verify), comma-separated.
+    #[arg(long, default_value = "a,b,c,d", value_delimiter = ',')]
+    only: Vec<String>,
+    /// (a) MiB sent through the relay, in 64 KiB messages.
+    #[arg(long, default_value_t = 512)]
+    relay_mib: u64,
+    /// (b) Seconds to open sessions for, and concurrent clients.
+    #[arg(long, default_value_t = 10)]
+    session_secs: u64,
+    #[arg(long, default_value_t = 16)]
+    session_clients: usize,
+    /// (c) Idle authenticated sessions to hold open.
+    #[arg(long, default_value_t = 10_000)]
+    idle_sessions: usize,
+    /// (d) Size of the image burned, in MiB.
+    #[arg(long, default_value_t = 256)]
+    burn_mib: u64,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One figure with its baseline.
+#[derive(Debug, Serialize)]
+pub struct Figure {
+    pub bench: &'static str,
+    pub what: String,
+    pub value: f64,
+    pub unit: &'static str,
+    pub baseline: String,
+    pub baseline_value: f64,
+    /// value / baseline_value
+    pub ratio: f64,
+    pub target: String,
+    pub met: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("burnstand-bench: cannot start: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(&args)) {
+        Ok(figures) => {
+            report(&figures, args.json);
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("burnstand-bench: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<Vec<Figure>, Error> {
+    let wants = |b: &str| args.only.iter().any(|o| o == b);
+    sessions::raise_fd_limit();
+    let realm = lab::realm()?;
+    let mut figures = Vec::new();
+    if wants("a") {
+        figures.extend(throughput::run(&realm, args.relay_mib).await?);
+    }
+    if wants("b") {
+        figures.push(sessions::rate(&realm, args.session_secs, args.session_clients).await?);
+    }
+    if wants("c") {
+        figures.push(sessions::idle_memory(&realm, args.idle_sessions).await?);
+    }
+    if wants("d") {
+        figures.push(burn::run(&realm, args.burn_mib).await?);
+    }
+    Ok(figures)
+}
+
+fn report(figures: &[Figure], json: bool) {
+    if json {
+        match serde_json::to_string_pretty(figures) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("burnstand-bench: {e}"),
+        }
+        return;
+    }
+    for f in figures {
+        println!(
+            "({}) {}: {:.1} {}\n    baseline {}: {:.1} {}\n    ratio {:.3}  target {}  {}",
+            f.bench,
+            f.what,
+            f.value,
+            f.unit,
+            f.baseline,
+            f.baseline_value,
+            f.unit,
+            f.ratio,
+            f.target,
+            if f.met { "MET" } else { "MISSED" }
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! (a) Relay throughput client → master → station with 64 KiB messages, against the
+//! single-core wrap+unwrap rate of the same kind of GSS context (what the master does per
+//! block) and against a plain `socat` TCP relay of the same bytes.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use burnstand_wire::io::Unauthenticated;
+use burnstand_wire::protection::Protection;
+use kdc_test::Realm;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::lab::{self, TIMEOUT};
+use crate::{Error, Figure};
+
+/// The message size the issue names.
+pub const MESSAGE: usize = 64 * 1024;
+
+fn mib_per_s(bytes: u64, took: Duration) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / took.as_secs_f64().max(1e-9)
+}
+
+/// Waits until `counter` reaches `total`.
+async fn until(counter: &AtomicU64, total: u64) {
+    while counter.load(Ordering::Relaxed) < total {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+pub async fn run(realm: &Realm, mib: u64) -> Result<Vec<Figure>, Error> {
+    let messages = mib * (1 << 20) / MESSAGE as u64;
+    let total = messages * MESSAGE as u64;
+    let payload = vec![0xa5u8; MESSAGE];
+
+    // Baseline 1: wrap on one context and unwrap on its peer, one core, in process.
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let station = lab::station_cred(realm)?;
+    let principal = realm.principal(lab::STATION);
+    let accept =
+        tokio::spawn(async move { Unauthenticated::new(b).accept(station, TIMEOUT).await });
+    let client = Unauthenticated::new(a)
+        .initiate(lab::user_cred(realm)?, &principal, TIMEOUT)
+        .await?;
+    let server = accept.await??;
+    let (_, mut sender) = client.into_parts();
+    let (_, mut receiver) = server.into_parts();
+    let started = Instant::now();
+    for _ in 0..messages {
+        let sealed = sender.seal(&payload)?;
+        let opened = receiver.open(&sealed)?;
+        debug_assert_eq!(opened.len(), MESSAGE);
+    }
+    let wrap_unwrap = mib_per_s(total, started.elapsed());
+
+    // The relay: the real master between a client and the sink station.
+    let sink = lab::sink(realm).await?;
+    let master = lab::master(realm, &lab::sibling("burnstand-master")?, sink.addr)?;
+    let cred = lab::user_cred(realm)?;
+    let (_container, mut module) = lab::pass_through(realm, &cred, master.addr).await?;
+    let before = sink.received.load(Ordering::Relaxed);
+    let started = Instant::now();
+    for _ in 0..messages {
+        module.send_bytes(&payload).await?;
+    }
+    until(&sink.received, before + total).await;
+    let relay = mib_per_s(total, started.elapsed());
+    drop(module);
+
+    // Baseline 2: socat relaying the same bytes to a plain TCP sink.
+    let socat = socat_relay(total).await?;
+
+    Ok(vec![
+        Figure {
+            bench: "a",
+            what: format!("relay client -> master -> station, {mib} MiB in 64 KiB messages"),
+            value: relay,
+            unit: "MiB/s",
+            baseline: "wrap+unwrap of one GSS context pair, one core".into(),
+            baseline_value: wrap_unwrap,
+            ratio: relay / wrap_unwrap,
+            target: ">= 0.9".into(),
+            met: relay / wrap_unwrap >= 0.9,
+        },
+        Figure {
+            bench: "a",
+            what: "relay client -> master -> station (same run)".into(),
+            value: relay,
+            unit: "MiB/s",
+            baseline: "socat TCP relay of the same bytes (no encryption)".into(),
+            baseline_value: socat,
+            ratio: relay / socat,
+            target: "(reference)".into(),
+            met: true,
+        },
+    ])
+}
+
+/// Sends `total` bytes through `socat TCP-LISTEN -> TCP` to a counting sink.
+async fn socat_relay(total: u64) -> Result<f64, Error> {
+    let sink = TcpListener::bind("127.0.0.1:0").await?;
+    let sink_addr = sink.local_addr()?;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&received);
+    tokio::spawn(async move {
+        if let Ok((mut tcp, _)) = sink.accept().await {
+            let mut buf = vec![0u8; 256 * 1024];
+            while let Ok(n) = tcp.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+    });
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.port()
+    };
+    let mut socat = Command::new("socat")
+        .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"))
+        .arg(format!("TCP:{sink_addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("socat: {e} (scripts/install-deps.sh installs it)"))?;
+    let mut tcp = None;
+    for _ in 0..200 {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)).await {
+            tcp = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut tcp = tcp.ok_or("socat did not listen")?;
+    let chunk = vec![0xa5u8; MESSAGE];
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        tcp.write_all(&chunk).await?;
+        sent += chunk.len() as u64;
+    }
+    until(&received, total).await;
+    let rate = mib_per_s(total, started.elapsed());
+    drop(tcp);
+    let _ = socat.kill();
+    let _ = socat.wait();
+    Ok(rate)
+}

@@ -1,0 +1,157 @@
+//! Hostile peers at the master: floods of failures, a module that stops reading. Each case
+//! checks that another user's established session is undisturbed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use burnstand_master::audit::{AUTH_FAIL_BURST, AUTH_FAIL_RATE};
+use burnstand_master::connection::MAX_INVALID_COMMANDS;
+use burnstand_wire::command::{Command, Reply};
+use burnstand_wire::datastream::to_bytes;
+use burnstand_wire::limits::MAX_MESSAGE_LEN;
+use tokio::io::AsyncWriteExt;
+
+use crate::client::{
+    assert_closed, assert_raw_closed, bind_first, burner, command, connect, raw, Client,
+};
+use crate::common::{lab_test, wait_for_record, Lab, LabSpec, StationSpec};
+use crate::station::StationEvent;
+
+/// `user` holds station `index` with a module in pass-through to the echo station.
+async fn established(lab: &mut Lab, user: &str, index: usize) -> (Client, Client) {
+    let mut container = connect(lab, user).await;
+    assert_eq!(bind_first(&mut container).await, Reply::Ok);
+    let mut module = connect(lab, user).await;
+    assert_eq!(
+        command(&mut module, Command::Serv(burner())).await,
+        Reply::Ok
+    );
+    assert!(matches!(
+        lab.stations[index].next_event().await,
+        StationEvent::Identity(_)
+    ));
+    (container, module)
+}
+
+async fn still_fine(module: &mut Client, payload: &[u8]) {
+    module.send_bytes(payload).await.expect("relay still up");
+    let echoed = module.recv_bytes().await.expect("echo");
+    assert_eq!(&echoed[5..], payload);
+}
+
+#[test]
+fn failed_handshakes_are_audited_at_a_bounded_rate() {
+    lab_test(LabSpec::default(), |mut lab| async move {
+        let (_container, mut module) = established(&mut lab, "alice", 0).await;
+        let started = Instant::now();
+        let flood = 400;
+        for _ in 0..flood {
+            let mut garbage = raw(lab.master_addr).await;
+            garbage.write_all(b"not base64!\n").await.expect("send");
+            assert_raw_closed(&mut garbage).await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        still_fine(&mut module, b"after the flood").await;
+
+        let records = burnstand_audit::read_records(&lab.audit_path).expect("read");
+        let fails = records.iter().filter(|r| r.event == "auth.fail").count() as f64;
+        let bound = AUTH_FAIL_BURST + (elapsed + 1.0) * AUTH_FAIL_RATE;
+        assert!(
+            fails <= bound,
+            "{fails} auth.fail records for {flood} failures"
+        );
+        assert!(fails >= AUTH_FAIL_BURST, "the burst is recorded one by one");
+
+        // Once the budget refills, the next failure is recorded with the count it skipped.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut garbage = raw(lab.master_addr).await;
+        garbage.write_all(b"not base64!\n").await.expect("send");
+        assert_raw_closed(&mut garbage).await;
+        let records = wait_for_record(&lab.audit_path, |r| r.event == "auth.fail.suppressed").await;
+        let suppressed: u64 = records
+            .iter()
+            .filter(|r| r.event == "auth.fail.suppressed")
+            .filter_map(|r| r.get_u64("count"))
+            .sum();
+        let recorded = records.iter().filter(|r| r.event == "auth.fail").count() as u64;
+        assert_eq!(
+            recorded + suppressed,
+            flood + 1,
+            "every failure is accounted for"
+        );
+    });
+}
+
+#[test]
+fn invalid_commands_beyond_the_cap_close_only_that_connection() {
+    lab_test(LabSpec::default(), |mut lab| async move {
+        let (_container, mut module) = established(&mut lab, "alice", 0).await;
+        let mut bob = connect(&lab, "bob").await;
+        for n in 0..MAX_INVALID_COMMANDS {
+            bob.send_bytes(&to_bytes("FROBNICATE")).await.expect("send");
+            let reply: Reply = bob
+                .recv()
+                .await
+                .unwrap_or_else(|e| panic!("reply {n}: {e}"));
+            assert_eq!(reply, Reply::ErrInvCmd);
+        }
+        bob.send_bytes(&to_bytes("FROBNICATE")).await.expect("send");
+        assert_closed(&mut bob).await;
+        still_fine(&mut module, b"after bob's flood").await;
+        let records = burnstand_audit::read_records(&lab.audit_path).expect("read");
+        let invalid = records
+            .iter()
+            .filter(|r| r.event == "command.invalid")
+            .count();
+        assert_eq!(invalid, MAX_INVALID_COMMANDS as usize);
+    });
+}
+
+#[test]
+fn a_module_that_stops_reading_is_held_by_back_pressure_not_memory() {
+    let spec = LabSpec::default().stations(vec![
+        StationSpec::new("dvd-1", "DVD"),
+        StationSpec::new("dvd-2", "DVD"),
+    ]);
+    lab_test(spec, |mut lab| async move {
+        let (_alice_container, alice_module) = established(&mut lab, "alice", 0).await;
+        let (_bob_container, mut bob_module) = established(&mut lab, "bob", 1).await;
+
+        // alice sends full-size messages to the echo station and never reads the echoes.
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&sent);
+        let writer = tokio::spawn(async move {
+            let mut module = alice_module;
+            let payload = vec![0x5a; MAX_MESSAGE_LEN];
+            while module.send_bytes(&payload).await.is_ok() {
+                counter.fetch_add(payload.len() as u64, Ordering::Relaxed);
+            }
+        });
+        // Wait until her writes stop making progress (the relay stopped reading from her).
+        let mut last = u64::MAX;
+        let mut steady = 0;
+        for _ in 0..120 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = sent.load(Ordering::Relaxed);
+            steady = if now == last { steady + 1 } else { 0 };
+            last = now;
+            if steady >= 8 {
+                break;
+            }
+        }
+        assert!(
+            steady >= 8,
+            "alice's writes never stopped: nothing pushes back"
+        );
+        // What the master and station took in is bounded by socket buffers and one block per
+        // direction, not by what alice wanted to send.
+        assert!(
+            last <= 64 << 20,
+            "{} MiB accepted from a peer that does not read",
+            last >> 20
+        );
+        still_fine(&mut bob_module, b"bob is not affected").await;
+        writer.abort();
+    });
+}
