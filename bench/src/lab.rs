@@ -23,17 +23,23 @@ pub const MASTER: &str = "burnstand/localhost";
 pub const STATION: &str = "burnstand-station/localhost";
 pub const USER: &str = "bench";
 pub const PASSWORD: &str = "bench-pw";
+/// Users for concurrent clients: QUIT ends every connection of its principal, so each
+/// concurrent client of the sessions benchmark is a user of its own.
+pub const CLIENT_USERS: usize = 64;
 /// Upper bound on one handshake in the bench (a hang guard).
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A realm whose keytabs this process uses: the station's to accept (sink station and the
 /// in-process baselines).
 pub fn realm() -> Result<Realm, Error> {
-    let realm = RealmBuilder::new(REALM)
+    let mut builder = RealmBuilder::new(REALM)
         .user(USER, PASSWORD)
         .service(MASTER)
-        .service(STATION)
-        .start()?;
+        .service(STATION);
+    for n in 0..CLIENT_USERS {
+        builder = builder.user(format!("{USER}{n}"), PASSWORD);
+    }
+    let realm = builder.start()?;
     realm.apply_to_process(None)?;
     let keytab = realm.keytab(STATION).ok_or("no station keytab")?;
     std::env::set_var("KRB5_KTNAME", format!("FILE:{}", keytab.display()));
@@ -43,6 +49,14 @@ pub fn realm() -> Result<Realm, Error> {
 /// The user's credentials (held in memory; tickets are cached in them after the first use).
 pub fn user_cred(realm: &Realm) -> Result<Cred, Error> {
     Ok(password_credentials(&realm.principal(USER), PASSWORD)?)
+}
+
+/// Credentials of client user `n` (< [`CLIENT_USERS`]).
+pub fn client_cred(realm: &Realm, n: usize) -> Result<Cred, Error> {
+    Ok(password_credentials(
+        &realm.principal(&format!("{USER}{n}")),
+        PASSWORD,
+    )?)
 }
 
 /// The station's acceptor credentials.
@@ -100,6 +114,30 @@ impl Drop for Master {
 }
 
 impl Master {
+    /// The last lines of the master's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self._dir.path().join("master.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(8)..].join("\n")
+    }
+
+    /// CPU time the master has used (user + system), from /proc/PID/stat.
+    pub fn cpu_seconds(&self) -> f64 {
+        let text =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+        let after = text.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // USER_HZ is 100 on Linux.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     /// A line of /proc/PID/status in kB (VmRSS, VmHWM).
     pub fn status_kb(&self, field: &str) -> u64 {
         let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))

@@ -22,40 +22,67 @@ pub fn raise_fd_limit() {
     }
 }
 
-/// Runs `clients` loops of `one` for `secs`; returns completions per second.
-async fn per_second<F, Fut>(secs: u64, clients: usize, one: F) -> Result<f64, Error>
+/// Runs `clients` loops of `one(client)` for `secs`; returns completions per second and the
+/// attempts that failed (with the first error), so a rare failure is reported, not hidden.
+async fn per_second<F, Fut>(
+    secs: u64,
+    clients: usize,
+    one: F,
+) -> Result<(f64, u64, Option<String>), Error>
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), Error>> + Send,
 {
     let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let first_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let one = Arc::new(one);
     let mut tasks = Vec::new();
     let started = Instant::now();
-    for _ in 0..clients {
+    for client in 0..clients {
         let (done, one) = (Arc::clone(&done), Arc::clone(&one));
+        let (failed, first_error) = (Arc::clone(&failed), Arc::clone(&first_error));
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                one().await?;
-                done.fetch_add(1, Ordering::Relaxed);
+                match one(client).await {
+                    Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                        first.get_or_insert_with(|| e.to_string());
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
             }
-            Ok::<(), Error>(())
         }));
     }
     for task in tasks {
-        task.await??;
+        task.await?;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let first = first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Ok((
+        done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
+        failed.load(Ordering::Relaxed),
+        first,
+    ))
 }
 
 pub async fn rate(realm: &Realm, secs: u64, clients: usize) -> Result<Figure, Error> {
     // Baseline: the same Kerberos handshake between two in-process tasks, no master.
-    let cred = lab::user_cred(realm)?;
+    let clients = clients.min(lab::CLIENT_USERS);
+    let creds: Arc<Vec<_>> = Arc::new(
+        (0..clients)
+            .map(|n| lab::client_cred(realm, n))
+            .collect::<Result<_, _>>()?,
+    );
     let station = lab::station_cred(realm)?;
     let target = realm.principal(lab::STATION);
-    let baseline = per_second(secs, clients, move || {
-        let (cred, station, target) = (cred.clone(), station.clone(), target.clone());
+    let baseline_creds = Arc::clone(&creds);
+    let baseline = per_second(secs, clients, move |n| {
+        let (cred, station, target) = (baseline_creds[n].clone(), station.clone(), target.clone());
         async move {
             let (a, b) = tokio::io::duplex(16 * 1024);
             let accept =
@@ -68,15 +95,15 @@ pub async fn rate(realm: &Realm, secs: u64, clients: usize) -> Result<Figure, Er
         }
     })
     .await?;
+    let (baseline, _, _) = baseline;
 
     // The master: connect, handshake, greeting, QUIT, OK.
     let sink = lab::sink(realm).await?;
     let master = lab::master(realm, &lab::sibling("burnstand-master")?, sink.addr)?;
     let addr = master.addr;
-    let cred = lab::user_cred(realm)?;
     let principal = realm.principal(lab::MASTER);
-    let measured = per_second(secs, clients, move || {
-        let (cred, principal) = (cred.clone(), principal.clone());
+    let measured = per_second(secs, clients, move |n| {
+        let (cred, principal) = (creds[n].clone(), principal.clone());
         async move {
             let mut s = lab::connect(&principal, cred, addr).await?;
             s.send(&Command::Quit).await?;
@@ -88,10 +115,19 @@ pub async fn rate(realm: &Realm, secs: u64, clients: usize) -> Result<Figure, Er
         }
     })
     .await?;
+    let (measured, failures, first) = measured;
+    if let Some(first) = &first {
+        eprintln!(
+            "burnstand-bench: (b) {failures} session(s) failed, first: {first}; the master's log ends:\n{}",
+            master.log_tail()
+        );
+    }
     drop(master);
     Ok(Figure {
         bench: "b",
-        what: format!("authenticated sessions at the master ({clients} clients, {secs} s)"),
+        what: format!(
+            "authenticated sessions at the master ({clients} clients, {secs} s, {failures} failed)"
+        ),
         value: measured,
         unit: "sessions/s",
         baseline: "the same handshakes in process, no master".into(),

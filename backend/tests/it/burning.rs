@@ -179,6 +179,16 @@ async fn a_write_corrupted_before_read_back_fails_verify() {
         verify[1].get("passed"),
         Some(&serde_json::Value::Bool(true))
     );
+    // One receipt per copy, with its outcome.
+    assert_eq!(receipt_results(&lab), ["verify_failed", "verified"]);
+}
+
+/// The `result` of every `burn.receipt`, in order.
+fn receipt_results(lab: &Lab) -> Vec<String> {
+    lab.records_named("burn.receipt")
+        .iter()
+        .filter_map(|r| r.get_str("result").map(str::to_owned))
+        .collect()
 }
 
 #[tokio::test]
@@ -226,6 +236,8 @@ async fn cancel_mid_burn_reaps_xorriso_and_the_station_burns_again() {
     assert_eq!(cancels.len(), 1);
     assert_eq!(cancels[0].get_str("phase"), Some("writing"));
     assert_eq!(cancels[0].get_str("reason"), Some("CANCEL request"));
+    // The cancelled copy has its receipt too (it may hold part of the image), then the small.
+    assert_eq!(receipt_results(&lab), ["cancelled", "verified"]);
 }
 
 #[tokio::test]
@@ -333,6 +345,8 @@ async fn tray_open_no_disc_and_a_failed_write_are_reported() {
     let end = lab.records_named("burn.end");
     assert_eq!(end[0].get("ok"), Some(&serde_json::Value::Bool(false)));
     assert_eq!(lab.records_named("tray.open").len(), 1);
+    // Refused burns never started: receipts only for the failed and the good copy.
+    assert_eq!(receipt_results(&lab), ["failed", "verified"]);
 }
 
 #[tokio::test]

@@ -142,3 +142,110 @@ async fn sigterm_with_a_live_session_drains_and_exits() {
     );
     assert!(events.iter().any(|e| e == "session.end"), "{events:?}");
 }
+
+/// A tmpfs of `kib` KiB mounted at `path` for the test's life (the tests run as root, as CI
+/// does; a full disk cannot be shown with a plain directory).
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &std::path::Path, kib: u32) -> SmallDisk {
+        std::fs::create_dir_all(path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk {
+            path: path.to_owned(),
+        }
+    }
+
+    /// Fills the disk, leaving about `left` bytes.
+    fn fill(&self, left: u64) {
+        let probe = nix::sys::statvfs::statvfs(&self.path).expect("statvfs");
+        let free = probe.blocks_available() as u64 * probe.fragment_size() as u64;
+        let filler = vec![0u8; free.saturating_sub(left) as usize];
+        let _ = std::fs::write(self.path.join("filler"), filler);
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_the_action_and_acknowledges_nothing_unrecorded() {
+    let lab = Lab::new();
+    let disk = SmallDisk::mount(&lab.dir.path().join("small"), 256);
+    let log = disk.path.join("station.audit");
+    let text = lab.config_text("", "").replace(
+        &format!("audit_log = \"{}\"", lab.audit_log.display()),
+        &format!("audit_log = \"{}\"", log.display()),
+    );
+    let station = lab.start_binary(&text);
+    let mut m = connect_as_master(&lab, station.addr).await.module();
+    still_serves(&mut m).await;
+    // Room for a few records at most.
+    disk.fill(600);
+    let mut acknowledged = Vec::new();
+    let mut refused = false;
+    for n in 0..50 {
+        let id = format!("nope-{n}");
+        m.send(&Request::Burn {
+            image_id: id.clone(),
+            copies: 1,
+        })
+        .await;
+        match m.recv().await {
+            Event::Error(r) if r.code == burnstand_wire::burner::ErrorCode::UnknownImage => {
+                acknowledged.push(id)
+            }
+            Event::Error(r) if r.code == burnstand_wire::burner::ErrorCode::Unavailable => {
+                refused = true;
+                break;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(refused, "the full disk never refused an action");
+    // New sessions are refused while the log cannot be written.
+    assert!(matches!(
+        connect_as_master(&lab, station.addr).await,
+        Connected::NotAvailable
+    ));
+    // Every acknowledged refusal is on disk; at most a torn, unacknowledged tail follows.
+    let report = burnstand_audit::verify(&log).expect("read the log");
+    assert!(
+        report.problem.is_none()
+            || matches!(
+                report.problem,
+                Some(burnstand_audit::Problem::TornTail { .. })
+            ),
+        "{report}"
+    );
+    let mut logged = std::collections::HashSet::new();
+    let _ = burnstand_audit::scan_records(&log, |r| {
+        if let Some(image) = r.get_str("image") {
+            logged.insert(image.to_owned());
+        }
+    });
+    for id in &acknowledged {
+        assert!(
+            logged.contains(id),
+            "{id} was acknowledged without its record"
+        );
+    }
+    drop(m);
+    drop(station);
+}

@@ -143,3 +143,14 @@ pub async fn assert_raw_closed(stream: &mut TcpStream) {
     })
     .await;
 }
+
+/// The TCP stream under an abandoned session's blocks, for writing raw bytes.
+pub fn into_stream(blocks: burnstand_wire::io::BlockStream<TcpStream>) -> TcpStream {
+    let std_stream = socket2::SockRef::from(blocks.get_ref())
+        .try_clone()
+        .expect("dup socket");
+    let std_stream: std::net::TcpStream = std_stream.into();
+    std_stream.set_nonblocking(true).expect("nonblocking");
+    drop(blocks);
+    TcpStream::from_std(std_stream).expect("tokio stream")
+}

@@ -155,3 +155,182 @@ fn a_module_that_stops_reading_is_held_by_back_pressure_not_memory() {
         writer.abort();
     });
 }
+
+/// bob's connection split into its block stream and its GSSAPI context, for hand-made blocks.
+async fn bob_raw(
+    lab: &Lab,
+) -> (
+    burnstand_wire::io::BlockStream<tokio::net::TcpStream>,
+    burnstand_wire::gss::Established,
+) {
+    connect(lab, "bob").await.into_parts()
+}
+
+/// The connection is closed by the master: the next read fails.
+async fn closed(blocks: &mut burnstand_wire::io::BlockStream<tokio::net::TcpStream>) {
+    let read = tokio::time::timeout(Duration::from_secs(30), blocks.read_block())
+        .await
+        .expect("hang guard");
+    assert!(read.is_err(), "the master answered instead of closing");
+}
+
+#[test]
+fn replayed_dropped_swapped_flipped_and_reflected_blocks_close_only_that_connection() {
+    use burnstand_wire::protection::Protection;
+    lab_test(LabSpec::default(), |mut lab| async move {
+        let (_container, mut module) = established(&mut lab, "alice", 0).await;
+        let list = to_bytes(&Command::List);
+
+        // Replayed: the same sealed LIST twice.
+        let (mut blocks, mut ctx) = bob_raw(&lab).await;
+        let sealed = ctx.seal(&list).expect("seal");
+        blocks.write_block(&sealed).await.expect("send");
+        let reply = blocks
+            .read_block()
+            .await
+            .expect("the first one is answered");
+        ctx.open(&reply).expect("a reply from the master");
+        blocks.write_block(&sealed).await.expect("send");
+        closed(&mut blocks).await;
+        still_fine(&mut module, b"after a replay").await;
+
+        // Dropped: the second message arrives without the first.
+        let (mut blocks, mut ctx) = bob_raw(&lab).await;
+        let _lost = ctx.seal(&list).expect("seal");
+        let second = ctx.seal(&list).expect("seal");
+        blocks.write_block(&second).await.expect("send");
+        closed(&mut blocks).await;
+        still_fine(&mut module, b"after a gap").await;
+
+        // Swapped: the second before the first.
+        let (mut blocks, mut ctx) = bob_raw(&lab).await;
+        let first = ctx.seal(&list).expect("seal");
+        let second = ctx.seal(&list).expect("seal");
+        blocks.write_block(&second).await.expect("send");
+        blocks.write_block(&first).await.expect("send");
+        closed(&mut blocks).await;
+        still_fine(&mut module, b"after a swap").await;
+
+        // Bit-flipped: one bit of the ciphertext.
+        let (mut blocks, mut ctx) = bob_raw(&lab).await;
+        let mut flipped = ctx.seal(&list).expect("seal");
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x01;
+        blocks.write_block(&flipped).await.expect("send");
+        closed(&mut blocks).await;
+        still_fine(&mut module, b"after a flipped bit").await;
+
+        // Reflected: the master's own reply sent back to it.
+        let (mut blocks, mut ctx) = bob_raw(&lab).await;
+        blocks
+            .write_block(&ctx.seal(&list).expect("seal"))
+            .await
+            .expect("send");
+        let reply = blocks.read_block().await.expect("answered");
+        blocks.write_block(&reply).await.expect("send");
+        closed(&mut blocks).await;
+        still_fine(&mut module, b"after a reflection").await;
+
+        // Not sealed at all: the command in plain text, base64-framed.
+        let (mut blocks, _ctx) = bob_raw(&lab).await;
+        blocks.write_block(&list).await.expect("send");
+        closed(&mut blocks).await;
+        still_fine(&mut module, b"after plain text").await;
+    });
+}
+
+#[test]
+fn malformed_messages_after_authentication_are_refused_and_the_session_goes_on() {
+    lab_test(LabSpec::default(), |mut lab| async move {
+        let (_container, mut module) = established(&mut lab, "alice", 0).await;
+        let mut bob = connect(&lab, "bob").await;
+        let near_max = {
+            // "BIND" followed by a station type whose name claims almost 4 GiB.
+            let mut m = to_bytes("BIND");
+            m.extend_from_slice(&1u32.to_be_bytes()); // id
+            m.extend_from_slice(&0u32.to_be_bytes()); // no services
+            m.extend_from_slice(&0xffff_fffeu32.to_be_bytes()); // name length
+            m
+        };
+        let odd = vec![0, 0, 0, 3, 0, b'L', 0]; // an odd UTF-16 byte length
+        let trailing = {
+            let mut m = to_bytes(&Command::List);
+            m.push(0);
+            m
+        };
+        let huge_list = {
+            let mut m = to_bytes("BIND");
+            m.extend_from_slice(&1u32.to_be_bytes());
+            m.extend_from_slice(&0xffff_ffffu32.to_be_bytes()); // services: 2^32 - 1
+            m
+        };
+        for message in [near_max, odd, trailing, huge_list, Vec::new()] {
+            bob.send_bytes(&message).await.expect("send");
+            let reply: Reply = bob.recv().await.expect("a reply, not a closed connection");
+            assert_eq!(reply, Reply::ErrInvCmd, "{message:02x?}");
+        }
+        // Still a working session.
+        bob.send(&Command::List).await.expect("send");
+        let _types: Vec<burnstand_wire::command::StationType> =
+            bob.recv().await.expect("LIST answered");
+        still_fine(&mut module, b"after malformed messages").await;
+    });
+}
+
+#[test]
+fn hostile_lines_and_tokens_close_only_their_connection() {
+    lab_test(LabSpec::default(), |mut lab| async move {
+        let (_container, mut module) = established(&mut lab, "alice", 0).await;
+
+        // A one-byte first token.
+        let mut one = raw(lab.master_addr).await;
+        one.write_all(b"AA==\n").await.expect("send");
+        assert_raw_closed(&mut one).await;
+
+        // A ticket for another service (the station) presented to the master.
+        let cred = burnstand_wire::gss::password_credentials(&lab.principal("bob"), "bob-pw")
+            .expect("bob's credentials");
+        let tcp = tokio::net::TcpStream::connect(lab.master_addr)
+            .await
+            .unwrap();
+        let other = burnstand_wire::io::Unauthenticated::new(tcp)
+            .initiate(
+                cred,
+                &lab.principal(crate::common::STATION),
+                Duration::from_secs(30),
+            )
+            .await;
+        assert!(
+            other.is_err(),
+            "the master accepted a ticket for another service"
+        );
+        still_fine(&mut module, b"after a wrong ticket").await;
+
+        // After authentication: a line longer than any block, and bad base64.
+        let (blocks, _) = connect(&lab, "bob").await.into_parts();
+        let mut stream = crate::client::into_stream(blocks);
+        let _ = stream.write_all(&vec![b'A'; 3 << 20]).await;
+        assert_raw_closed(&mut stream).await;
+        let (blocks, _) = connect(&lab, "bob").await.into_parts();
+        let mut stream = crate::client::into_stream(blocks);
+        stream.write_all(b"QR==\n").await.expect("send");
+        assert_raw_closed(&mut stream).await;
+
+        // CRLF line ends are accepted (protocol.md §1): a sealed LIST ending in "\r\n".
+        let (blocks, mut ctx) = connect(&lab, "bob").await.into_parts();
+        let mut stream = crate::client::into_stream(blocks);
+        let sealed =
+            burnstand_wire::protection::Protection::seal(&mut ctx, &to_bytes(&Command::List))
+                .expect("seal");
+        let mut line = burnstand_wire::block::encode_block(&sealed);
+        line.pop();
+        line.extend_from_slice(b"\r\n");
+        stream.write_all(&line).await.expect("send");
+        let mut blocks =
+            burnstand_wire::io::BlockStream::new(stream, burnstand_wire::limits::MAX_BLOCK_LEN);
+        let reply = blocks.read_block().await.expect("LIST answered");
+        burnstand_wire::protection::Protection::open(&mut ctx, &reply).expect("opens");
+
+        still_fine(&mut module, b"after hostile lines").await;
+    });
+}
