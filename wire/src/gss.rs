@@ -17,10 +17,11 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext, ServerCtx};
+use libgssapi::context::{ClientCtx, SecurityContext, ServerCtx};
 use libgssapi::credential::CredUsage;
 
 /// GSSAPI credentials, re-exported so users of this crate need no direct libgssapi dependency.
+pub use libgssapi::context::CtxFlags;
 pub use libgssapi::credential::Cred;
 use libgssapi::name::Name;
 use libgssapi::oid::{OidSet, GSS_MECH_KRB5, GSS_NT_KRB5_PRINCIPAL};
@@ -213,6 +214,18 @@ impl Initiator {
     pub fn new(cred: Cred, target: &str) -> Result<Self> {
         let target = principal_name(target)?;
         let ctx = ClientCtx::new(Some(cred), target, REQUIRED_FLAGS, Some(GSS_MECH_KRB5));
+        Ok(Initiator {
+            ctx,
+            counter: RoundCounter::default(),
+        })
+    }
+
+    /// **For tests of an acceptor's flag check only**: a handshake that requests `flags`
+    /// instead of [`REQUIRED_FLAGS`], as a hostile or careless client would. [`Initiator::new`]
+    /// is the only constructor a client uses.
+    pub fn test_only_with_flags(cred: Cred, target: &str, flags: CtxFlags) -> Result<Self> {
+        let target = principal_name(target)?;
+        let ctx = ClientCtx::new(Some(cred), target, flags, Some(GSS_MECH_KRB5));
         Ok(Initiator {
             ctx,
             counter: RoundCounter::default(),

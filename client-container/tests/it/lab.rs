@@ -350,6 +350,13 @@ speed = 1
         lab
     }
 
+    /// SIGKILLs station `n` (1 or 2), as a crash or power loss would.
+    pub fn kill_station(&mut self, n: usize) {
+        let daemon = &mut self.daemons[n - 1];
+        let _ = daemon.child.kill();
+        let _ = daemon.child.wait();
+    }
+
     /// The user's own credential cache.
     pub fn ccache(&self, user: &str) -> PathBuf {
         self.dir.path().join(format!("{user}.ccache"))

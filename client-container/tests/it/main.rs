@@ -14,6 +14,7 @@ mod burning;
 mod busy;
 mod cancel;
 mod config;
+mod crash;
 mod json;
 
 use std::process::{Command, Output};

@@ -88,6 +88,8 @@ pub struct LabSpec {
     pub policy: Option<String>,
     /// Records appended to the audit log before the master starts (earlier burns).
     pub seed: Vec<burnstand_audit::Event>,
+    /// Put the audit log on a tmpfs of this many KiB (a disk that can fill up).
+    pub small_disk_kib: Option<u32>,
 }
 
 impl Default for LabSpec {
@@ -99,6 +101,7 @@ impl Default for LabSpec {
             audit_failure: None,
             policy: None,
             seed: Vec::new(),
+            small_disk_kib: None,
         }
     }
 }
@@ -127,6 +130,11 @@ impl LabSpec {
         self
     }
 
+    pub fn small_disk(mut self, kib: u32) -> Self {
+        self.small_disk_kib = Some(kib);
+        self
+    }
+
     pub fn seed(mut self, records: Vec<burnstand_audit::Event>) -> Self {
         self.seed = records;
         self
@@ -144,6 +152,8 @@ pub struct Lab {
     pub _dir: Arc<tempfile::TempDir>,
     pub master_addr: SocketAddr,
     pub audit_path: PathBuf,
+    /// The small disk the audit log is on, with [`LabSpec::small_disk`].
+    pub disk: Option<SmallDisk>,
     pub stations: Vec<TestStation>,
     pub shutdown: CancellationToken,
     pub server: JoinHandle<burnstand_master::Result<()>>,
@@ -279,7 +289,13 @@ where
             placed.push((station.clone(), test_station.addr));
             stations.push(test_station);
         }
-        let audit_path = dir.path().join("master-audit.jsonl");
+        let disk = spec
+            .small_disk_kib
+            .map(|kib| SmallDisk::mount(&dir.path().join("disk"), kib));
+        let audit_path = match &disk {
+            Some(disk) => disk.path.join("master-audit.jsonl"),
+            None => dir.path().join("master-audit.jsonl"),
+        };
         if let Some(policy) = &spec.policy {
             std::fs::write(dir.path().join("policy.toml"), policy).expect("write the policy");
         }
@@ -308,6 +324,7 @@ where
             _dir: dir,
             master_addr,
             audit_path,
+            disk,
             stations,
             shutdown,
             server,
@@ -337,4 +354,55 @@ pub async fn wait_for_record(path: &Path, pred: impl Fn(&Record) -> bool) -> Vec
 /// Events of the records, for readable assertions.
 pub fn events(records: &[Record]) -> Vec<&str> {
     records.iter().map(|r| r.event.as_str()).collect()
+}
+
+/// A tmpfs mounted for a test's life: a disk that can really fill up (tests run as root, as
+/// CI does).
+pub struct SmallDisk {
+    pub path: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount(path: &Path, kib: u32) -> SmallDisk {
+        std::fs::create_dir_all(path).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk {
+            path: path.to_owned(),
+        }
+    }
+
+    /// Fills the disk but for about `left` bytes.
+    pub fn fill(&self, left: u64) {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.path)
+            .output()
+            .expect("run df");
+        let free: u64 = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df output");
+        let _ = std::fs::write(
+            self.path.join("filler"),
+            vec![0u8; free.saturating_sub(left) as usize],
+        );
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
 }

@@ -19,7 +19,7 @@ use crate::common::{lab_test, wait_for_record, Lab, LabSpec, StationSpec};
 use crate::station::StationEvent;
 
 /// `user` holds station `index` with a module in pass-through to the echo station.
-async fn established(lab: &mut Lab, user: &str, index: usize) -> (Client, Client) {
+pub async fn established(lab: &mut Lab, user: &str, index: usize) -> (Client, Client) {
     let mut container = connect(lab, user).await;
     assert_eq!(bind_first(&mut container).await, Reply::Ok);
     let mut module = connect(lab, user).await;
@@ -34,7 +34,7 @@ async fn established(lab: &mut Lab, user: &str, index: usize) -> (Client, Client
     (container, module)
 }
 
-async fn still_fine(module: &mut Client, payload: &[u8]) {
+pub async fn still_fine(module: &mut Client, payload: &[u8]) {
     module.send_bytes(payload).await.expect("relay still up");
     let echoed = module.recv_bytes().await.expect("echo");
     assert_eq!(&echoed[5..], payload);
@@ -332,5 +332,64 @@ fn hostile_lines_and_tokens_close_only_their_connection() {
         burnstand_wire::protection::Protection::open(&mut ctx, &reply).expect("opens");
 
         still_fine(&mut module, b"after hostile lines").await;
+    });
+}
+
+#[test]
+fn a_full_disk_closes_unrecorded_actions_and_refuses_new_connections() {
+    lab_test(LabSpec::default().small_disk(256), |lab| async move {
+        let mut alice = connect(&lab, "alice").await;
+        lab.disk.as_ref().expect("small disk").fill(0);
+
+        // LIST after LIST until one cannot be recorded: that one gets no answer, and the
+        // connection is closed. (The log's last page may hold a few more records first.)
+        let mut answered = 0;
+        let mut refused = false;
+        for _ in 0..1000 {
+            alice.send(&Command::List).await.expect("send");
+            let reply = tokio::time::timeout(
+                Duration::from_secs(30),
+                alice.recv::<Vec<burnstand_wire::command::StationType>>(),
+            )
+            .await
+            .expect("hang guard");
+            match reply {
+                Ok(_) => answered += 1,
+                Err(_) => {
+                    refused = true;
+                    break;
+                }
+            }
+        }
+        assert!(refused, "the full disk never refused a LIST");
+        // The log is poisoned: new connections get no greeting (fail closed).
+        let stream = tokio::net::TcpStream::connect(lab.master_addr)
+            .await
+            .unwrap();
+        assert!(crate::client::handshake(&lab, "bob", stream).await.is_err());
+
+        // What is on disk verifies (at most a torn, unacknowledged last line), and every
+        // answered LIST has its record.
+        let report = burnstand_audit::verify(&lab.audit_path).expect("read");
+        assert!(
+            report.problem.is_none()
+                || matches!(
+                    report.problem,
+                    Some(burnstand_audit::Problem::TornTail { .. })
+                ),
+            "{report}"
+        );
+        let mut lists = 0;
+        let _ = burnstand_audit::scan_records(&lab.audit_path, |r| {
+            if r.event == "list" {
+                lists += 1;
+            }
+        });
+        // Every answered LIST is on disk; the refused one may be too (written, then not
+        // acknowledged), never the other way round.
+        assert!(
+            lists == answered || lists == answered + 1,
+            "{answered} LISTs answered, {lists} recorded"
+        );
     });
 }
