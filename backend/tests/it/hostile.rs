@@ -143,46 +143,7 @@ async fn sigterm_with_a_live_session_drains_and_exits() {
     assert!(events.iter().any(|e| e == "session.end"), "{events:?}");
 }
 
-/// A tmpfs of `kib` KiB mounted at `path` for the test's life (the tests run as root, as CI
-/// does; a full disk cannot be shown with a plain directory).
-struct SmallDisk {
-    path: std::path::PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(path: &std::path::Path, kib: u32) -> SmallDisk {
-        std::fs::create_dir_all(path).unwrap();
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(path)
-            .status()
-            .expect("run mount");
-        assert!(
-            status.success(),
-            "mounting a tmpfs needs root (CI runs as root)"
-        );
-        SmallDisk {
-            path: path.to_owned(),
-        }
-    }
-
-    /// Fills the disk, leaving about `left` bytes.
-    fn fill(&self, left: u64) {
-        let probe = nix::sys::statvfs::statvfs(&self.path).expect("statvfs");
-        let free = probe.blocks_available() as u64 * probe.fragment_size() as u64;
-        let filler = vec![0u8; free.saturating_sub(left) as usize];
-        let _ = std::fs::write(self.path.join("filler"), filler);
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.path)
-            .status();
-    }
-}
+use crate::small_disk::SmallDisk;
 
 #[tokio::test]
 async fn a_full_disk_refuses_the_action_and_acknowledges_nothing_unrecorded() {

@@ -11,3 +11,5 @@ mod harness;
 mod hostile;
 mod memory;
 mod policy;
+#[path = "../../../test-support/small_disk.rs"]
+mod small_disk;

@@ -16,4 +16,6 @@ mod hostile;
 mod limits;
 mod policy;
 mod robustness;
+#[path = "../../../test-support/small_disk.rs"]
+mod small_disk;
 mod teardown;
