@@ -90,6 +90,9 @@ pub struct LabSpec {
     pub seed: Vec<burnstand_audit::Event>,
     /// Put the audit log on a tmpfs of this many KiB (a disk that can fill up).
     pub small_disk_kib: Option<u32>,
+    /// Run the real `burnstand-master` binary instead of the library in this process
+    /// (incompatible with `audit_failure`, which is injected in process).
+    pub binary: bool,
 }
 
 impl Default for LabSpec {
@@ -102,6 +105,7 @@ impl Default for LabSpec {
             policy: None,
             seed: Vec::new(),
             small_disk_kib: None,
+            binary: false,
         }
     }
 }
@@ -130,6 +134,12 @@ impl LabSpec {
         self
     }
 
+    /// The real daemon binary, as a separate process.
+    pub fn binary(mut self) -> Self {
+        self.binary = true;
+        self
+    }
+
     pub fn small_disk(mut self, kib: u32) -> Self {
         self.small_disk_kib = Some(kib);
         self
@@ -155,19 +165,46 @@ pub struct Lab {
     /// The small disk the audit log is on, with [`LabSpec::small_disk`].
     pub disk: Option<SmallDisk>,
     pub stations: Vec<TestStation>,
-    pub shutdown: CancellationToken,
-    pub server: JoinHandle<burnstand_master::Result<()>>,
+    pub master: MasterProcess,
+}
+
+/// The master under test: the library in this process, or the real binary.
+pub enum MasterProcess {
+    InProcess {
+        shutdown: CancellationToken,
+        server: JoinHandle<burnstand_master::Result<()>>,
+    },
+    Binary(std::process::Child),
+}
+
+impl Drop for MasterProcess {
+    fn drop(&mut self) {
+        if let MasterProcess::Binary(child) = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Lab {
     /// Stops the master (drain), waits for it, and returns the audit records after checking
     /// that the whole chain verifies.
-    pub async fn stop(self) -> Vec<Record> {
-        self.shutdown.cancel();
-        guard("master shutdown", self.server)
-            .await
-            .expect("server task")
-            .expect("server result");
+    pub async fn stop(mut self) -> Vec<Record> {
+        match &mut self.master {
+            MasterProcess::InProcess { shutdown, server } => {
+                shutdown.cancel();
+                guard("master shutdown", server)
+                    .await
+                    .expect("server task")
+                    .expect("server result");
+            }
+            MasterProcess::Binary(child) => {
+                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+                let status = child.wait().expect("wait for the master");
+                assert!(status.success(), "{status:?}");
+            }
+        }
         let report = burnstand_audit::verify(&self.audit_path).expect("verify the audit log");
         assert!(report.is_ok(), "{report:?}");
         let records = burnstand_audit::read_records(&self.audit_path).expect("audit log readable");
@@ -310,15 +347,21 @@ where
         for record in &spec.seed {
             log.append(record).expect("seed the audit log");
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind master");
-        let master_addr = listener.local_addr().expect("master addr");
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(burnstand_master::run(
-            listener,
-            config,
-            SharedAuditLog::new(log),
-            shutdown.clone(),
-        ));
+        let (master, master_addr) = if spec.binary {
+            drop(log);
+            start_binary(&realm, dir.path(), &text)
+        } else {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind master");
+            let master_addr = listener.local_addr().expect("master addr");
+            let shutdown = CancellationToken::new();
+            let server = tokio::spawn(burnstand_master::run(
+                listener,
+                config,
+                SharedAuditLog::new(log),
+                shutdown.clone(),
+            ));
+            (MasterProcess::InProcess { shutdown, server }, master_addr)
+        };
         let lab = Lab {
             realm,
             _dir: dir,
@@ -326,13 +369,41 @@ where
             audit_path,
             disk,
             stations,
-            shutdown,
-            server,
+            master,
         };
         body(lab).await;
     });
     drop(runtime);
     drop((keep_realm, keep_dir));
+}
+
+/// Starts the `burnstand-master` binary with the config `text` and the realm's environment
+/// (it reads its keytab from the config); returns once it printed its address.
+fn start_binary(realm: &Realm, dir: &Path, text: &str) -> (MasterProcess, SocketAddr) {
+    use std::io::BufRead;
+    let config = dir.join("master.toml");
+    std::fs::write(&config, text).expect("write the config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_burnstand-master"))
+        .arg("--config")
+        .arg(&config)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(realm.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("master.log")).expect("log"))
+        .spawn()
+        .expect("start burnstand-master");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the address line");
+    let addr = line
+        .trim()
+        .strip_prefix("burnstand-master listening on ")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    (MasterProcess::Binary(child), addr)
 }
 
 /// Keeps reading the audit log until a record satisfies `pred` (records are appended by

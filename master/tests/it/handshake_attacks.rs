@@ -20,7 +20,7 @@ fn bob_ap_req(lab: &Lab) -> Vec<u8> {
 
 #[test]
 fn a_client_that_omits_mutual_replay_or_sequence_is_refused() {
-    lab_test(LabSpec::default(), |mut lab| async move {
+    lab_test(LabSpec::default().binary(), |mut lab| async move {
         let (_container, mut module) = established(&mut lab, "alice", 0).await;
         for omitted in [
             CtxFlags::GSS_C_MUTUAL_FLAG,
@@ -75,7 +75,7 @@ fn a_client_that_omits_mutual_replay_or_sequence_is_refused() {
 
 #[test]
 fn the_first_handshake_token_replayed_on_a_new_connection_is_refused() {
-    lab_test(LabSpec::default(), |mut lab| async move {
+    lab_test(LabSpec::default().binary(), |mut lab| async move {
         let (_container, mut module) = established(&mut lab, "alice", 0).await;
         let ap_req = bob_ap_req(&lab);
 
@@ -116,7 +116,7 @@ fn the_first_handshake_token_replayed_on_a_new_connection_is_refused() {
 
 #[test]
 fn a_plaintext_command_in_the_same_write_as_the_final_token_is_refused() {
-    lab_test(LabSpec::default(), |mut lab| async move {
+    lab_test(LabSpec::default().binary(), |mut lab| async move {
         let (_container, mut module) = established(&mut lab, "alice", 0).await;
         let ap_req = bob_ap_req(&lab);
         // The AP-REQ and an unsealed LIST, in one TCP write.
@@ -152,7 +152,7 @@ fn a_plaintext_command_in_the_same_write_as_the_final_token_is_refused() {
 
 #[test]
 fn endless_handshake_tokens_are_cut_off() {
-    lab_test(LabSpec::default(), |mut lab| async move {
+    lab_test(LabSpec::default().binary(), |mut lab| async move {
         let (_container, mut module) = established(&mut lab, "alice", 0).await;
         // Token after token, as fast as the socket takes them. Kerberos 5 needs one; the
         // master stops at the first it cannot accept (and never beyond MAX_HANDSHAKE_ROUNDS).

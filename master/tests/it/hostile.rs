@@ -42,7 +42,7 @@ pub async fn still_fine(module: &mut Client, payload: &[u8]) {
 
 #[test]
 fn failed_handshakes_are_audited_at_a_bounded_rate() {
-    lab_test(LabSpec::default(), |mut lab| async move {
+    lab_test(LabSpec::default().binary(), |mut lab| async move {
         let (_container, mut module) = established(&mut lab, "alice", 0).await;
         let started = Instant::now();
         let flood = 400;
@@ -85,7 +85,7 @@ fn failed_handshakes_are_audited_at_a_bounded_rate() {
 
 #[test]
 fn invalid_commands_beyond_the_cap_close_only_that_connection() {
-    lab_test(LabSpec::default(), |mut lab| async move {
+    lab_test(LabSpec::default().binary(), |mut lab| async move {
         let (_container, mut module) = established(&mut lab, "alice", 0).await;
         let mut bob = connect(&lab, "bob").await;
         for n in 0..MAX_INVALID_COMMANDS {
@@ -110,7 +110,7 @@ fn invalid_commands_beyond_the_cap_close_only_that_connection() {
 
 #[test]
 fn a_module_that_stops_reading_is_held_by_back_pressure_not_memory() {
-    let spec = LabSpec::default().stations(vec![
+    let spec = LabSpec::default().binary().stations(vec![
         StationSpec::new("dvd-1", "DVD"),
         StationSpec::new("dvd-2", "DVD"),
     ]);
@@ -177,7 +177,7 @@ async fn closed(blocks: &mut burnstand_wire::io::BlockStream<tokio::net::TcpStre
 #[test]
 fn replayed_dropped_swapped_flipped_and_reflected_blocks_close_only_that_connection() {
     use burnstand_wire::protection::Protection;
-    lab_test(LabSpec::default(), |mut lab| async move {
+    lab_test(LabSpec::default().binary(), |mut lab| async move {
         let (_container, mut module) = established(&mut lab, "alice", 0).await;
         let list = to_bytes(&Command::List);
 
@@ -241,7 +241,7 @@ fn replayed_dropped_swapped_flipped_and_reflected_blocks_close_only_that_connect
 
 #[test]
 fn malformed_messages_after_authentication_are_refused_and_the_session_goes_on() {
-    lab_test(LabSpec::default(), |mut lab| async move {
+    lab_test(LabSpec::default().binary(), |mut lab| async move {
         let (_container, mut module) = established(&mut lab, "alice", 0).await;
         let mut bob = connect(&lab, "bob").await;
         let near_max = {
@@ -279,7 +279,7 @@ fn malformed_messages_after_authentication_are_refused_and_the_session_goes_on()
 
 #[test]
 fn hostile_lines_and_tokens_close_only_their_connection() {
-    lab_test(LabSpec::default(), |mut lab| async move {
+    lab_test(LabSpec::default().binary(), |mut lab| async move {
         let (_container, mut module) = established(&mut lab, "alice", 0).await;
 
         // A one-byte first token.
@@ -337,59 +337,62 @@ fn hostile_lines_and_tokens_close_only_their_connection() {
 
 #[test]
 fn a_full_disk_closes_unrecorded_actions_and_refuses_new_connections() {
-    lab_test(LabSpec::default().small_disk(256), |lab| async move {
-        let mut alice = connect(&lab, "alice").await;
-        lab.disk.as_ref().expect("small disk").fill(0);
+    lab_test(
+        LabSpec::default().binary().small_disk(256),
+        |lab| async move {
+            let mut alice = connect(&lab, "alice").await;
+            lab.disk.as_ref().expect("small disk").fill(0);
 
-        // LIST after LIST until one cannot be recorded: that one gets no answer, and the
-        // connection is closed. (The log's last page may hold a few more records first.)
-        let mut answered = 0;
-        let mut refused = false;
-        for _ in 0..1000 {
-            alice.send(&Command::List).await.expect("send");
-            let reply = tokio::time::timeout(
-                Duration::from_secs(30),
-                alice.recv::<Vec<burnstand_wire::command::StationType>>(),
-            )
-            .await
-            .expect("hang guard");
-            match reply {
-                Ok(_) => answered += 1,
-                Err(_) => {
-                    refused = true;
-                    break;
+            // LIST after LIST until one cannot be recorded: that one gets no answer, and the
+            // connection is closed. (The log's last page may hold a few more records first.)
+            let mut answered = 0;
+            let mut refused = false;
+            for _ in 0..1000 {
+                alice.send(&Command::List).await.expect("send");
+                let reply = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    alice.recv::<Vec<burnstand_wire::command::StationType>>(),
+                )
+                .await
+                .expect("hang guard");
+                match reply {
+                    Ok(_) => answered += 1,
+                    Err(_) => {
+                        refused = true;
+                        break;
+                    }
                 }
             }
-        }
-        assert!(refused, "the full disk never refused a LIST");
-        // The log is poisoned: new connections get no greeting (fail closed).
-        let stream = tokio::net::TcpStream::connect(lab.master_addr)
-            .await
-            .unwrap();
-        assert!(crate::client::handshake(&lab, "bob", stream).await.is_err());
+            assert!(refused, "the full disk never refused a LIST");
+            // The log is poisoned: new connections get no greeting (fail closed).
+            let stream = tokio::net::TcpStream::connect(lab.master_addr)
+                .await
+                .unwrap();
+            assert!(crate::client::handshake(&lab, "bob", stream).await.is_err());
 
-        // What is on disk verifies (at most a torn, unacknowledged last line), and every
-        // answered LIST has its record.
-        let report = burnstand_audit::verify(&lab.audit_path).expect("read");
-        assert!(
-            report.problem.is_none()
-                || matches!(
-                    report.problem,
-                    Some(burnstand_audit::Problem::TornTail { .. })
-                ),
-            "{report}"
-        );
-        let mut lists = 0;
-        let _ = burnstand_audit::scan_records(&lab.audit_path, |r| {
-            if r.event == "list" {
-                lists += 1;
-            }
-        });
-        // Every answered LIST is on disk; the refused one may be too (written, then not
-        // acknowledged), never the other way round.
-        assert!(
-            lists == answered || lists == answered + 1,
-            "{answered} LISTs answered, {lists} recorded"
-        );
-    });
+            // What is on disk verifies (at most a torn, unacknowledged last line), and every
+            // answered LIST has its record.
+            let report = burnstand_audit::verify(&lab.audit_path).expect("read");
+            assert!(
+                report.problem.is_none()
+                    || matches!(
+                        report.problem,
+                        Some(burnstand_audit::Problem::TornTail { .. })
+                    ),
+                "{report}"
+            );
+            let mut lists = 0;
+            let _ = burnstand_audit::scan_records(&lab.audit_path, |r| {
+                if r.event == "list" {
+                    lists += 1;
+                }
+            });
+            // Every answered LIST is on disk; the refused one may be too (written, then not
+            // acknowledged), never the other way round.
+            assert!(
+                lists == answered || lists == answered + 1,
+                "{answered} LISTs answered, {lists} recorded"
+            );
+        },
+    );
 }
