@@ -54,3 +54,17 @@ impl Drop for SmallDisk {
             .status();
     }
 }
+
+/// Asserts that the log at `path` verifies, but for at most a torn last line: an append the
+/// full disk cut short, which was never acknowledged.
+pub fn assert_intact_or_torn(path: &Path) {
+    let report = burnstand_audit::verify(path).expect("read the audit log");
+    assert!(
+        report.problem.is_none()
+            || matches!(
+                report.problem,
+                Some(burnstand_audit::Problem::TornTail { .. })
+            ),
+        "{report}"
+    );
+}
