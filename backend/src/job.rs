@@ -15,6 +15,7 @@ use burnstand_wire::burner::{
     ErrorCode, ErrorReport, Event, Md5, MediumInfo, Percent, Phase, Progress, Receipt, Sha256,
     VerifyResult,
 };
+use burnstand_wire::link::GrantRequest;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -102,15 +103,24 @@ impl BurnJob {
         self.reason.get().copied().unwrap_or("cancelled")
     }
 
-    /// Records a cancel; a copy that had started writing (`started`) also gets its receipt.
-    async fn cancelled(&self, copy: u32, phase: &str, started: Option<SystemTime>) -> StationError {
+    /// Records a cancel; a copy that had started writing (`started`: when, and its copy id)
+    /// also gets its receipt.
+    async fn cancelled(
+        &self,
+        copy: u32,
+        phase: &str,
+        started: Option<(SystemTime, &str)>,
+    ) -> StationError {
         let record =
             receipt::burn_cancel(&self.who, &self.image, copy, phase, self.cancel_reason());
         if let Err(e) = self.station.audit(record).await {
             tracing::error!(error = %e, "cannot audit the cancel");
         }
-        if let Some(start) = started {
-            if let Err(e) = self.receipt(copy, start, CopyResult::Cancelled, None).await {
+        if let Some((start, copy_id)) = started {
+            if let Err(e) = self
+                .receipt(copy, copy_id, start, CopyResult::Cancelled, None)
+                .await
+            {
                 tracing::error!(error = %e, "cannot write the receipt of a cancelled copy");
             }
         }
@@ -123,12 +133,14 @@ impl BurnJob {
     async fn receipt(
         &self,
         copy: u32,
+        copy_id: &str,
         start: SystemTime,
         result: CopyResult,
         readback_md5: Option<Md5>,
     ) -> Result<()> {
         let outcome = CopyOutcome {
             copy,
+            copy_id,
             copies: self.copies,
             result,
             readback_md5,
@@ -136,8 +148,8 @@ impl BurnJob {
             end: SystemTime::now(),
         };
         let drive = self.station.drive().kind();
-        let (record, burn) = receipt::burn_receipt(&self.who, &self.image, drive.word(), &outcome);
-        let appended = self.station.receipt(record, burn).await?;
+        let record = receipt::burn_receipt(&self.who, &self.image, drive.word(), &outcome);
+        let appended = self.station.receipt(record).await?;
         match Sha256::from_hex(&appended.hash) {
             Ok(hash) => {
                 self.send(Event::Receipt(Receipt {
@@ -206,16 +218,36 @@ impl BurnJob {
                 .await;
         }
 
+        // May this copy be burned now? The policy again (an entitlement may have expired since
+        // the BURN, or the copies before this one used the quota up), then the master's grant.
+        let copy_id = crate::station_id::new_copy_id();
+        if let Some(refused) = self.permission(copy, &copy_id).await {
+            if self.cancel.is_cancelled() {
+                return Err(self
+                    .cancelled(copy, "waiting for the copy grant", None)
+                    .await);
+            }
+            return self
+                .deny(
+                    &refused,
+                    ErrorReport::new(ErrorCode::Denied, refused.clone()),
+                )
+                .await;
+        }
+
         // Write.
         self.station
             .audit(receipt::burn_start(
                 &self.who,
                 &self.image,
+                &copy_id,
+                drive.kind().word(),
                 copy,
                 self.copies,
             ))
             .await?;
         let start = SystemTime::now();
+        let copy_id = copy_id.as_str();
         self.progress(Phase::Writing, copy, Percent::ZERO);
         tracing::info!(copy, image = %self.image.id, bytes = self.image.size, "burn started");
         let started = Instant::now();
@@ -230,7 +262,9 @@ impl BurnJob {
             .await;
         match burned {
             Err(StationError::Cancelled) => {
-                return Err(self.cancelled(copy, "writing", Some(start)).await)
+                return Err(self
+                    .cancelled(copy, "writing", Some((start, copy_id)))
+                    .await)
             }
             Err(e) => {
                 let text = e.to_string();
@@ -243,7 +277,8 @@ impl BurnJob {
                         Some(&text),
                     ))
                     .await?;
-                self.receipt(copy, start, CopyResult::Failed, None).await?;
+                self.receipt(copy, copy_id, start, CopyResult::Failed, None)
+                    .await?;
                 tracing::warn!(copy, error = %text, "burn failed");
                 let report = match e {
                     StationError::Drive { .. } => e.report(),
@@ -282,7 +317,9 @@ impl BurnJob {
             .await;
         let passed = match read {
             Err(StationError::Cancelled) => {
-                return Err(self.cancelled(copy, "verifying", Some(start)).await)
+                return Err(self
+                    .cancelled(copy, "verifying", Some((start, copy_id)))
+                    .await)
             }
             Err(e) => {
                 let text = e.to_string();
@@ -297,7 +334,7 @@ impl BurnJob {
                     Some(&text),
                 );
                 self.station.audit(record).await?;
-                self.receipt(copy, start, CopyResult::VerifyFailed, None)
+                self.receipt(copy, copy_id, start, CopyResult::VerifyFailed, None)
                     .await?;
                 self.send(Event::Error(ErrorReport::new(ErrorCode::BurnFailed, text)))
                     .await;
@@ -321,7 +358,8 @@ impl BurnJob {
                 } else {
                     CopyResult::VerifyFailed
                 };
-                self.receipt(copy, start, result, Some(rb.md5)).await?;
+                self.receipt(copy, copy_id, start, result, Some(rb.md5))
+                    .await?;
                 tracing::info!(copy, passed, readback_md5 = %rb.md5, "verify finished");
                 self.progress(Phase::Verifying, copy, Percent::FULL);
                 self.send(Event::Verify(VerifyResult {
@@ -359,6 +397,57 @@ impl BurnJob {
             Err(e) => tracing::warn!(error = %e, "cannot read the medium state after the burn"),
         }
         Ok(passed)
+    }
+
+    /// `None` when copy `copy` may be burned: the policy allows one more copy now, and, for
+    /// a limited or dated image, the master granted it (`docs/protocol.md` §5.9). Otherwise
+    /// the reason, for the user.
+    async fn permission(&self, copy: u32, copy_id: &str) -> Option<String> {
+        let sha256 = self.image.digests.sha256;
+        match self.station.may_burn(&self.who, &sha256) {
+            Ok(left) if left.allows(1) => {}
+            Ok(_) => return Some(format!(
+                "copy {copy} of {} of {:?} is beyond your quota; the copies before it were burned",
+                self.copies, self.image.id
+            )),
+            Err(refusal) => return Some(refusal.to_string()),
+        }
+        let subject = burnstand_policy::Subject {
+            exported: &self.who.user_exported,
+            display: &self.who.user,
+        };
+        if !self
+            .station
+            .policy()
+            .needs_grant(&subject, &sha256.to_hex())
+        {
+            return None;
+        }
+        let request = GrantRequest {
+            copy_id: copy_id.to_owned(),
+            session_id: self.who.session_id.clone(),
+            user: self.who.user.clone(),
+            user_exported: self.who.user_exported.clone(),
+            image_id: self.image.id.clone(),
+            image_name: self.image.name.clone(),
+            sha256,
+            copy,
+            copies: self.copies,
+        };
+        let granted = tokio::select! {
+            granted = self.station.control().grant(&self.who.master_exported, request) => granted,
+            _ = self.cancel.cancelled() => return Some("cancelled while waiting for the copy grant".into()),
+        };
+        match granted {
+            Ok(()) => {
+                tracing::info!(copy, copy_id, "copy granted");
+                None
+            }
+            Err(no) => {
+                tracing::warn!(copy, copy_id, reason = %no, "no copy grant");
+                Some(no.to_string())
+            }
+        }
     }
 
     /// Between copies: waits until a burnable disc is in the drive, for at most the

@@ -6,7 +6,8 @@
 //! Kerberos-authenticated connections **only from the master**, answers `OK` (or `ERRNOTAVL`
 //! when its drive is unusable), learns from the master's identity block which user the session
 //! is for, and then speaks the burner protocol of seed 000 with that user's burner module
-//! through the master's relay:
+//! through the master's relay. Each master also keeps a control link open, over which the
+//! station asks for a copy grant before each copy of a limited image:
 //!
 //! ```text
 //! module ──► master (relay) ──► station ──► xorriso ──► drive
@@ -26,12 +27,16 @@
 //! - [`job`]: one BURN (copies, verify, tray); [`drive`]: the [`drive::Drive`] trait and the
 //!   xorriso drive; [`burn`]: running xorriso, its progress, the read-back;
 //! - [`catalog`] and [`image`]: images, sidecars, digests; [`principal`]: name comparison;
-//! - [`receipt`]: the audit records; [`station`]: shared state; [`faulty`]: a test-only drive.
+//! - [`receipt`]: the audit records; [`station`]: shared state; [`faulty`]: a test-only drive;
+//! - [`control`]: the masters' control links (copy grants, receipts pushed and synced);
+//!   [`reconcile`]: copies interrupted by a crash, and the receipts a SYNC sends;
+//!   [`station_id`]: the station's persisted id and the copies' ids.
 #![forbid(unsafe_code)]
 
 pub mod burn;
 pub mod catalog;
 pub mod config;
+pub mod control;
 pub mod drive;
 pub mod error;
 pub mod faulty;
@@ -39,9 +44,11 @@ pub mod image;
 pub mod job;
 pub mod principal;
 pub mod receipt;
+pub mod reconcile;
 pub mod server;
 pub mod session;
 pub mod station;
+pub mod station_id;
 
 pub use config::Config;
 pub use error::{Result, StationError};

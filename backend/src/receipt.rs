@@ -15,16 +15,17 @@
 //! | `burn.deny` | a BURN was refused (unknown image, not allowed, busy, no disc, no space) |
 //! | `burn.start` / `burn.end` | xorriso starts / has exited (ok or error) for one copy |
 //! | `burn.verify` | the read-back finished: pass or fail, with all digests |
-//! | `burn.receipt` | a copy ended, whatever the outcome: the record the user gets (RECEIPT) and quotas count |
+//! | `burn.receipt` | a copy ended, whatever the outcome: the record the user gets (RECEIPT) and quotas count; `interrupted` when the station closed it at start-up |
 //! | `burn.cancel` | a burn was cancelled (CANCEL, session lost, shutdown) |
 //! | `burn.abort` | a burn stopped on an error without a record of its own (no disc for the next copy, drive query failed) |
 //! | `tray.open` | the tray was opened (OPEN, or after a burn) |
+//! | `control.link` | a master's control link came up or went down |
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use burnstand_audit::Event;
-use burnstand_policy::{Burn, RECEIPT_EVENT};
+use burnstand_policy::RECEIPT_EVENT;
 use burnstand_wire::burner::Md5;
 
 use crate::image::Image;
@@ -39,8 +40,10 @@ pub struct Who {
     pub conn: u64,
     /// The master's socket address.
     pub peer: SocketAddr,
-    /// The authenticated master principal.
+    /// The authenticated master principal, display form.
     pub master: String,
+    /// The master's exported name: the control link that grants this session's copies.
+    pub master_exported: Vec<u8>,
     /// The user, display form.
     pub user: String,
     /// The user's exported name (policy compares this).
@@ -130,11 +133,40 @@ pub fn burn_deny(who: &Who, image_id: &str, reason: &str) -> Event {
         .field("reason", reason)
 }
 
-/// xorriso is about to start on copy `copy` of `copies`.
-pub fn burn_start(who: &Who, img: &Image, copy: u32, copies: u32) -> Event {
+/// xorriso is about to start on copy `copy` of `copies`, whose id is `copy_id`. Carries
+/// everything a receipt needs, so a copy the station never finished (it was killed) can be
+/// closed with an `interrupted` receipt at the next start (`reconcile`).
+pub fn burn_start(
+    who: &Who,
+    img: &Image,
+    copy_id: &str,
+    drive: &str,
+    copy: u32,
+    copies: u32,
+) -> Event {
     image(session("burn.start", who), img)
+        .field("copy_id", copy_id)
+        .field("user_exported", hex::encode(&who.user_exported))
+        .field("image_name", &img.name)
+        .field("drive", drive)
         .field("copy", copy)
         .field("copies", copies)
+}
+
+/// A master's control link came up (`state` "up") or went down (`state` is why).
+pub fn control_link(
+    station: &str,
+    conn: u64,
+    peer: SocketAddr,
+    master: &str,
+    state: &str,
+) -> Event {
+    Event::new("control.link")
+        .field("station", station)
+        .field("conn", conn)
+        .field("peer", peer)
+        .field("master", master)
+        .field("state", state)
 }
 
 /// xorriso has exited for one copy.
@@ -219,8 +251,10 @@ impl CopyResult {
 
 /// What a receipt records about one copy, besides who and which image.
 #[derive(Debug, Clone, Copy)]
-pub struct CopyOutcome {
+pub struct CopyOutcome<'a> {
     pub copy: u32,
+    /// The copy's UUID: its grant, `burn.start` and receipt carry it; quotas count it once.
+    pub copy_id: &'a str,
     pub copies: u32,
     pub result: CopyResult,
     pub readback_md5: Option<Md5>,
@@ -232,10 +266,10 @@ fn utc(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// The `burn.receipt` of one copy (fields as `docs/station.md` lists them), and the burn it
-/// counts for quotas (its `station_seq` is filled in once the record has its place).
-pub fn burn_receipt(who: &Who, img: &Image, drive: &str, outcome: &CopyOutcome) -> (Event, Burn) {
-    let event = Event::new(RECEIPT_EVENT)
+/// The `burn.receipt` of one copy (fields as `docs/station.md` lists them).
+pub fn burn_receipt(who: &Who, img: &Image, drive: &str, outcome: &CopyOutcome<'_>) -> Event {
+    Event::new(RECEIPT_EVENT)
+        .field("copy_id", outcome.copy_id)
         .field("station", &who.station)
         .field("drive", drive)
         .field("session_id", &who.session_id)
@@ -254,13 +288,5 @@ pub fn burn_receipt(who: &Who, img: &Image, drive: &str, outcome: &CopyOutcome) 
         .field("copies", outcome.copies)
         .field("result", outcome.result.word())
         .field("start", utc(outcome.start))
-        .field("end", utc(outcome.end));
-    let burn = Burn {
-        station: who.station.clone(),
-        station_seq: 0,
-        user: who.user_exported.clone(),
-        sha256: img.digests.sha256.to_hex(),
-        end: outcome.end,
-    };
-    (event, burn)
+        .field("end", utc(outcome.end))
 }

@@ -133,6 +133,14 @@ pub async fn serve(
     station
         .audit(receipt::station_start(station.id(), listen, &drive))
         .await?;
+    // Before anyone is accepted: copies a crash left without a receipt are used copies.
+    let interrupted = crate::reconcile::close_interrupted(&station).await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            copies = interrupted,
+            "closed copies the station was burning when it stopped as interrupted"
+        );
+    }
     tracing::info!(%listen, station = station.id(), "serving");
 
     let handshakes = Arc::new(Semaphore::new(station.config().max_unauthenticated));

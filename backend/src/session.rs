@@ -27,10 +27,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burnstand_wire::burner::{Capabilities, ErrorCode, Event, MediumInfo, MediumState, Request};
-use burnstand_wire::command::{Identity, Reply};
 use burnstand_wire::datastream::from_bytes;
 use burnstand_wire::gss::acceptor_credentials;
 use burnstand_wire::io::{Session as WireSession, Unauthenticated};
+use burnstand_wire::link::{LinkOpen, StationHello};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
@@ -38,6 +38,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
+use crate::control;
 use crate::error::{Result, StationError};
 use crate::job::{availability, BurnJob, CancelReason, Outcome, EVENT_QUEUE};
 use crate::receipt::{self, Who};
@@ -66,23 +67,59 @@ pub async fn serve(
     admission: Admission,
     shutdown: CancellationToken,
 ) {
-    let Some((wire, who, _slot)) = open(&station, tcp, peer, conn, admission, &shutdown).await
-    else {
-        return;
-    };
-    let mut session = Session {
-        station,
-        wire,
-        who: Arc::new(who),
-        burn: None,
-        shutdown,
-    };
-    let reason = session.run().await;
-    session.close(&reason).await;
+    match open(&station, tcp, peer, conn, admission, &shutdown).await {
+        Some(Opened::Session(wire, who, _slot)) => {
+            let mut session = Session {
+                station,
+                wire,
+                who: Arc::new(who),
+                burn: None,
+                shutdown,
+            };
+            let reason = session.run().await;
+            session.close(&reason).await;
+        }
+        Some(Opened::Control(wire, master)) => {
+            if let Err(e) = station
+                .audit(receipt::control_link(
+                    station.id(),
+                    conn,
+                    peer,
+                    &master,
+                    "up",
+                ))
+                .await
+            {
+                tracing::error!(error = %e, "cannot audit the control link; closing it");
+                return;
+            }
+            let path = station.config().audit_log.clone();
+            let reason = control::serve(station.control(), path, wire, shutdown).await;
+            let _ = station
+                .audit(receipt::control_link(
+                    station.id(),
+                    conn,
+                    peer,
+                    &master,
+                    &reason,
+                ))
+                .await;
+        }
+        None => {}
+    }
 }
 
-/// The part before the burner protocol; `None` when the connection was closed. On success
-/// the session's slot of `max_sessions` comes with it, held until the session ends.
+/// What an accepted link turned out to be.
+enum Opened {
+    /// A user's session: the burner protocol follows. Holds its slot of `max_sessions`.
+    Session(WireSession<TcpStream>, Who, OwnedSemaphorePermit),
+    /// The master's control link (with the master's display name).
+    Control(WireSession<TcpStream>, String),
+}
+
+/// The part before the burner protocol or the control link; `None` when the connection was
+/// closed. A session's slot of `max_sessions` comes with it, held until the session ends; a
+/// control link gives its slot back.
 async fn open(
     station: &Arc<Station>,
     tcp: TcpStream,
@@ -90,7 +127,7 @@ async fn open(
     conn: u64,
     admission: Admission,
     shutdown: &CancellationToken,
-) -> Option<(WireSession<TcpStream>, Who, OwnedSemaphorePermit)> {
+) -> Option<Opened> {
     let config = station.config();
     let principal = config.principal.clone();
     let cred = match tokio::task::spawn_blocking(move || acceptor_credentials(&principal)).await {
@@ -117,6 +154,7 @@ async fn open(
         _ = shutdown.cancelled() => return None,
     };
     let master = wire.peer().as_str().to_owned();
+    let master_exported = wire.peer().exported().to_vec();
     Span::current().record("master", master.as_str());
 
     if !station.is_trusted_master(wire.peer().exported()) {
@@ -140,7 +178,7 @@ async fn open(
                 "too many sessions",
             ))
             .await;
-        let _ = wire.send(&Reply::ErrNotAvl).await;
+        let _ = wire.send(&StationHello::NotAvailable).await;
         return None;
     };
 
@@ -160,20 +198,24 @@ async fn open(
                 &reason,
             ))
             .await;
-        let _ = wire.send(&Reply::ErrNotAvl).await;
+        let _ = wire.send(&StationHello::NotAvailable).await;
         return None;
     }
-    if let Err(e) = wire.send(&Reply::Ok).await {
+    if let Err(e) = wire.send(&StationHello::ready(station.id())).await {
         tracing::info!(error = %e, "connection lost before OK");
         return None;
     }
 
-    let identity = tokio::select! {
-        identity = tokio::time::timeout(config.handshake_timeout(), wire.recv::<Identity>()) => identity,
+    let opening = tokio::select! {
+        opening = tokio::time::timeout(config.handshake_timeout(), wire.recv::<LinkOpen>()) => opening,
         _ = shutdown.cancelled() => return None,
     };
-    let identity = match identity {
-        Ok(Ok(identity)) => identity,
+    let identity = match opening {
+        Ok(Ok(LinkOpen::Session(identity))) => identity,
+        Ok(Ok(LinkOpen::Control)) => {
+            drop(slot);
+            return Some(Opened::Control(wire, master));
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "no valid identity block from the master; closing");
             return None;
@@ -204,6 +246,7 @@ async fn open(
         conn,
         peer,
         master,
+        master_exported,
         user: identity.user,
         user_exported: identity.user_exported_name,
         session_id: identity.session_id,
@@ -223,21 +266,12 @@ async fn open(
             .await;
         return None;
     }
-    station.learn(identity.prior_burns.iter().filter_map(|b| {
-        Some(burnstand_policy::Burn {
-            station: b.station.clone(),
-            station_seq: b.station_seq,
-            user: who.user_exported.clone(),
-            sha256: b.sha256.to_hex(),
-            end: std::time::UNIX_EPOCH.checked_add(Duration::from_secs(b.end_unix))?,
-        })
-    }));
     if let Err(e) = station.audit(receipt::session_start(&who)).await {
         let _ = wire.send(&Event::Error(e.report())).await;
         return None;
     }
     tracing::info!(session_id = %who.session_id, "session started");
-    Some((wire, who, slot))
+    Some(Opened::Session(wire, who, slot))
 }
 
 struct Session {
@@ -581,7 +615,9 @@ impl Session {
         }
     }
 
-    /// Ends the session: cancels a running burn (and waits until xorriso is reaped), audits
+    /// Ends the session: cancels a running burn (and waits until xorriso is reaped), sends
+    /// what the burn still reported — its RECEIPT above all — and CANCELLED while the master
+    /// still reads (it keeps reading after the user left, `docs/protocol.md` §5.5), audits
     /// the end, closes the connection.
     async fn close(&mut self, reason: &str) {
         if let Some(burn) = &self.burn {
@@ -591,7 +627,9 @@ impl Session {
                 "session ended"
             });
             burn.cancel.cancel();
-            let _ = self.finish_burn(false).await;
+            if let Ok(Outcome::Cancelled) = self.finish_burn(true).await {
+                let _ = self.send(&Event::Cancelled).await;
+            }
         }
         if let Err(e) = self
             .station

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::SystemTime;
 
+use burnstand_audit::Record;
 use burnstand_audit::{Appended, AuditLog, Event, SharedAuditLog};
 use burnstand_policy::{Burn, Policy, Refusal, Remaining, Subject, UsageIndex};
 use burnstand_wire::burner::Sha256;
@@ -13,6 +14,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::control::ControlLinks;
 use crate::drive::{Drive, XorrisoDrive};
 use crate::error::{Result, StationError};
 use crate::principal::exported_name;
@@ -36,6 +38,8 @@ pub struct Station {
     /// Copies burned here, from this station's own `burn.receipt` records (at start-up) and
     /// every receipt appended since. A std mutex: held only for a lookup or an insert.
     usage: StdMutex<UsageIndex>,
+    /// The masters' control links: copy grants, receipts pushed and synced.
+    control: ControlLinks,
     next_conn: AtomicU64,
 }
 
@@ -103,7 +107,7 @@ impl Station {
         let catalog = Catalog::open(&config.catalog, &config.state_dir)?;
         let audit = SharedAuditLog::new(audit);
         Ok(Arc::new(Station {
-            id: config.station_id(),
+            id: crate::station_id::load_or_create(&config)?,
             config,
             drive,
             catalog,
@@ -112,6 +116,7 @@ impl Station {
             trusted_masters,
             policy,
             usage: StdMutex::new(usage),
+            control: ControlLinks::default(),
             next_conn: AtomicU64::new(1),
         }))
     }
@@ -170,28 +175,41 @@ impl Station {
         )
     }
 
-    /// Counts burns the master reported in the identity block (made on other stations, or
-    /// here before a log rotation). The index deduplicates by (station, seq), so a burn
-    /// learnt from both sides counts once.
-    pub fn learn(&self, burns: impl IntoIterator<Item = Burn>) {
-        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-        for burn in burns {
-            usage.record(burn);
-        }
+    /// The masters' control links.
+    pub fn control(&self) -> &ControlLinks {
+        &self.control
     }
 
-    /// Appends a `burn.receipt` and counts the copy before anyone is told about it.
-    pub async fn receipt(&self, event: Event, burn: Burn) -> Result<Appended> {
+    /// Appends a `burn.receipt`, counts the copy, and pushes the receipt to the masters'
+    /// control links — all before anyone is told about it.
+    pub async fn receipt(&self, event: Event) -> Result<Appended> {
         let appended = self.audit_appended(event).await?;
-        let burn = Burn {
-            station_seq: appended.seq,
-            ..burn
-        };
-        self.usage
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(burn);
+        match Record::parse_line(appended.line.as_bytes())
+            .ok()
+            .as_ref()
+            .and_then(Burn::from_record)
+        {
+            Some(burn) => self
+                .usage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(burn),
+            None => tracing::error!(seq = appended.seq, "a receipt just written does not parse"),
+        }
+        match burnstand_wire::burner::Sha256::from_hex(&appended.hash) {
+            Ok(hash) => self.control.push_receipt(&burnstand_wire::burner::Receipt {
+                seq: appended.seq,
+                hash,
+                line: appended.line.clone(),
+            }),
+            Err(e) => tracing::error!(error = %e, "audit log returned a malformed hash"),
+        }
         Ok(appended)
+    }
+
+    /// [`Station::receipt`] for a copy closed at start-up.
+    pub(crate) async fn receipt_interrupted(&self, event: Event) -> Result<()> {
+        self.receipt(event).await.map(|_| ())
     }
 
     /// Appends an audit record and returns once it is durable. Fails closed: an error means

@@ -10,7 +10,7 @@ use burnstand_wire::burner::{
     MediumState, Percent, Phase, Progress, Receipt, Request, Sha256, VerifyResult,
 };
 use burnstand_wire::command::{
-    Command, Greeting, Identity, PriorBurn, Reply, ServiceType, StationType,
+    Command, Greeting, Identity, Reply, ServiceType, StationType,
 };
 use burnstand_wire::datastream::{to_bytes, ByteArray};
 
@@ -94,12 +94,6 @@ fn write_seed_corpus() {
         user_exported_name: vec![4, 1, 0, 11],
         session_id: "0b8f7c3e-5d1a-4e2b-9c47-2f6d8e1a3b50".into(),
         client_address: "127.0.0.1:40000".into(),
-        prior_burns: vec![PriorBurn {
-            station: "st".into(),
-            station_seq: 7,
-            sha256: Sha256([0xab; 32]),
-            end_unix: 1_800_000_000,
-        }],
     };
     for (name, bytes) in [
         ("list", to_bytes(&Command::List)),
@@ -119,13 +113,9 @@ fn write_seed_corpus() {
             to_bytes(&vec![station_type(), station_type()]),
         ),
         ("identity", to_bytes(&identity)),
-        ("identity-many-burns", {
-            let mut b = to_bytes(&Identity {
-                prior_burns: Vec::new(),
-                ..identity.clone()
-            });
-            let n = b.len();
-            b[n - 4..].copy_from_slice(&[0, 0, 4, 1]); // 1025 prior burns announced
+        ("identity-v1-with-prior-burns", {
+            let mut b = to_bytes(&identity);
+            b.extend_from_slice(&[0, 0, 4, 1]); // a version-1 list: trailing data now
             b
         }),
     ] {

@@ -170,6 +170,9 @@ pub struct Config {
     pub keytab: PathBuf,
     /// The audit log file (hash-chained JSON Lines, see `burnstand-audit`).
     pub audit_log: PathBuf,
+    /// Where the master keeps state that must outlive its logs: the copy ledger
+    /// (`ledger.sqlite`). Default: the audit log's directory.
+    pub state_dir: PathBuf,
     /// The policy file (`docs/policy.md`), shared with the stations.
     pub policy_path: PathBuf,
     /// Its content: who may burn which image, how many copies; BIND asks it first.
@@ -187,6 +190,8 @@ struct RawConfig {
     principal: String,
     keytab: PathBuf,
     audit_log: PathBuf,
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
     policy: PathBuf,
     #[serde(default)]
     limits: Limits,
@@ -287,11 +292,17 @@ impl Config {
         let Some(policy) = policy else {
             return Err(Error::ConfigInvalid("policy: not loaded".into()));
         };
+        let state_dir = raw.state_dir.unwrap_or_else(|| {
+            raw.audit_log
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        });
         Ok(Config {
             listen,
             principal: raw.principal,
             keytab: raw.keytab,
             audit_log: raw.audit_log,
+            state_dir,
             policy_path: raw.policy,
             policy,
             limits: raw.limits,

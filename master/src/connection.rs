@@ -420,11 +420,11 @@ impl Connection {
             exported: self.principal.exported(),
             display: self.principal.as_str(),
         };
-        let usage = self.shared.usage.lock().unwrap_or_else(|p| p.into_inner());
+        let usage = &*self.shared.ledger;
         self.shared
             .config
             .policy
-            .may_bind(&who, drive, receipts::now(), &*usage)
+            .may_bind(&who, drive, receipts::now(), usage)
             .err()
     }
 
@@ -466,11 +466,10 @@ impl Connection {
             user_exported_name: self.principal.exported().to_vec(),
             session_id: session_id.clone(),
             client_address: self.peer.to_string(),
-            prior_burns: receipts::prior_burns(&self.shared.usage, self.principal.exported()),
         };
         let timeout = self.shared.config.limits.station_timeout;
         let link = tokio::select! {
-            link = station::open(&station, self.shared.initiator.clone(), &identity, timeout) => link,
+            link = station::open_session(&station, self.shared.initiator.clone(), &identity, timeout) => link,
             () = self.registration.cancelled().cancelled() => return Serv::Ended(End::Cancelled),
         };
         let link = match link {
@@ -509,10 +508,15 @@ impl Connection {
             return Serv::Ended(end);
         }
         info!(station = %station.name, session = %session_id, "pass-through started");
+        let station::Linked {
+            session: link,
+            station_id,
+        } = link;
         let watch = receipts::ReceiptWatch {
             shared: &self.shared,
             station_name: &station.name,
-            user_exported: self.principal.exported(),
+            station_id: &station_id,
+            user_exported: Some(self.principal.exported()),
             conn: self.conn_id,
         };
         let (end, counts) = relay::run(

@@ -63,10 +63,19 @@ pub enum Error {
         found: String,
     },
 
-    /// A lock protecting shared state was poisoned by a panic elsewhere.
+    /// A station's receipt fails the master's checks (protocol.md §6.3).
     #[error("station sent a receipt the master cannot record: {0}")]
     BadReceipt(String),
 
+    /// The copy ledger (`state_dir/ledger.sqlite`) cannot be read or written.
+    #[error("copy ledger: {0}")]
+    Ledger(String),
+
+    /// A station presented a link protocol or an id the master cannot accept.
+    #[error("station {station}: {reason}")]
+    StationLink { station: String, reason: String },
+
+    /// A lock protecting shared state was poisoned by a panic elsewhere.
     #[error("internal state poisoned by an earlier panic")]
     Poisoned,
 }

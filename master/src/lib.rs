@@ -19,8 +19,10 @@
 //! [`config`] (TOML, validated once), [`server`] (accept loop, connection budgets, drain on
 //! shutdown), [`connection`] (one task per TCP connection: handshake, greeting, command mode),
 //! [`registry`] (station types, health, reservations, the connections of each user and their
-//! teardown), [`station`] (the link to a station), [`relay`] (pass-through), [`audit`] (the
-//! records this daemon writes), [`stream`] (a TCP socket shared by a reader and a writer).
+//! teardown), [`station`] (the link to a station), [`relay`] (pass-through), [`control`] (the
+//! control link to each station: copy grants, receipts), [`ledger`] (the copies quotas count),
+//! [`receipts`] (checking and recording station receipts), [`audit`] (the records this daemon
+//! writes), [`stream`] (a TCP socket shared by a reader and a writer).
 //!
 //! `docs/protocol.md` §5 specifies the behaviour; `docs/master.md` is the operator's guide.
 #![forbid(unsafe_code)]
@@ -28,7 +30,9 @@
 pub mod audit;
 pub mod config;
 pub mod connection;
+pub mod control;
 pub mod error;
+pub mod ledger;
 pub mod receipts;
 pub mod registry;
 pub mod relay;

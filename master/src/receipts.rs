@@ -1,31 +1,36 @@
-//! Burn receipts seen in the pass-through, and the copies they count for quotas.
+//! Burn receipts the master records — relayed in a pass-through, pushed or synced over a
+//! station's control link — and the copies they count for quotas.
 //!
 //! The master re-seals every block a station sends, so it sees each `RECEIPT` event (the
 //! station's durable `burn.receipt` record, protocol.md §6.3). Before the block goes on to the
 //! user, the master appends its own `burn.receipt` — the station's fields plus the station's
-//! configured name and the record's place in the station's log — and counts the copy in its
-//! [`UsageIndex`]. So the master's log holds every burn of every station, BIND can refuse a
-//! user whose quotas are used up everywhere, and the identity block can tell a station about
-//! copies burned on other stations ([`prior_burns`]).
+//! configured name and the record's place in the station's log — and completes the copy in
+//! its [`Ledger`]. The same receipt also arrives over the control link (§5.9); a copy whose
+//! receipt is recorded already is not recorded again.
 //!
 //! Only blocks that start with the tag `RECEIPT` are decoded; everything else is relayed
 //! untouched. A `RECEIPT` that does not decode, whose line is not a `burn.receipt` of this
-//! session's user, or whose hash does not match its line, ends the pass-through: the station
-//! is authenticated, so such a block means it is broken, and a receipt the master cannot
-//! record must not reach the user as if it were on record.
+//! station (and, relayed, of this session's user), or whose hash does not match its line, ends
+//! the pass-through or the control link: the station is authenticated, so such a block means
+//! it is broken, and a receipt the master cannot record must not reach the user as if it were
+//! on record.
 
-use std::sync::{Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use burnstand_audit::{line_hash, Event, Record};
-use burnstand_policy::{Burn, UsageIndex, RECEIPT_EVENT};
-use burnstand_wire::burner::{Event as BurnerEvent, Sha256};
-use burnstand_wire::command::{PriorBurn, MAX_PRIOR_BURNS};
+use burnstand_policy::{Burn, RECEIPT_EVENT};
+use burnstand_wire::burner::{Event as BurnerEvent, Receipt};
 use burnstand_wire::datastream::{from_bytes, to_bytes};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::ledger::{Copy, Ledger, LogPosition};
 use crate::server::Shared;
+
+/// The audit event of a copy grant (`docs/protocol.md` §5.9).
+pub const GRANT_EVENT: &str = "copy.grant";
 
 /// The encoded tag that starts a RECEIPT event: the only blocks the master decodes.
 fn receipt_tag() -> &'static [u8] {
@@ -33,13 +38,15 @@ fn receipt_tag() -> &'static [u8] {
     TAG.get_or_init(|| to_bytes("RECEIPT"))
 }
 
-/// Watches the station → user direction of one pass-through.
+/// Where a receipt came from, and whom it must name.
 pub(crate) struct ReceiptWatch<'a> {
     pub(crate) shared: &'a Shared,
     /// The station's name in the master's configuration.
     pub(crate) station_name: &'a str,
-    /// The session's user (exported name), whom every receipt must name.
-    pub(crate) user_exported: &'a [u8],
+    /// The station's id, from its hello: every receipt must carry it.
+    pub(crate) station_id: &'a str,
+    /// In a pass-through, the session's user (exported name), whom every receipt must name.
+    pub(crate) user_exported: Option<&'a [u8]>,
     pub(crate) conn: u64,
 }
 
@@ -47,32 +54,48 @@ impl ReceiptWatch<'_> {
     /// Records the receipt `plaintext` carries, if it carries one; returns once the master's
     /// record is durable.
     pub(crate) async fn observe(&self, plaintext: &[u8]) -> Result<()> {
-        let Some((event, burn)) =
-            master_copy(plaintext, self.user_exported, self.station_name, self.conn)?
-        else {
+        if !plaintext.starts_with(receipt_tag()) {
+            return Ok(());
+        }
+        let BurnerEvent::Receipt(receipt) = from_bytes::<BurnerEvent>(plaintext)? else {
             return Ok(());
         };
+        self.record(&receipt).await
+    }
+
+    /// Records one receipt (relayed, pushed or synced).
+    pub(crate) async fn record(&self, receipt: &Receipt) -> Result<()> {
+        let (event, copy, result) =
+            master_copy(receipt, self.user_exported, self.station_name, self.conn)?;
+        if copy.station_id != self.station_id {
+            return Err(Error::BadReceipt(
+                "it names another station than the one that sent it".into(),
+            ));
+        }
+        let position = LogPosition {
+            seq: receipt.seq,
+            hash: receipt.hash.to_hex(),
+        };
+        // One writer at a time, so a receipt relayed and pushed at once is recorded once.
+        let _one = self.shared.records.lock().await;
+        if self.shared.ledger.has_receipt(&copy.copy_id)? {
+            return Ok(());
+        }
         self.shared.audit.append(event).await?;
-        record_burn(&self.shared.usage, burn);
+        self.shared.ledger.receipt(&copy, &result, &position)?;
         Ok(())
     }
 }
 
-/// The master's `burn.receipt` for a relayed block, and the burn it counts: `None` for a
-/// block that is not a RECEIPT; an error for a RECEIPT the master cannot vouch for (see the
-/// module docs). No I/O, so every refusal is unit-tested.
+/// The master's `burn.receipt` for a station's receipt, the copy it completes, and its result;
+/// an error for a receipt the master cannot vouch for (see the module docs). No I/O, so every
+/// refusal is unit-tested.
 pub fn master_copy(
-    plaintext: &[u8],
-    user_exported: &[u8],
+    receipt: &Receipt,
+    user_exported: Option<&[u8]>,
     station_name: &str,
     conn: u64,
-) -> Result<Option<(Event, Burn)>> {
-    if !plaintext.starts_with(receipt_tag()) {
-        return Ok(None);
-    }
-    let BurnerEvent::Receipt(receipt) = from_bytes::<BurnerEvent>(plaintext)? else {
-        return Ok(None);
-    };
+) -> Result<(Event, Copy, String)> {
     let bad = |why: &str| Error::BadReceipt(why.to_owned());
     if line_hash(receipt.line.as_bytes()) != receipt.hash.to_hex() {
         return Err(bad("its hash does not match its line"));
@@ -81,10 +104,11 @@ pub fn master_copy(
     if record.event != RECEIPT_EVENT || record.seq != receipt.seq {
         return Err(bad("it is not a burn.receipt record at the seq it claims"));
     }
-    let burn = Burn::from_record(&record).ok_or_else(|| bad("a field is missing"))?;
-    if burn.user != user_exported {
+    let copy = copy_of(&record).ok_or_else(|| bad("a field is missing"))?;
+    if user_exported.is_some_and(|user| copy.user != user) {
         return Err(bad("it names another user than this session's"));
     }
+    let result = record.get_str("result").unwrap_or("").to_owned();
     let mut event = Event::new(RECEIPT_EVENT);
     for (name, value) in &record.fields {
         event = match value {
@@ -102,30 +126,67 @@ pub fn master_copy(
         .field("station_name", station_name)
         .field("station_seq", receipt.seq)
         .field("station_hash", receipt.hash.to_hex());
-    Ok(Some((event, burn)))
+    Ok((event, copy, result))
 }
 
-/// Counts one burn.
-pub fn record_burn(usage: &Mutex<UsageIndex>, burn: Burn) {
-    usage.lock().unwrap_or_else(|p| p.into_inner()).record(burn);
+/// The copy a station's (or the master's own) `burn.receipt` record describes.
+fn copy_of(record: &Record) -> Option<Copy> {
+    let burn = Burn::from_record(record)?;
+    Some(Copy {
+        copy_id: burn.copy_id,
+        user: burn.user,
+        sha256: burn.sha256,
+        station_id: record.get_str("station")?.to_owned(),
+        at: burn.end,
+    })
 }
 
-/// What the master knows of `user`'s burns, newest first, for the identity block.
-pub fn prior_burns(usage: &Mutex<UsageIndex>, user: &[u8]) -> Vec<PriorBurn> {
-    let usage = usage.lock().unwrap_or_else(|p| p.into_inner());
-    usage
-        .burns_of(user)
-        .into_iter()
-        .filter_map(|b| {
-            Some(PriorBurn {
-                station: b.station.clone(),
-                station_seq: b.station_seq,
-                sha256: Sha256::from_hex(&b.sha256).ok()?,
-                end_unix: b.end.duration_since(UNIX_EPOCH).ok()?.as_secs(),
-            })
-        })
-        .take(MAX_PRIOR_BURNS)
-        .collect()
+/// Brings the ledger up to date with the master's audit log at `path` (every `copy.grant`
+/// and `burn.receipt` it holds; idempotent), so a record whose ledger write a crash cut
+/// short still counts, and a ledger started beside an older log counts its copies.
+pub fn import_log(ledger: &dyn Ledger, path: &Path) -> Result<u64> {
+    if !path.exists() {
+        return Ok(0);
+    }
+    let mut added = 0;
+    let mut failed = None;
+    burnstand_audit::scan_records(path, |record| {
+        if failed.is_some() {
+            return;
+        }
+        let outcome = match record.event.as_str() {
+            GRANT_EVENT => grant_of(record).map(|copy| ledger.grant(&copy)),
+            RECEIPT_EVENT => copy_of(record).map(|copy| {
+                let position = LogPosition {
+                    seq: record.get_u64("station_seq").unwrap_or(record.seq),
+                    hash: record.get_str("station_hash").unwrap_or("").to_owned(),
+                };
+                ledger.receipt(&copy, record.get_str("result").unwrap_or(""), &position)
+            }),
+            _ => None,
+        };
+        match outcome {
+            Some(Ok(true)) => added += 1,
+            Some(Err(e)) => failed = Some(e),
+            _ => {}
+        }
+    })
+    .map_err(|e| Error::ConfigInvalid(format!("audit log {}: {e}", path.display())))?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(added),
+    }
+}
+
+/// The copy a `copy.grant` record describes.
+fn grant_of(record: &Record) -> Option<Copy> {
+    Some(Copy {
+        copy_id: record.get_str("copy_id")?.to_owned(),
+        user: hex::decode(record.get_str("user_exported")?).ok()?,
+        sha256: record.get_str("sha256")?.to_ascii_lowercase(),
+        station_id: record.get_str("station_id")?.to_owned(),
+        at: record.timestamp()?,
+    })
 }
 
 /// Now, for policy decisions.
@@ -136,7 +197,7 @@ pub fn now() -> SystemTime {
 #[cfg(test)]
 mod tests {
     use burnstand_audit::AuditLog;
-    use burnstand_wire::burner::Receipt;
+    use burnstand_wire::burner::Sha256;
 
     use super::*;
 
@@ -150,6 +211,7 @@ mod tests {
         let a = log
             .append(
                 &Event::new(RECEIPT_EVENT)
+                    .field("copy_id", "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b")
                     .field("station", "st-1")
                     .field("user_exported", hex::encode(user))
                     .field("sha256", "ab".repeat(32))
@@ -161,31 +223,19 @@ mod tests {
         (a.seq, a.hash, a.line)
     }
 
-    fn block(seq: u64, hash: &str, line: &str) -> Vec<u8> {
-        to_bytes(&BurnerEvent::Receipt(Receipt {
+    fn block(seq: u64, hash: &str, line: &str) -> Receipt {
+        Receipt {
             seq,
             hash: Sha256::from_hex(hash).expect("hash"),
             line: line.to_owned(),
-        }))
-    }
-
-    #[test]
-    fn only_receipt_blocks_are_looked_at() {
-        for other in [
-            to_bytes(&BurnerEvent::Avail),
-            b"garbage".to_vec(),
-            Vec::new(),
-        ] {
-            assert!(master_copy(&other, ALICE, "dvd-1", 1).unwrap().is_none());
         }
     }
 
     #[test]
     fn a_good_receipt_gets_the_join_fields_and_counts() {
         let (seq, hash, line) = station_receipt(ALICE);
-        let (event, burn) = master_copy(&block(seq, &hash, &line), ALICE, "dvd-1", 7)
-            .unwrap()
-            .expect("a receipt");
+        let (event, copy, result) =
+            master_copy(&block(seq, &hash, &line), Some(ALICE), "dvd-1", 7).unwrap();
         let fields: Vec<(&str, String)> =
             event.fields().map(|(k, v)| (k, format!("{v:?}"))).collect();
         for name in [
@@ -198,9 +248,12 @@ mod tests {
         ] {
             assert!(fields.iter().any(|(k, _)| *k == name), "{name}: {fields:?}");
         }
-        assert_eq!(burn.station, "st-1");
-        assert_eq!(burn.station_seq, seq);
-        assert_eq!(burn.user, ALICE);
+        assert_eq!(copy.station_id, "st-1");
+        assert_eq!(copy.copy_id, "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b");
+        assert_eq!(copy.user, ALICE);
+        assert_eq!(result, "verified");
+        // Over the control link no user is expected: any user's receipt of the station.
+        assert!(master_copy(&block(seq, &hash, &line), None, "dvd-1", 7).is_ok());
     }
 
     #[test]
@@ -217,17 +270,11 @@ mod tests {
         for (what, bytes) in cases {
             assert!(
                 matches!(
-                    master_copy(&bytes, ALICE, "dvd-1", 1),
+                    master_copy(&bytes, Some(ALICE), "dvd-1", 1),
                     Err(Error::BadReceipt(_))
                 ),
                 "{what}"
             );
         }
-        // A RECEIPT that does not even decode is a wire error.
-        let truncated = &block(seq, &hash, &line)[..20];
-        assert!(matches!(
-            master_copy(truncated, ALICE, "dvd-1", 1),
-            Err(Error::Wire(_))
-        ));
     }
 }

@@ -150,6 +150,8 @@ struct User {
 
 struct State {
     down_until: Vec<Option<Instant>>,
+    /// Station ids presented over live control links, by configured station.
+    station_ids: HashMap<usize, String>,
     reserved: Vec<bool>,
     users: HashMap<Vec<u8>, User>,
 }
@@ -170,6 +172,7 @@ impl Registry {
         let n = config.stations.len();
         let state = State {
             down_until: vec![None; n],
+            station_ids: HashMap::new(),
             reserved: vec![false; n],
             users: HashMap::new(),
         };
@@ -399,6 +402,40 @@ impl Registry {
             .get(principal.exported())
             .and_then(|u| u.reservation.as_ref());
         r.is_some_and(|r| r.session_id == session_id)
+    }
+
+    /// Whether the user with exported name `user` holds reservation `session_id` of `station`
+    /// now: a copy grant is only for a burn of a live reservation.
+    pub fn holds(&self, user: &[u8], session_id: &str, station: usize) -> bool {
+        let state = self.state();
+        let r = state.users.get(user).and_then(|u| u.reservation.as_ref());
+        r.is_some_and(|r| r.station == station && r.session_id.to_string() == session_id)
+    }
+
+    /// Claims station id `id` for configured station `station` while its control link is up.
+    /// Two configured stations presenting one id would share quotas and receipts: the second
+    /// is refused with the name of the first (and kept out of BIND by its caller).
+    pub fn claim_station_id(&self, station: usize, id: &str) -> Result<(), String> {
+        let mut state = self.state();
+        if let Some((&other, _)) = state
+            .station_ids
+            .iter()
+            .find(|(&s, claimed)| s != station && claimed.as_str() == id)
+        {
+            let name = self
+                .config
+                .stations
+                .get(other)
+                .map_or_else(String::new, |s| s.name.clone());
+            return Err(name);
+        }
+        state.station_ids.insert(station, id.to_owned());
+        Ok(())
+    }
+
+    /// Gives up the id claimed for `station` (its control link went down).
+    pub fn release_station_id(&self, station: usize) {
+        self.state().station_ids.remove(&station);
     }
 
     /// Ends reservation `session_id` (its container connection is going away): closes every

@@ -14,7 +14,7 @@
 //! error ends both directions and closes both sockets.
 
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use burnstand_wire::gss::Established;
 use burnstand_wire::io::{BlockStream, Session};
@@ -60,8 +60,15 @@ pub struct Counts {
     pub down: u64,
 }
 
+/// After the user's side is gone, how long the master keeps reading the station's side for
+/// the receipts still in flight (a cancelled burn stops xorriso within seconds: SIGTERM,
+/// SIGKILL after 5 s, then its RECEIPT and CANCELLED come).
+pub const RECEIPT_DRAIN: Duration = Duration::from_secs(30);
+
 /// Relays until both sides are done, one fails, `cancel` fires or `client_expires_at` passes.
-/// Receipts the station sends are recorded through `receipts` before the user gets them.
+/// Receipts the station sends are recorded through `receipts` before the user gets them; when
+/// the relay ends any other way than both sides closing, the station's side is half-closed
+/// and read for up to [`RECEIPT_DRAIN`] more, so a receipt in flight is recorded, not dropped.
 pub(crate) async fn run(
     client: Session<SharedTcp>,
     station: Session<SharedTcp>,
@@ -70,15 +77,16 @@ pub(crate) async fn run(
     receipts: &ReceiptWatch<'_>,
 ) -> (RelayEnd, Counts) {
     let (client_rx, client_ctx) = client.into_parts();
-    let (station_rx, station_ctx) = station.into_parts();
+    let (mut station_rx, station_ctx) = station.into_parts();
     let client_tx = client_rx.get_ref().clone();
     let station_tx = station_rx.get_ref().clone();
     let client_ctx = Mutex::new(client_ctx);
     let station_ctx = Mutex::new(station_ctx);
     let mut counts = Counts::default();
     let (up_count, down_count) = (&mut counts.up, &mut counts.down);
+    let mut client_rx = client_rx;
     let up = pump(
-        client_rx,
+        &mut client_rx,
         &client_ctx,
         station_tx,
         &station_ctx,
@@ -86,7 +94,7 @@ pub(crate) async fn run(
         None,
     );
     let down = pump(
-        station_rx,
+        &mut station_rx,
         &station_ctx,
         client_tx,
         &client_ctx,
@@ -101,14 +109,45 @@ pub(crate) async fn run(
             Err(e) => RelayEnd::Failed(e),
         },
     };
+    if !matches!(end, RelayEnd::Finished) {
+        drop(client_rx);
+        drain_receipts(&mut station_rx, &station_ctx, receipts).await;
+    }
     (end, counts)
+}
+
+/// Reads the station's side until it closes (or [`RECEIPT_DRAIN`] passes), recording the
+/// receipts and dropping everything else: the user is gone.
+async fn drain_receipts(
+    from: &mut BlockStream<SharedTcp>,
+    ctx: &Mutex<Established>,
+    receipts: &ReceiptWatch<'_>,
+) {
+    // Tell the station nothing more comes: its session ends and cancels a running burn.
+    let _ = from.get_ref().clone().shutdown().await;
+    let drained = tokio::time::timeout(RECEIPT_DRAIN, async {
+        loop {
+            let block = from.read_block().await?;
+            let plaintext = ctx.lock().map_err(|_| Error::Poisoned)?.open(&block)?;
+            receipts.observe(&plaintext).await?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), Error>(())
+    })
+    .await;
+    match drained {
+        Err(_) => tracing::warn!("the station kept the link open after the user left; closed"),
+        Ok(Err(Error::Wire(burnstand_wire::Error::Closed))) => {}
+        Ok(Err(e)) => tracing::info!(error = %e, "station side ended after the user left"),
+        Ok(Ok(())) => {}
+    }
 }
 
 /// One direction: read a block from `from`, open it with `from_ctx`, seal it with `to_ctx`,
 /// write it to `to`. A clean end of stream is passed on as a half-close. With `receipts`,
 /// each plaintext is shown to it first (station → user only).
 async fn pump(
-    mut from: BlockStream<SharedTcp>,
+    from: &mut BlockStream<SharedTcp>,
     from_ctx: &Mutex<Established>,
     mut to: SharedTcp,
     to_ctx: &Mutex<Established>,

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burnstand_audit::SharedAuditLog;
-use burnstand_policy::UsageIndex;
 use burnstand_wire::gss::Cred;
 use burnstand_wire::gss::{acceptor_credentials, initiator_credentials};
 use tokio::net::TcpListener;
@@ -27,7 +26,10 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::connection::{self, Permits};
+use crate::control;
 use crate::error::Result;
+use crate::ledger::{Ledger, SqliteLedger, LEDGER_FILE};
+use crate::receipts;
 use crate::registry::Registry;
 
 /// After the drain deadline, how long cancelled connections get to write their teardown
@@ -48,9 +50,11 @@ pub(crate) struct Shared {
     pub initiator: Cred,
     /// Cancelled when shutdown starts: handshakes stop, BIND is refused.
     pub draining: CancellationToken,
-    /// Copies burned, from the `burn.receipt` records of the master's log (see
-    /// [`crate::receipts`]). A std mutex: held for one lookup or insert, never across an await.
-    pub usage: std::sync::Mutex<UsageIndex>,
+    /// Every copy granted or received, by copy id: what quotas count (see [`crate::ledger`]).
+    pub ledger: Arc<dyn Ledger>,
+    /// Held while a grant is decided and recorded, or a receipt recorded: a quota is checked
+    /// and used in one step, and a receipt arriving twice at once is recorded once.
+    pub records: tokio::sync::Mutex<()>,
     /// Bounds the `auth.fail` records unauthenticated peers can cause.
     pub auth_failures: crate::audit::FailureBudget,
 }
@@ -66,9 +70,12 @@ pub async fn run(
     audit: SharedAuditLog,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let usage = UsageIndex::from_log(&config.audit_log)
-        .map_err(|e| crate::error::Error::ConfigInvalid(e.to_string()))?;
-    info!(burns = usage.len(), "copies counted from the audit log");
+    std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+        crate::error::Error::Ledger(format!("cannot create {}: {e}", config.state_dir.display()))
+    })?;
+    let ledger = SqliteLedger::open(&config.state_dir.join(LEDGER_FILE))?;
+    let imported = receipts::import_log(&ledger, &config.audit_log)?;
+    info!(copies = ledger.copies()?, imported, "copy ledger ready");
     let acceptor = acceptor_credentials(&config.principal)?;
     let initiator = initiator_credentials(Some(&config.principal))?;
     let config = Arc::new(config);
@@ -80,9 +87,14 @@ pub async fn run(
         acceptor,
         initiator,
         draining: shutdown.clone(),
-        usage: std::sync::Mutex::new(usage),
+        ledger: Arc::new(ledger),
+        records: tokio::sync::Mutex::new(()),
         auth_failures: crate::audit::FailureBudget::default(),
     });
+    // The control links live until the master has stopped serving users: grants for the
+    // burns of draining sessions still need them.
+    let links_stop = CancellationToken::new();
+    let mut links = control::start_all(&shared, &links_stop);
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
     let unauthenticated = Arc::new(Semaphore::new(config.limits.max_unauthenticated));
     let next_id = AtomicU64::new(1);
@@ -154,6 +166,8 @@ pub async fn run(
             join_all(&mut tasks).await;
         }
     }
+    links_stop.cancel();
+    while links.join_next().await.is_some() {}
     info!("master stopped");
     Ok(())
 }

@@ -1,32 +1,36 @@
-//! The master's link to a station daemon, opened for each SERV.
+//! The master's links to a station daemon: one opened for each SERV, and the control link
+//! ([`crate::control`]), both starting with [`connect`].
 //!
 //! The master authenticates to the station as **itself** (initiator credentials from its
 //! keytab, via KRB5_CLIENT_KTNAME), never as the user: the station trusts the master's
 //! principal and learns the user from the [`Identity`] block sent right after the station's
-//! OK. The station handshake (seed 003, "Backend Server") is: GSSAPI, then the station sends
-//! OK or ERRNOTAVL; burnstand adds the identity block, then pass-through starts.
+//! OK. The station handshake (the remote-laboratory design's "Backend Server") is: GSSAPI,
+//! then the station sends OK (with its link version and id, `docs/protocol.md` §4.4) or
+//! ERRNOTAVL; the master says what the link is for (a session with its identity block, or
+//! the control link), then pass-through starts.
 
 use std::time::Duration;
 
-use burnstand_wire::command::{Identity, Reply};
+use burnstand_wire::command::Identity;
 use burnstand_wire::gss::Cred;
 use burnstand_wire::io::{Session, Unauthenticated};
+use burnstand_wire::link::{LinkOpen, StationHello};
 use tokio::net::TcpStream;
 
 use crate::config::StationConfig;
 use crate::error::{Error, Result};
 use crate::stream::SharedTcp;
 
-/// Connects to `station`, authenticates, waits for its OK and sends `identity`.
+/// An authenticated link to a station that said it can serve, and the id it presented.
+pub struct Linked {
+    pub session: Session<SharedTcp>,
+    pub station_id: String,
+}
+
+/// Connects to `station`, authenticates, and waits for its hello (link protocol version 2).
 ///
-/// Each step is bounded by `timeout`. Any failure means the station is unavailable for this
-/// SERV (the client gets ERRNOTAVL).
-pub async fn open(
-    station: &StationConfig,
-    cred: Cred,
-    identity: &Identity,
-    timeout: Duration,
-) -> Result<Session<SharedTcp>> {
+/// Each step is bounded by `timeout`. Any failure means the station is unavailable.
+pub async fn connect(station: &StationConfig, cred: Cred, timeout: Duration) -> Result<Linked> {
     let timed_out = || Error::StationTimeout {
         station: station.name.clone(),
         timeout,
@@ -53,17 +57,44 @@ pub async fn open(
             found: session.peer().as_str().to_owned(),
         });
     }
-    let reply = tokio::time::timeout(timeout, session.recv::<Reply>())
+    let hello = tokio::time::timeout(timeout, session.recv::<StationHello>())
         .await
-        .map_err(|_| timed_out())??;
-    if reply != Reply::Ok {
-        return Err(Error::StationRefused {
+        .map_err(|_| timed_out())?;
+    match hello {
+        Ok(StationHello::Ready { station_id, .. }) => Ok(Linked {
+            session,
+            station_id,
+        }),
+        Ok(StationHello::NotAvailable) => Err(Error::StationRefused {
             station: station.name.clone(),
-            reply: reply.word().to_owned(),
-        });
+            reply: "ERRNOTAVL".to_owned(),
+        }),
+        Err(burnstand_wire::Error::UnsupportedVersion { found, supported }) => {
+            Err(Error::StationLink {
+                station: station.name.clone(),
+                reason: format!(
+                    "it speaks link protocol version {found}, this master needs {supported}: \
+                     upgrade burnstand-station on that host"
+                ),
+            })
+        }
+        Err(e) => Err(e.into()),
     }
-    session.send(identity).await?;
-    Ok(session)
+}
+
+/// Opens a link for a user's module connection: [`connect`], then the identity block.
+pub async fn open_session(
+    station: &StationConfig,
+    cred: Cred,
+    identity: &Identity,
+    timeout: Duration,
+) -> Result<Linked> {
+    let mut linked = connect(station, cred, timeout).await?;
+    linked
+        .session
+        .send(&LinkOpen::Session(identity.clone()))
+        .await?;
+    Ok(linked)
 }
 
 #[cfg(test)]
@@ -96,7 +127,6 @@ mod tests {
             user_exported_name: exported,
             session_id: "0b8f7c3e-5d1a-4e2b-9c47-2f6d8e1a3b50".into(),
             client_address: "127.0.0.1:40000".into(),
-            prior_burns: Vec::new(),
         };
         let expected = concat!(
             "00000028", // user: TQString of 40 bytes
@@ -108,7 +138,6 @@ mod tests {
             "0039006300340037002d003200660036006400380065003100610033006200350030",
             "0000001e", // client_address: TQString of 30 bytes
             "003100320037002e0030002e0030002e0031003a00340030003000300030",
-            "00000000", // prior_burns: an empty TQValueList
         );
         assert_eq!(hex(&to_bytes(&identity)), expected);
     }

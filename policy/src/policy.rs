@@ -79,7 +79,7 @@ impl Entitlement {
         &self,
         who: &Subject<'_>,
         now: SystemTime,
-        usage: &impl Usage,
+        usage: &(impl Usage + ?Sized),
     ) -> Result<Option<u32>, Refusal> {
         let Some(copies) = self.copies else {
             return Ok(None);
@@ -160,6 +160,17 @@ impl Policy {
         }
     }
 
+    /// Whether a copy of the image with `sha256` burned by `who` needs the master's copy grant
+    /// (`docs/protocol.md` §5.9): it does when the entitlement that lets `who` burn it limits
+    /// copies or ends at a date. An image without an entitlement for `who` needs none because
+    /// [`Policy::may_burn`] refuses it anyway.
+    pub fn needs_grant(&self, who: &Subject<'_>, sha256: &str) -> bool {
+        self.entitlements
+            .iter()
+            .find(|e| e.sha256.eq_ignore_ascii_case(sha256) && e.who.matches(who))
+            .is_some_and(|e| e.copies.is_some() || e.valid_until.is_some())
+    }
+
     /// May `who` burn the image with `sha256` on a `drive` station now? On success, how many
     /// copies are left.
     pub fn may_burn(
@@ -168,7 +179,7 @@ impl Policy {
         sha256: &str,
         drive: &str,
         now: SystemTime,
-        usage: &impl Usage,
+        usage: &(impl Usage + ?Sized),
     ) -> Result<Remaining, Refusal> {
         self.admits(who)?;
         let Some(entitlement) = self
@@ -204,7 +215,7 @@ impl Policy {
         who: &Subject<'_>,
         drive: &str,
         now: SystemTime,
-        usage: &impl Usage,
+        usage: &(impl Usage + ?Sized),
     ) -> Result<(), Refusal> {
         self.admits(who)?;
         // The most telling refusal: a used-up quota or an expiry says more than "nothing".

@@ -34,8 +34,7 @@ fn with<R>(name: &str, f: impl FnOnce(Subject<'_>) -> R) -> R {
 
 fn burn(user: &str, sha: &str, seq: u64, end: SystemTime) -> Burn {
     Burn {
-        station: "st1".into(),
-        station_seq: seq,
+        copy_id: format!("copy-{seq}"),
         user: Principal::parse(user).unwrap().exported().to_vec(),
         sha256: sha.into(),
         end,
@@ -190,4 +189,38 @@ fn the_documented_example_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/policy.example.toml");
     let p = Policy::load(&path, "CAMPUS.EDU").unwrap();
     assert!(!p.entitlements().is_empty());
+}
+
+#[test]
+fn only_limited_or_dated_entitlements_need_a_grant() {
+    let text = format!(
+        r#"
+[[image]]
+sha256 = "{a}"
+name = "limited"
+allow_users = ["alice@T.TEST"]
+copies = 1
+
+[[image]]
+sha256 = "{b}"
+name = "dated"
+allow_users = ["alice@T.TEST"]
+valid_until = "2099-01-01T00:00:00Z"
+
+[[image]]
+sha256 = "{c}"
+name = "free"
+allow_users = ["alice@T.TEST"]
+"#,
+        a = "a".repeat(64),
+        b = "b".repeat(64),
+        c = "c".repeat(64)
+    );
+    let p = Policy::parse(&text, Path::new("t.toml"), "T.TEST").unwrap();
+    with("alice@T.TEST", |s| {
+        assert!(p.needs_grant(&s, &"a".repeat(64)));
+        assert!(p.needs_grant(&s, &"B".repeat(64)));
+        assert!(!p.needs_grant(&s, &"c".repeat(64)));
+        assert!(!p.needs_grant(&s, &"d".repeat(64)));
+    });
 }

@@ -2,10 +2,11 @@
 //! (user's exported name, image SHA-256), whatever its result — a cancelled or failed burn
 //! may still have left restricted data on a disc.
 //!
-//! The station and the master each build a [`UsageIndex`] from their own log at start-up and
-//! feed it every receipt they append. A burn is identified by the station that wrote its
-//! receipt and that record's `seq` there, so the master's copy of a station receipt and the
-//! station's own record count once.
+//! A station builds a [`UsageIndex`] from its own log at start-up and feeds it every receipt
+//! it appends (a second check behind the master's copy grants, `docs/protocol.md` §5.9). A
+//! burn is identified by its **copy id**, the UUID the station gives each copy before asking
+//! for its grant, so a copy recorded twice (relayed and pushed, or synced again) counts once.
+//! Receipts written before copy ids existed are named by their station and `seq` instead.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -33,9 +34,8 @@ pub trait Usage {
 /// One burn, as a receipt describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Burn {
-    /// The station that wrote the receipt, and the receipt's `seq` in that station's log.
-    pub station: String,
-    pub station_seq: u64,
+    /// The copy's UUID (or `station#seq` for a receipt from before copy ids).
+    pub copy_id: String,
     /// The user's exported name (decoded from the record's hex).
     pub user: Vec<u8>,
     /// Lower-case hex SHA-256 of the image.
@@ -51,9 +51,16 @@ impl Burn {
         if record.event != RECEIPT_EVENT {
             return None;
         }
+        let copy_id = match record.get_str("copy_id") {
+            Some(id) => id.to_owned(),
+            None => format!(
+                "{}#{}",
+                record.get_str("station")?,
+                record.get_u64("station_seq").unwrap_or(record.seq)
+            ),
+        };
         Some(Burn {
-            station: record.get_str("station")?.to_owned(),
-            station_seq: record.get_u64("station_seq").unwrap_or(record.seq),
+            copy_id,
             user: hex::decode(record.get_str("user_exported")?).ok()?,
             sha256: record.get_str("sha256")?.to_ascii_lowercase(),
             end: humantime::parse_rfc3339(record.get_str("end")?).ok()?,
@@ -61,11 +68,11 @@ impl Burn {
     }
 }
 
-/// Burns by (user, image), deduplicated by (station, station seq).
+/// Burns by (user, image), deduplicated by copy id.
 #[derive(Debug, Default)]
 pub struct UsageIndex {
     by_user: HashMap<Vec<u8>, Vec<Burn>>,
-    seen: HashSet<(String, u64)>,
+    seen: HashSet<String>,
     saturated: bool,
 }
 
@@ -101,7 +108,7 @@ impl UsageIndex {
             self.saturated = true;
             return;
         }
-        if self.seen.insert((burn.station.clone(), burn.station_seq)) {
+        if self.seen.insert(burn.copy_id.clone()) {
             self.by_user
                 .entry(burn.user.clone())
                 .or_default()

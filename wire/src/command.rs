@@ -242,9 +242,9 @@ impl Decode for Reply {
     }
 }
 
-/// What the master tells a station about the user right after the station's OK, before the
-/// pass-through starts: `TQString user, TQByteArray user_exported_name, TQString session_id,
-/// TQString client_address`.
+/// What the master tells a station about the user when it opens a link for a user's session
+/// ([`crate::link::LinkOpen::Session`]), before the pass-through starts: `TQString user,
+/// TQByteArray user_exported_name, TQString session_id, TQString client_address`.
 ///
 /// The station authenticated the *master*, not the user; it attributes the session to `user`
 /// because it trusts the master (its configured principal) to have authenticated them.
@@ -256,46 +256,6 @@ pub struct Identity {
     pub user_exported_name: Vec<u8>,
     pub session_id: String,
     pub client_address: String,
-    /// Copies of images this user burned that the master knows of (newest first, at most
-    /// [`MAX_PRIOR_BURNS`]), so a station counts quotas across stations (protocol.md §5.4).
-    pub prior_burns: Vec<PriorBurn>,
-}
-
-/// Most prior burns one identity block carries: 1024 × about 100 bytes, far below one
-/// message. A user with more copies on record than this is still held to every quota by the
-/// master's BIND check, which counts them all.
-pub const MAX_PRIOR_BURNS: usize = 1024;
-
-/// One burn the master has a receipt for: `TQString station, TQ_UINT64 station_seq,
-/// Sha256 sha256, TQ_UINT64 end` (seconds since the Unix epoch, UTC). A burn is named by the
-/// station that wrote its receipt and that receipt's `seq` there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PriorBurn {
-    pub station: String,
-    pub station_seq: u64,
-    pub sha256: crate::burner::Sha256,
-    pub end_unix: u64,
-}
-
-impl Encode for PriorBurn {
-    fn encode(&self, w: &mut Writer) {
-        w.write(&self.station)
-            .write(&self.station_seq)
-            .write(&self.sha256)
-            .write(&self.end_unix);
-    }
-}
-
-impl Decode for PriorBurn {
-    const MIN_LEN: usize = 4 + 8 + 32 + 8;
-    fn decode(r: &mut Reader<'_>) -> Result<Self> {
-        Ok(PriorBurn {
-            station: r.read()?,
-            station_seq: r.read()?,
-            sha256: r.read()?,
-            end_unix: r.read()?,
-        })
-    }
 }
 
 impl Encode for Identity {
@@ -303,8 +263,7 @@ impl Encode for Identity {
         w.write(&self.user)
             .write(&ByteArray(self.user_exported_name.clone()))
             .write(&self.session_id)
-            .write(&self.client_address)
-            .write(&self.prior_burns);
+            .write(&self.client_address);
     }
 }
 
@@ -315,20 +274,11 @@ impl Decode for Identity {
         let ByteArray(user_exported_name) = r.read()?;
         let session_id = r.read()?;
         let client_address = r.read()?;
-        let prior_burns: Vec<PriorBurn> = r.read()?;
-        if prior_burns.len() > MAX_PRIOR_BURNS {
-            return Err(Error::TooLarge {
-                what: "prior burns",
-                len: prior_burns.len() as u64,
-                limit: MAX_PRIOR_BURNS as u64,
-            });
-        }
         Ok(Identity {
             user,
             user_exported_name,
             session_id,
             client_address,
-            prior_burns,
         })
     }
 }
@@ -435,44 +385,16 @@ mod tests {
             user_exported_name: vec![4, 1, 0, 11],
             session_id: "6f1c".into(),
             client_address: "127.0.0.1:40000".into(),
-            prior_burns: vec![PriorBurn {
-                station: "st".into(),
-                station_seq: 7,
-                sha256: crate::burner::Sha256([0xab; 32]),
-                end_unix: 1_800_000_000,
-            }],
         };
         let bytes = to_bytes(&identity);
         assert_eq!(&bytes[..4], &[0, 0, 0, 40]);
         assert_eq!(from_bytes::<Identity>(&bytes).ok(), Some(identity.clone()));
-        let tail = concat!(
-            "00000001", // one prior burn
-            "00000004",
-            "00730074", // "st"
-            "0000000000000007", // station_seq 7
-                        // then the sha256 as a 64-character hex TQString, and the end time
-        );
-        assert!(hex(&bytes).contains(tail), "{}", hex(&bytes));
-        assert!(
-            hex(&bytes).ends_with(&format!(
-                "00000080{}000000006b49d200",
-                "00610062".repeat(32)
-            )),
-            "{}",
-            hex(&bytes)
-        );
-
-        // More prior burns than MAX_PRIOR_BURNS is refused, not truncated.
-        let many = Identity {
-            prior_burns: vec![identity.prior_burns[0].clone(); MAX_PRIOR_BURNS + 1],
-            ..identity
-        };
+        // Link version 2 carries no prior-burn list: a version-1 block with one is refused.
+        let mut old = bytes.clone();
+        old.extend_from_slice(&[0, 0, 0, 0]);
         assert!(matches!(
-            from_bytes::<Identity>(&to_bytes(&many)),
-            Err(Error::TooLarge {
-                what: "prior burns",
-                ..
-            })
+            from_bytes::<Identity>(&old),
+            Err(Error::TrailingData { extra: 4 })
         ));
     }
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod gss;
 pub mod io;
 pub mod limits;
+pub mod link;
 pub mod protection;
 
 pub use error::{Error, Result};

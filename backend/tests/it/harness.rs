@@ -17,10 +17,11 @@ use burnstand_audit::Record;
 use burnstand_station::drive::Drive;
 use burnstand_station::{server, Config, Station};
 use burnstand_wire::burner::{Event, Request};
-use burnstand_wire::command::{Identity, Reply};
+use burnstand_wire::command::Identity;
 use burnstand_wire::datastream::from_bytes;
 use burnstand_wire::gss::{initiator_credentials, password_credentials};
 use burnstand_wire::io::{Session, Unauthenticated};
+use burnstand_wire::link::{LinkOpen, StationHello};
 use kdc_test::{Realm, RealmBuilder};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -403,7 +404,7 @@ pub async fn connect_with(
     connect_with_identity(lab, addr, cred, identity_of(lab, user)).await
 }
 
-/// The identity block the master would send for `user` (no prior burns).
+/// The identity block the master would send for `user`.
 pub fn identity_of(lab: &Lab, user: &str) -> Identity {
     let principal = lab.principal(user);
     let exported = burnstand_station::principal::exported_name(&principal).expect("export name");
@@ -412,7 +413,6 @@ pub fn identity_of(lab: &Lab, user: &str) -> Identity {
         user_exported_name: exported,
         session_id: format!("test-session-{user}"),
         client_address: "192.0.2.7:40312".into(),
-        prior_burns: Vec::new(),
     }
 }
 
@@ -431,14 +431,36 @@ pub async fn connect_with_identity(
         Ok(s) => s,
         Err(e) => return Connected::Closed(e),
     };
-    match session.recv::<Reply>().await {
-        Ok(Reply::Ok) => {}
-        Ok(Reply::ErrNotAvl) => return Connected::NotAvailable,
-        Ok(other) => panic!("unexpected reply {other:?}"),
+    match session.recv::<StationHello>().await {
+        Ok(StationHello::Ready { .. }) => {}
+        Ok(StationHello::NotAvailable) => return Connected::NotAvailable,
         Err(e) => return Connected::Closed(e),
     }
-    session.send(&identity).await.expect("send identity");
+    session
+        .send(&LinkOpen::Session(identity))
+        .await
+        .expect("send identity");
     Connected::Ok(Box::new(Module { session }))
+}
+
+/// The test plays the master's control link: connects with the master's keytab, opens the
+/// link and returns it with the station id the station presented.
+pub async fn control_link(lab: &Lab, addr: SocketAddr) -> (Session<TcpStream>, String) {
+    let cred = initiator_credentials(Some(&lab.principal(MASTER))).expect("master credentials");
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let mut session = Unauthenticated::new(tcp)
+        .initiate(cred, &lab.principal(STATION), TIMEOUT)
+        .await
+        .expect("authenticate");
+    let station_id = match session.recv::<StationHello>().await.expect("hello") {
+        StationHello::Ready { station_id, .. } => station_id,
+        StationHello::NotAvailable => panic!("station answered ERRNOTAVL"),
+    };
+    session
+        .send(&LinkOpen::Control)
+        .await
+        .expect("open the control link");
+    (session, station_id)
 }
 
 /// A user principal's password credentials (to act as an untrusted initiator).

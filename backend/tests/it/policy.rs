@@ -1,11 +1,9 @@
 //! The station's final say: entitlements by SHA-256, copy quotas counted from its own
-//! receipts and from the burns the master reports, expiry, and who may use it at all.
+//! receipts, the master's copy grants for limited images, expiry, and who may use it at all.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use burnstand_wire::burner::{ErrorCode, Event, Request, Sha256};
-use burnstand_wire::command::PriorBurn;
+use burnstand_wire::burner::{ErrorCode, Event, Request};
 use burnstand_wire::gss::initiator_credentials;
+use burnstand_wire::link::{GrantRequest, MasterMessage, StationMessage};
 
 use crate::harness::*;
 
@@ -47,6 +45,12 @@ async fn a_quota_counts_this_stations_receipts_also_after_a_restart() {
         &format!("allow_users = [\"{}\"]\ncopies = 1", lab.principal("alice")),
     );
     let running = lab.start(lab.config("", ""), None).await;
+    let (link, _) = control_link(&lab, running.addr).await;
+    let (granting, _) = answer_grants(link, None);
+    eventually("the control link is up", || {
+        !lab.records_named("control.link").is_empty()
+    })
+    .await;
     let mut m = connect_as_master(&lab, running.addr).await.module();
 
     m.send(&burn("exam.iso")).await;
@@ -90,9 +94,10 @@ async fn a_quota_counts_this_stations_receipts_also_after_a_restart() {
     };
     assert_eq!(cap.images.len(), 1, "{:?}", cap.images);
     drop(m);
+    granting.abort();
     running.stop().await;
 
-    // A restarted station counts from its log.
+    // A restarted station counts from its log (before it would ask any master).
     let running = lab.start(lab.config("", ""), None).await;
     let mut m = connect_as_master(&lab, running.addr).await.module();
     let e = m.ask(&burn("exam.iso")).await;
@@ -100,77 +105,130 @@ async fn a_quota_counts_this_stations_receipts_also_after_a_restart() {
     drop(m);
     running.stop().await;
     let denies = lab.records_named("burn.deny");
-    assert_eq!(denies.len(), 2);
+    assert_eq!(denies.len(), 2, "{denies:?}");
     assert!(denies
         .iter()
         .all(|r| r.get_str("reason") == Some("quota used up: 1 of 1 copies of exam.iso")));
 }
 
+/// Plays the master's control link: answers every grant request with `answer` and records
+/// the requests.
+fn answer_grants(
+    mut link: burnstand_wire::io::Session<tokio::net::TcpStream>,
+    refuse: Option<&'static str>,
+) -> (
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<std::sync::Mutex<Vec<GrantRequest>>>,
+) {
+    let asked: std::sync::Arc<std::sync::Mutex<Vec<GrantRequest>>> = Default::default();
+    let seen = std::sync::Arc::clone(&asked);
+    let task = tokio::spawn(async move {
+        while let Ok(message) = link.recv::<StationMessage>().await {
+            if let StationMessage::GrantRequest(request) = message {
+                let answer = match refuse {
+                    None => MasterMessage::Grant {
+                        copy_id: request.copy_id.clone(),
+                    },
+                    Some(reason) => MasterMessage::NoGrant {
+                        copy_id: request.copy_id.clone(),
+                        reason: reason.into(),
+                    },
+                };
+                seen.lock().unwrap().push(request);
+                if link.send(&answer).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (task, asked)
+}
+
 #[tokio::test]
-async fn burns_the_master_reports_count_and_are_not_counted_twice() {
+async fn a_limited_image_burns_only_with_the_masters_grant() {
     let lab = Lab::new();
-    let iso = lab.make_iso("exam.iso", 64 << 10, b"", true);
+    lab.make_iso("exam.iso", 64 << 10, b"", true);
+    lab.make_iso("free.iso", 64 << 10, b"not the exam", false);
     lab.entitle(
         "exam.iso",
-        &format!(
-            "allow_users = [\"{}\"]\ncopies = 2\nperiod = \"7d\"",
-            lab.principal("alice")
-        ),
+        &format!("allow_users = [\"{}\"]\ncopies = 5", lab.principal("alice")),
     );
-    let sha = {
-        use sha2::Digest as _;
-        Sha256(sha2::Sha256::digest(std::fs::read(&iso).unwrap()).into())
-    };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let prior = |station: &str, seq: u64, age: u64| PriorBurn {
-        station: station.into(),
-        station_seq: seq,
-        sha256: sha,
-        end_unix: now - age,
-    };
+    lab.entitle(
+        "free.iso",
+        &format!("allow_users = [\"{}\"]", lab.principal("alice")),
+    );
     let running = lab.start(lab.config("", ""), None).await;
 
-    // Two reports of the same burn on another station, and one burn older than the period:
-    // one copy used, one left.
-    let mut identity = identity_of(&lab, "alice");
-    identity.prior_burns = vec![
-        prior("other-station", 4, 60),
-        prior("other-station", 4, 60),
-        prior("other-station", 3, 8 * 86_400),
-    ];
-    let mut m = as_master(&lab, running.addr, identity.clone()).await;
-    let e = m.ask(&Request::Capab).await;
+    // No control link: the limited image is refused with a reason a user can act on, before
+    // anything is written; the unlimited one burns.
+    let mut m = connect_as_master(&lab, running.addr).await.module();
+    let e = m.ask(&burn("exam.iso")).await;
+    assert!(denial(&e).contains("cannot be reached"), "{e:?}");
+    assert!(lab.records_named("burn.start").is_empty());
+    m.send(&burn("free.iso")).await;
+    let events = m.until(is_end).await;
     assert!(
-        matches!(&e, Event::Cap(cap) if cap.images.len() == 1),
+        matches!(events.last(), Some(Event::Verify(v)) if v.passed),
+        "{events:?}"
+    );
+    m.until(|e| matches!(e, Event::Avail | Event::Empty)).await;
+
+    // The master refuses: the user gets its reason, nothing is written.
+    let (link, _) = control_link(&lab, running.addr).await;
+    let (task, asked) = answer_grants(link, Some("quota used up on another station"));
+    eventually("the control link is up", || {
+        lab.records_named("control.link")
+            .iter()
+            .any(|r| r.get_str("state") == Some("up"))
+    })
+    .await;
+    let e = m.ask(&burn("exam.iso")).await;
+    assert!(
+        denial(&e).contains("quota used up on another station"),
         "{e:?}"
     );
-    let e = m
-        .ask(&Request::Burn {
-            image_id: "exam.iso".into(),
-            copies: 2,
-        })
-        .await;
+    assert_eq!(asked.lock().unwrap().len(), 1);
     assert_eq!(
-        denial(&e),
-        "you asked for 2 copies of \"exam.iso\" but your quota allows 1 more"
+        lab.records_named("burn.start").len(),
+        1,
+        "only free.iso started"
     );
-    drop(m);
+    task.abort();
 
-    // Another burn elsewhere uses the last copy.
-    identity.prior_burns.push(prior("third-station", 9, 30));
-    let mut m = as_master(&lab, running.addr, identity).await;
-    let e = m.ask(&burn("exam.iso")).await;
-    assert_eq!(
-        denial(&e),
-        "quota used up: 2 of 2 copies of exam.iso in the last 7d"
+    // The master grants: the copy burns, and grant, burn.start and receipt carry one copy id.
+    let (link, station_id) = control_link(&lab, running.addr).await;
+    let (task, asked) = answer_grants(link, None);
+    eventually("the new control link is up", || {
+        lab.records_named("control.link")
+            .iter()
+            .filter(|r| r.get_str("state") == Some("up"))
+            .count()
+            == 2
+    })
+    .await;
+    m.send(&burn("exam.iso")).await;
+    let events = m.until(is_end).await;
+    assert!(
+        matches!(events.last(), Some(Event::Verify(v)) if v.passed),
+        "{events:?}"
     );
+    let request = asked
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a grant request");
+    assert_eq!(request.user, lab.principal("alice"));
+    assert_eq!(request.image_id, "exam.iso");
+    assert_eq!((request.copy, request.copies), (1, 1));
+    let start = lab.records_named("burn.start").pop().expect("burn.start");
+    assert_eq!(start.get_str("copy_id"), Some(request.copy_id.as_str()));
+    let receipt = lab.records_named("burn.receipt").pop().expect("receipt");
+    assert_eq!(receipt.get_str("copy_id"), Some(request.copy_id.as_str()));
+    assert_eq!(receipt.get_str("station"), Some(station_id.as_str()));
+    task.abort();
     drop(m);
     running.stop().await;
-    // Nothing was burned here.
-    assert!(lab.records_named("burn.start").is_empty());
 }
 
 #[tokio::test]

@@ -1,8 +1,7 @@
-//! The policy at BIND: refused early with ERRDENIED and the reason, counted from the
-//! master's own `burn.receipt` records; what the master knows of a user's burns reaches the
-//! station in the identity block.
+//! The policy at BIND: refused early with ERRDENIED and the reason, counted from the copies
+//! the master recorded (its ledger, filled from its own `burn.receipt` records).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use burnstand_audit::Event;
 use burnstand_wire::command::{Command, Reply};
@@ -104,16 +103,7 @@ fn a_used_up_quota_is_denied_at_bind_and_other_burns_reach_the_station() {
         let StationEvent::Identity(identity) = lab.stations[0].next_event().await else {
             panic!("expected the identity block");
         };
-        // The station hears of bob's earlier burn (it decides for itself whether it counts).
-        assert_eq!(identity.prior_burns.len(), 1, "{identity:?}");
-        let prior = &identity.prior_burns[0];
-        assert_eq!(prior.station, "far-station");
-        assert_eq!(prior.station_seq, 8);
-        assert_eq!(prior.sha256.to_hex(), EXAM);
-        let age = SystemTime::now()
-            .duration_since(UNIX_EPOCH + Duration::from_secs(prior.end_unix))
-            .expect("in the past");
-        assert!(age > Duration::from_secs(39 * 86_400), "{age:?}");
+        assert_eq!(identity.user, format!("bob@{REALM}"));
     });
 }
 

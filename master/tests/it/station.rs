@@ -7,9 +7,10 @@
 
 use std::net::SocketAddr;
 
-use burnstand_wire::command::{Identity, Reply};
+use burnstand_wire::command::Identity;
 use burnstand_wire::gss::acceptor_credentials;
 use burnstand_wire::io::Unauthenticated;
+use burnstand_wire::link::{LinkOpen, MasterMessage, StationHello, StationMessage};
 use burnstand_wire::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -94,6 +95,8 @@ async fn serve(
     mode: StationMode,
     tx: &mpsc::UnboundedSender<StationEvent>,
 ) -> Result<(), Error> {
+    // The listening port makes each test station's id unique.
+    let port = stream.local_addr().map_or(0, |a| a.port());
     let cred = acceptor_credentials(own)?;
     let mut session = Unauthenticated::new(stream)
         .accept(cred, HANG_GUARD)
@@ -104,11 +107,27 @@ async fn serve(
         "only the master may connect to a station"
     );
     if mode == StationMode::Refuse {
-        session.send(&Reply::ErrNotAvl).await?;
+        session.send(&StationHello::NotAvailable).await?;
         return Ok(());
     }
-    session.send(&Reply::Ok).await?;
-    let identity: Identity = session.recv().await?;
+    let id = format!("test-station-{port}");
+    session.send(&StationHello::ready(&id)).await?;
+    let identity: Identity = match session.recv::<LinkOpen>().await? {
+        LinkOpen::Session(identity) => identity,
+        LinkOpen::Control => {
+            // The master's control link: this station burns nothing, so it only answers
+            // the sync (no receipts) and the pings, silently, until the master closes it.
+            loop {
+                let answer = match session.recv::<MasterMessage>().await {
+                    Ok(MasterMessage::Sync { .. }) => StationMessage::Synced { head_seq: 0 },
+                    Ok(MasterMessage::Ping) => StationMessage::Pong,
+                    Ok(_) => continue,
+                    Err(_) => return Ok(()),
+                };
+                session.send(&answer).await?;
+            }
+        }
+    };
     let _ = tx.send(StationEvent::Identity(identity));
     loop {
         match session.recv_bytes().await {

@@ -1,0 +1,256 @@
+//! The station's side of the control link (`docs/protocol.md` §5.9): the one connection each
+//! trusted master keeps open to this station, over which the station asks for a **copy grant**
+//! before each copy of a quota-limited or dated image, pushes every receipt it writes, and
+//! answers the master's SYNC with the receipts the master has not recorded.
+//!
+//! One task per link owns its GSSAPI session and serves it from one `select!`: messages from
+//! the master (cancel-safe receive), requests from burn jobs (a channel), and the receipts of
+//! a SYNC in progress (a channel fed by a blocking log scan). Sends are never raced.
+//! A newer link from the same master replaces the older one.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use burnstand_wire::burner::Receipt;
+use burnstand_wire::io::Session as WireSession;
+use burnstand_wire::link::{GrantRequest, MasterMessage, StationMessage};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::reconcile;
+
+/// How long a burn waits for the master's answer to a grant request. The master answers
+/// after one fsync; a master that takes longer is treated as unreachable.
+pub const GRANT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Requests from burn jobs queued towards one link; a job waits when it is full.
+const OUTGOING_QUEUE: usize = 64;
+
+/// Receipts a SYNC scan reads ahead of the link (each at most one audit record, 64 KiB).
+const SYNC_QUEUE: usize = 16;
+
+/// Grant requests awaiting an answer on one link (one per running burn at most in practice;
+/// a station runs one burn at a time). A bound against a bug, not a tuning knob.
+const MAX_PENDING_GRANTS: usize = 64;
+
+/// Why a copy got no grant. The text goes to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoGrant {
+    /// The master refused: quota used up, expired, no reservation…
+    Refused(String),
+    /// No control link to the session's master is up, or it went down while waiting.
+    Unreachable,
+    /// The master did not answer within [`GRANT_TIMEOUT`].
+    TimedOut,
+}
+
+impl std::fmt::Display for NoGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoGrant::Refused(reason) => write!(f, "the master refused the copy: {reason}"),
+            NoGrant::Unreachable => f.write_str(
+                "this image is limited and the master that counts its copies cannot be reached \
+                 from the station right now; try again in a minute, or tell the lab staff",
+            ),
+            NoGrant::TimedOut => f.write_str(
+                "the master did not answer the copy grant in time; try again in a minute",
+            ),
+        }
+    }
+}
+
+enum Outgoing {
+    Grant(GrantRequest, oneshot::Sender<Result<(), NoGrant>>),
+    Receipt(Receipt),
+}
+
+struct Link {
+    id: u64,
+    tx: mpsc::Sender<Outgoing>,
+}
+
+/// The control links of this station, one per trusted master (by exported name).
+#[derive(Default)]
+pub struct ControlLinks {
+    links: Mutex<HashMap<Vec<u8>, Link>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for ControlLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlLinks").finish_non_exhaustive()
+    }
+}
+
+impl ControlLinks {
+    fn sender(&self, master: &[u8]) -> Option<mpsc::Sender<Outgoing>> {
+        let links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
+        links.get(master).map(|l| l.tx.clone())
+    }
+
+    /// Asks `master` (exported name) whether the copy may be burned; `Ok` once granted.
+    pub async fn grant(&self, master: &[u8], request: GrantRequest) -> Result<(), NoGrant> {
+        let tx = self.sender(master).ok_or(NoGrant::Unreachable)?;
+        let (answer_tx, answer_rx) = oneshot::channel();
+        tx.send(Outgoing::Grant(request, answer_tx))
+            .await
+            .map_err(|_| NoGrant::Unreachable)?;
+        match tokio::time::timeout(GRANT_TIMEOUT, answer_rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(NoGrant::Unreachable),
+            Err(_) => Err(NoGrant::TimedOut),
+        }
+    }
+
+    /// Pushes a receipt just written to every master linked now (best effort: a master that
+    /// misses it gets it with its next SYNC).
+    pub fn push_receipt(&self, receipt: &Receipt) {
+        let links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
+        for link in links.values() {
+            if link
+                .tx
+                .try_send(Outgoing::Receipt(receipt.clone()))
+                .is_err()
+            {
+                tracing::warn!("control link busy; the receipt goes with the next sync");
+            }
+        }
+    }
+
+    fn register(&self, master: &[u8]) -> (u64, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
+        if links.insert(master.to_vec(), Link { id, tx }).is_some() {
+            tracing::info!("a new control link replaces the previous one of this master");
+        }
+        (id, rx)
+    }
+
+    fn unregister(&self, master: &[u8], id: u64) {
+        let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
+        if links.get(master).is_some_and(|l| l.id == id) {
+            links.remove(master);
+        }
+    }
+
+    /// Whether a control link to `master` is up (for tests and the operator's log).
+    pub fn is_linked(&self, master: &[u8]) -> bool {
+        self.sender(master).is_some()
+    }
+}
+
+/// Serves one control link until the master closes it, it fails, or `shutdown` fires.
+pub async fn serve(
+    links: &ControlLinks,
+    audit_log: std::path::PathBuf,
+    mut wire: WireSession<TcpStream>,
+    shutdown: CancellationToken,
+) -> String {
+    let master = wire.peer().exported().to_vec();
+    let (id, mut outgoing) = links.register(&master);
+    tracing::info!("control link up");
+    let mut pending: HashMap<String, oneshot::Sender<Result<(), NoGrant>>> = HashMap::new();
+    let mut sync: Option<mpsc::Receiver<reconcile::SyncItem>> = None;
+    let reason = loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break "station shutting down".to_owned(),
+            message = wire.recv::<MasterMessage>() => {
+                let message = match message {
+                    Ok(m) => m,
+                    Err(burnstand_wire::Error::Closed) => break "master closed the link".to_owned(),
+                    Err(e) => break format!("control link lost: {e}"),
+                };
+                let sent = match message {
+                    MasterMessage::Grant { copy_id } => {
+                        answer(&mut pending, &copy_id, Ok(()));
+                        Ok(())
+                    }
+                    MasterMessage::NoGrant { copy_id, reason } => {
+                        answer(&mut pending, &copy_id, Err(NoGrant::Refused(reason)));
+                        Ok(())
+                    }
+                    MasterMessage::Sync { after_seq, after_hash } => {
+                        sync = Some(reconcile::start_sync(audit_log.clone(), after_seq, after_hash, SYNC_QUEUE));
+                        Ok(())
+                    }
+                    MasterMessage::Ping => wire.send(&StationMessage::Pong).await,
+                };
+                if let Err(e) = sent {
+                    break format!("cannot send: {e}");
+                }
+            }
+            item = next_sync_item(&mut sync) => {
+                let message = match item {
+                    Some(reconcile::SyncItem::Receipt(r)) => StationMessage::Receipt(r),
+                    Some(reconcile::SyncItem::Done { head_seq }) => {
+                        sync = None;
+                        StationMessage::Synced { head_seq }
+                    }
+                    Some(reconcile::SyncItem::Failed(e)) => {
+                        tracing::error!(error = %e, "cannot read the audit log for a sync");
+                        break "audit log unreadable during sync".to_owned();
+                    }
+                    None => {
+                        sync = None;
+                        continue;
+                    }
+                };
+                if let Err(e) = wire.send(&message).await {
+                    break format!("cannot send: {e}");
+                }
+            }
+            out = outgoing.recv() => {
+                let Some(out) = out else { break "replaced".to_owned() };
+                let message = match out {
+                    Outgoing::Grant(request, answer_tx) => {
+                        if pending.len() >= MAX_PENDING_GRANTS {
+                            let _ = answer_tx.send(Err(NoGrant::Unreachable));
+                            continue;
+                        }
+                        pending.insert(request.copy_id.clone(), answer_tx);
+                        StationMessage::GrantRequest(request)
+                    }
+                    Outgoing::Receipt(r) => StationMessage::Receipt(r),
+                };
+                if let Err(e) = wire.send(&message).await {
+                    break format!("cannot send: {e}");
+                }
+            }
+        }
+    };
+    links.unregister(&master, id);
+    // Waiting burns learn at once that no grant will come.
+    for (_, answer_tx) in pending.drain() {
+        let _ = answer_tx.send(Err(NoGrant::Unreachable));
+    }
+    tracing::info!(reason = %reason, "control link down");
+    reason
+}
+
+fn answer(
+    pending: &mut HashMap<String, oneshot::Sender<Result<(), NoGrant>>>,
+    copy_id: &str,
+    result: Result<(), NoGrant>,
+) {
+    match pending.remove(copy_id) {
+        Some(tx) => {
+            let _ = tx.send(result);
+        }
+        None => tracing::warn!(copy_id, "an answer for a copy nobody asked about; ignored"),
+    }
+}
+
+async fn next_sync_item(
+    sync: &mut Option<mpsc::Receiver<reconcile::SyncItem>>,
+) -> Option<reconcile::SyncItem> {
+    match sync {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

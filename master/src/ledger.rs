@@ -1,0 +1,282 @@
+//! The copy ledger: every copy the master granted or learnt a receipt of, by copy id — the
+//! durable records quotas are counted from (`docs/policy.md`, `docs/protocol.md` §5.9).
+//!
+//! Counting is a query over this store, never "whatever lines the audit log holds": the
+//! audit log can be rotated, the ledger is not. Each entry is also in the audit log
+//! (`copy.grant`, `burn.receipt`), and the master re-imports the current log at start-up
+//! (idempotently, by copy id), so a crash between the audit record and the ledger write
+//! loses nothing.
+//!
+//! [`Ledger`] is the one small interface the rest of the master uses; [`SqliteLedger`] keeps it
+//! in one SQLite file under the master's `state_dir`. A store shared by several masters
+//! (PostgreSQL) implements the same trait.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use burnstand_policy::Usage;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+/// The ledger file under `state_dir`.
+pub const LEDGER_FILE: &str = "ledger.sqlite";
+
+/// One copy as a grant or a receipt names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    /// The copy's UUID (or `station#seq` for a receipt from before copy ids).
+    pub copy_id: String,
+    /// The user's exported name.
+    pub user: Vec<u8>,
+    /// Lower-case hex SHA-256 of the image.
+    pub sha256: String,
+    /// The station's id.
+    pub station_id: String,
+    /// When it counts from: the grant, or the receipt's end for a copy without grant.
+    pub at: SystemTime,
+}
+
+/// A receipt's place in its station's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPosition {
+    pub seq: u64,
+    /// Hex SHA-256 of the record's line.
+    pub hash: String,
+}
+
+/// What the master asks of its copy store.
+pub trait Ledger: Usage + Send + Sync {
+    /// Records a granted copy. `false` if the copy id was known already (then nothing
+    /// changes: a copy counts once).
+    fn grant(&self, copy: &Copy) -> Result<bool>;
+    /// Records a receipt: completes the granted copy, or adds the copy if it had no grant.
+    /// `false` if this copy's receipt was recorded already.
+    fn receipt(&self, copy: &Copy, result: &str, position: &LogPosition) -> Result<bool>;
+    /// Whether this copy's receipt is recorded.
+    fn has_receipt(&self, copy_id: &str) -> Result<bool>;
+    /// The newest receipt recorded from station `station_id`: where its next SYNC starts.
+    fn position(&self, station_id: &str) -> Result<Option<LogPosition>>;
+    /// Copies recorded.
+    fn copies(&self) -> Result<u64>;
+}
+
+/// The ledger in a SQLite file; see the module docs.
+pub struct SqliteLedger {
+    db: Mutex<Connection>,
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::Ledger(e.to_string())
+}
+
+impl SqliteLedger {
+    /// Opens (or creates) the ledger file at `path`; every write is durable (`synchronous =
+    /// FULL`) before the call returns.
+    pub fn open(path: &Path) -> Result<SqliteLedger> {
+        let db = Connection::open(path).map_err(|e| {
+            Error::Ledger(format!(
+                "cannot open the copy ledger {}: {e}; check that state_dir exists and is writable",
+                path.display()
+            ))
+        })?;
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             CREATE TABLE IF NOT EXISTS copies (
+                 copy_id      TEXT PRIMARY KEY,
+                 user         BLOB NOT NULL,
+                 sha256       TEXT NOT NULL,
+                 station_id   TEXT NOT NULL,
+                 at           INTEGER NOT NULL,
+                 granted      INTEGER NOT NULL DEFAULT 0,
+                 result       TEXT,
+                 station_seq  INTEGER,
+                 receipt_hash TEXT
+             );
+             CREATE INDEX IF NOT EXISTS copies_by_user ON copies (user, sha256, at);
+             CREATE INDEX IF NOT EXISTS copies_by_station ON copies (station_id, station_seq);",
+        )
+        .map_err(db_err)?;
+        Ok(SqliteLedger { db: Mutex::new(db) })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Ledger for SqliteLedger {
+    fn grant(&self, copy: &Copy) -> Result<bool> {
+        let n = self
+            .db()
+            .execute(
+                "INSERT OR IGNORE INTO copies (copy_id, user, sha256, station_id, at, granted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+                params![
+                    copy.copy_id,
+                    copy.user,
+                    copy.sha256,
+                    copy.station_id,
+                    unix(copy.at)
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    fn receipt(&self, copy: &Copy, result: &str, position: &LogPosition) -> Result<bool> {
+        let db = self.db();
+        let seq = i64::try_from(position.seq).unwrap_or(i64::MAX);
+        let n = db
+            .execute(
+                "INSERT INTO copies (copy_id, user, sha256, station_id, at, result, station_seq, receipt_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (copy_id) DO UPDATE SET
+                     result = excluded.result,
+                     station_seq = excluded.station_seq,
+                     receipt_hash = excluded.receipt_hash
+                 WHERE copies.result IS NULL",
+                params![
+                    copy.copy_id,
+                    copy.user,
+                    copy.sha256,
+                    copy.station_id,
+                    unix(copy.at),
+                    result,
+                    seq,
+                    position.hash
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    fn has_receipt(&self, copy_id: &str) -> Result<bool> {
+        self.db()
+            .query_row(
+                "SELECT result IS NOT NULL FROM copies WHERE copy_id = ?1",
+                params![copy_id],
+                |row| row.get::<_, bool>(0),
+            )
+            .optional()
+            .map(|found| found.unwrap_or(false))
+            .map_err(db_err)
+    }
+
+    fn position(&self, station_id: &str) -> Result<Option<LogPosition>> {
+        self.db()
+            .query_row(
+                "SELECT station_seq, receipt_hash FROM copies
+                 WHERE station_id = ?1 AND station_seq IS NOT NULL
+                 ORDER BY station_seq DESC LIMIT 1",
+                params![station_id],
+                |row| {
+                    let seq: i64 = row.get(0)?;
+                    Ok(LogPosition {
+                        seq: u64::try_from(seq).unwrap_or(0),
+                        hash: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn copies(&self) -> Result<u64> {
+        self.db()
+            .query_row("SELECT COUNT(*) FROM copies", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(db_err)
+    }
+}
+
+impl Usage for SqliteLedger {
+    /// Fails closed: a ledger that cannot be read reports every quota as used up.
+    fn used(&self, user: &[u8], sha256: &str, since: Option<SystemTime>) -> u32 {
+        let since = since.map_or(i64::MIN, unix);
+        let counted = self.db().query_row(
+            "SELECT COUNT(*) FROM copies WHERE user = ?1 AND sha256 = ?2 AND at >= ?3",
+            params![user, sha256.to_ascii_lowercase(), since],
+            |row| row.get::<_, i64>(0),
+        );
+        match counted {
+            Ok(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            Err(e) => {
+                tracing::error!(error = %e, "copy ledger unreadable: counting every quota as used up");
+                u32::MAX
+            }
+        }
+    }
+}
+
+/// Seconds since the epoch as a time (for records that carry them).
+pub fn from_unix(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(id: &str, user: &[u8], at: u64) -> Copy {
+        Copy {
+            copy_id: id.into(),
+            user: user.to_vec(),
+            sha256: "ab".repeat(32),
+            station_id: "st".into(),
+            at: from_unix(at),
+        }
+    }
+
+    fn pos(seq: u64) -> LogPosition {
+        LogPosition {
+            seq,
+            hash: format!("{seq:064x}"),
+        }
+    }
+
+    #[test]
+    fn a_copy_counts_once_whether_granted_received_or_both() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Ledger(e.to_string()))?;
+        let ledger = SqliteLedger::open(&dir.path().join(LEDGER_FILE))?;
+        let sha = "ab".repeat(32);
+        assert!(ledger.grant(&copy("a", b"alice", 100))?);
+        assert!(!ledger.grant(&copy("a", b"alice", 100))?, "granted twice");
+        assert_eq!(ledger.used(b"alice", &sha, None), 1);
+        assert!(ledger.receipt(&copy("a", b"alice", 200), "verified", &pos(5))?);
+        assert!(!ledger.receipt(&copy("a", b"alice", 200), "verified", &pos(5))?);
+        assert!(ledger.has_receipt("a")?);
+        assert!(!ledger.has_receipt("nope")?);
+        assert_eq!(ledger.used(b"alice", &sha, None), 1);
+        // A receipt without a grant (an unlimited image, or from before grants) counts too.
+        assert!(ledger.receipt(&copy("b", b"alice", 300), "cancelled", &pos(9))?);
+        assert_eq!(ledger.used(b"alice", &sha, None), 2);
+        assert_eq!(ledger.used(b"alice", &sha.to_uppercase(), None), 2);
+        assert_eq!(ledger.used(b"alice", &sha, Some(from_unix(150))), 1);
+        assert_eq!(ledger.used(b"bob", &sha, None), 0);
+        assert_eq!(ledger.position("st")?, Some(pos(9)));
+        assert_eq!(ledger.position("other")?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn the_ledger_survives_reopening() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Ledger(e.to_string()))?;
+        let path = dir.path().join(LEDGER_FILE);
+        SqliteLedger::open(&path)?.grant(&copy("a", b"alice", 100))?;
+        let again = SqliteLedger::open(&path)?;
+        assert_eq!(again.copies()?, 1);
+        assert_eq!(again.used(b"alice", &"ab".repeat(32), None), 1);
+        Ok(())
+    }
+}
