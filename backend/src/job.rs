@@ -406,10 +406,12 @@ impl BurnJob {
         let sha256 = self.image.digests.sha256;
         match self.station.may_burn(&self.who, &sha256) {
             Ok(left) if left.allows(1) => {}
-            Ok(_) => return Some(format!(
+            Ok(_) => {
+                return Some(format!(
                 "copy {copy} of {} of {:?} is beyond your quota; the copies before it were burned",
                 self.copies, self.image.id
-            )),
+            ))
+            }
             Err(refusal) => return Some(refusal.to_string()),
         }
         let subject = burnstand_policy::Subject {

@@ -120,6 +120,8 @@ pub struct Policy {
     pub users: Vec<&'static str>,
     /// Copies of `sample` per user; `None` is unlimited.
     pub sample_copies: Option<u32>,
+    /// Copies of `big` per user; `None` is unlimited.
+    pub big_copies: Option<u32>,
     /// The realm offers anonymous PKINIT (`anonymous.ccache` holds an anonymous ticket).
     pub anonymous: bool,
     /// A trusted foreign realm with user eve (`eve.ccache`), see [`Lab::foreign`].
@@ -135,6 +137,7 @@ impl Default for Policy {
         Policy {
             users: vec!["alice", "bob", "carol", "dave"],
             sample_copies: None,
+            big_copies: None,
             anonymous: false,
             foreign: false,
             header: format!("realms = [\"{REALM}\"]"),
@@ -156,8 +159,12 @@ impl Policy {
             .sample_copies
             .map(|n| format!("copies = {n}\n"))
             .unwrap_or_default();
+        let big_copies = self
+            .big_copies
+            .map(|n| format!("copies = {n}\n"))
+            .unwrap_or_default();
         format!(
-            "{}\n\n[[image]]\nsha256 = \"{}\"\nname = \"sample\"\nallow_users = [{users}]\n{copies}\n[[image]]\nsha256 = \"{}\"\nname = \"big\"\nallow_users = [{users}]\n",
+            "{}\n\n[[image]]\nsha256 = \"{}\"\nname = \"sample\"\nallow_users = [{users}]\n{copies}\n[[image]]\nsha256 = \"{}\"\nname = \"big\"\nallow_users = [{users}]\n{big_copies}",
             self.header, sample.sha256, big.sha256
         )
     }
@@ -275,6 +282,9 @@ speed = 1
             let mut cmd = base_command(&station_bin, &realm);
             cmd.arg("--config").arg(&path);
             let (daemon, addr) = start_daemon(cmd, &sdir.join("station.log"), "listening on ");
+            // A restart (Lab::restart_station) listens on the same address.
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, text.replace("127.0.0.1:0", &addr.to_string())).unwrap();
             daemons.push(daemon);
             station_addrs.push(addr);
             station_audits.push(audit);
@@ -348,6 +358,15 @@ speed = 1
             lab.foreign = Some((foreign, conf));
         }
         lab
+    }
+
+    /// Starts station `n` again (after [`Lab::kill_station`]) on its old address.
+    pub fn restart_station(&mut self, n: usize) {
+        let sdir = self.dir.path().join(format!("station-{n}"));
+        let mut cmd = base_command(&sibling("burnstand-station"), &self.realm);
+        cmd.arg("--config").arg(sdir.join("station.toml"));
+        let (daemon, _) = start_daemon(cmd, &sdir.join("station-2.log"), "listening on ");
+        self.daemons[n - 1] = daemon;
     }
 
     /// SIGKILLs station `n` (1 or 2), as a crash or power loss would.

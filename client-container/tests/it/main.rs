@@ -15,6 +15,7 @@ mod busy;
 mod cancel;
 mod config;
 mod crash;
+mod grants;
 mod json;
 
 use std::process::{Command, Output};
