@@ -146,7 +146,10 @@ fn summary(path: &std::path::Path, config: &Config) -> String {
 }
 
 async fn serve(config: Config) -> Result<(), BoxError> {
-    let log = AuditLog::open(&config.audit_log)?;
+    // A torn last line (an append a crash or a full disk cut short, never acknowledged) is
+    // cut off and the cut recorded, with a warning, before anyone is served; any other
+    // damage refuses the start.
+    let log = AuditLog::open_repairing(&config.audit_log)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
