@@ -359,3 +359,28 @@ fn a_log_broken_before_its_end_stops_the_master_with_words_not_function_names() 
         "nothing is cut from a tampered log"
     );
 }
+
+#[test]
+fn check_config_and_start_refuse_a_keytab_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new();
+    let keytab = setup.keytab();
+    std::fs::set_permissions(&keytab, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let config = setup.write_config("master.toml", "", |t| t);
+    let expected = format!("chmod 600 {}", keytab.display());
+
+    let out = setup.check(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&expected) && stderr.contains("mode 0644"),
+        "{stderr}"
+    );
+
+    let out = setup.command(&config).output().expect("run the master");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(out.stdout.is_empty(), "it never listened");
+    assert!(!setup.audit().exists(), "nothing was opened");
+}
