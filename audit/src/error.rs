@@ -63,10 +63,11 @@ pub enum Error {
 
     /// The last line of the log is incomplete: an append was interrupted.
     #[error(
-        "audit log {path} ends in a torn record: line {line} ({len} bytes) has no trailing \
-         newline, so an append was interrupted (crash, power loss or full disk) and that record \
-         was never acknowledged; inspect the line, then reopen with repair \
-         (AuditLog::open_repairing) to cut off exactly that line"
+        "audit log {path} ends in a torn record: line {line} ({len} bytes) is incomplete, so an \
+         append was interrupted (crash, power loss or full disk) and that record was never \
+         acknowledged; the daemons cut such a line off at start and record the cut; to do it \
+         by hand, stop the daemon and run `burnstand audit repair {path}` (with --dry-run first \
+         to see what would be cut)"
     )]
     TornTail { path: PathBuf, line: u64, len: u64 },
 

@@ -31,9 +31,11 @@
 //!   acknowledgement leaves a record of an action nobody saw confirmed.
 //! * **Fail closed.** If a write or fsync fails, the log is poisoned: every later append is
 //!   refused and [`AuditLog::is_healthy`] turns false, so the daemon stops accepting sessions
-//!   rather than run unaudited. A failed write may leave a torn last line; opening refuses it
-//!   until an operator chooses [`AuditLog::open_repairing`], which cuts off only that line (a
-//!   record that was never acknowledged).
+//!   rather than run unaudited. A failed write (or a crash) may leave a torn last line;
+//!   [`AuditLog::open`] refuses it, [`AuditLog::open_repairing`] (what the daemons use at
+//!   start) cuts off only that line — a record that was never acknowledged — and records the
+//!   cut as an [`REPAIR_EVENT`] record (see [`find_torn_tail`]). A complete record is never
+//!   cut.
 //! * **After-the-fact edits are detectable offline.** Each record carries the hash of the line
 //!   before it, so editing, deleting, reordering or inserting records breaks the chain, and
 //!   [`verify()`] names the first such problem with its line number, in words. The newest
@@ -68,16 +70,18 @@
 mod error;
 mod log;
 mod record;
+mod repair;
 mod shared;
 mod verify;
 
 pub use crate::error::{Error, Result};
 #[doc(hidden)]
 pub use crate::log::TestOnlyFailure;
-pub use crate::log::{Appended, AuditLog, OpenOptions, RepairedTail};
+pub use crate::log::{Appended, AuditLog, OpenOptions};
 pub use crate::record::{
     line_hash, Event, FieldValue, Record, GENESIS_PREV, MAX_NAME_LEN, MAX_RECORD_LEN,
     RESERVED_NAMES,
 };
+pub use crate::repair::{find_torn_tail, RepairedTail, REPAIR_EVENT, REPAIR_HEAD_LEN};
 pub use crate::shared::SharedAuditLog;
 pub use crate::verify::{read_records, scan_records, verify, verify_reader, Problem, VerifyReport};

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::record::{line_hash, now_rfc3339, render_line, Event};
+use crate::repair::RepairedTail;
 use crate::verify::{problem_error, walk, Problem};
 
 /// Permissions of a newly created log: owner read/write, group read (auditors), others nothing.
@@ -28,17 +29,6 @@ pub struct Appended {
     /// The record's line exactly as written (without its newline): what a receipt hands to
     /// the user, so they can later prove it is in the log byte for byte.
     pub line: String,
-}
-
-/// A torn last line cut off by a repairing open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepairedTail {
-    /// Its line number.
-    pub line: u64,
-    /// Byte offset where it started (the file's new length).
-    pub offset: u64,
-    /// What it held (a prefix of a record that was never acknowledged, or zeros).
-    pub bytes: Vec<u8>,
 }
 
 /// Injected failure for tests of the fail-closed path; never use it in a daemon.
@@ -70,12 +60,14 @@ impl OpenOptions {
 
     /// Whether to cut off a torn last line instead of refusing to open.
     ///
-    /// The trade-off: a torn line is the prefix of a record whose append never returned `Ok`,
-    /// so its action was never acknowledged and dropping it loses no acknowledged record. But
-    /// the bytes are gone from the file (they are kept in [`AuditLog::repaired_tail`] and logged
-    /// with `tracing::warn!`), so an operator should look at the refusal first, e.g. to tell a
-    /// crash from a full disk. Only a line with no trailing newline at the very end is cut; any
-    /// other problem still refuses the open.
+    /// A torn line is the prefix of a record whose append never returned `Ok`, so its action
+    /// was never acknowledged and cutting it loses no acknowledged record. The cut is not
+    /// silent: the file is truncated and fsynced, then an [`REPAIR_EVENT`](crate::REPAIR_EVENT)
+    /// record naming the cut (offset, length, SHA-256 and first bytes of what went) is appended
+    /// and chained like any other, and a warning is logged with `tracing::warn!`. Only the last
+    /// line is ever cut, and only when it is incomplete (no trailing newline) or not JSON at
+    /// all; any other problem, a complete record that does not chain included, still refuses
+    /// the open (see [`crate::repair`](crate::find_torn_tail)).
     pub fn repair_torn_tail(mut self, repair: bool) -> Self {
         self.repair_torn_tail = repair;
         self
@@ -204,8 +196,8 @@ impl AuditLog {
         OpenOptions::new().open(path)
     }
 
-    /// Like [`AuditLog::open`], but cuts off a torn last line instead of refusing; see
-    /// [`OpenOptions::repair_torn_tail`] for the trade-off.
+    /// Like [`AuditLog::open`], but cuts off a torn last line and records the cut instead of
+    /// refusing; see [`OpenOptions::repair_torn_tail`]. This is what the daemons use at start.
     pub fn open_repairing(path: impl AsRef<Path>) -> Result<AuditLog> {
         OpenOptions::new().repair_torn_tail(true).open(path)
     }
@@ -237,12 +229,6 @@ impl AuditLog {
             (Some(Problem::TornTail { line, .. }), Some(torn)) if options.repair_torn_tail => {
                 file.set_len(torn.offset).map_err(open_err)?;
                 file.sync_all().map_err(open_err)?;
-                tracing::warn!(
-                    path = %path.display(),
-                    line,
-                    bytes = %String::from_utf8_lossy(&torn.bytes),
-                    "audit log: cut off torn last line (an append that was never acknowledged)"
-                );
                 repaired = Some(RepairedTail {
                     line,
                     offset: torn.offset,
@@ -261,15 +247,35 @@ impl AuditLog {
                 appends: 0,
             }),
         };
-        Ok(AuditLog {
+        let mut log = AuditLog {
             path: path.to_owned(),
             sink,
             last_seq: walked.report.last_seq,
             last_hash: walked.report.last_hash,
             synced_once: false,
             poisoned: None,
-            repaired,
-        })
+            repaired: None,
+        };
+        if let Some(tail) = repaired {
+            // The cut is recorded in the log itself, chained like any other record, before
+            // anything else can be appended.
+            let appended = log.append(&tail.event())?;
+            tracing::warn!(
+                path = %path.display(),
+                record = appended.seq,
+                "audit log {} ended in a torn record, an append that was interrupted (crash, \
+                 power loss or full disk) and never acknowledged; cut off {}; the cut is \
+                 recorded as record {} ({}). Nothing acknowledged was lost. If the daemon did \
+                 not crash and the disk was not full, check the storage and who can write the \
+                 file",
+                path.display(),
+                tail.describe(),
+                appended.seq,
+                crate::repair::REPAIR_EVENT,
+            );
+            log.repaired = Some(tail);
+        }
+        Ok(log)
     }
 
     /// Appends `event` as the next record and returns only once it is on stable storage.
@@ -349,7 +355,8 @@ impl AuditLog {
         &self.last_hash
     }
 
-    /// The torn line a repairing open cut off, if it did.
+    /// The torn line a repairing open cut off (and recorded as the log's last record), if it
+    /// did.
     pub fn repaired_tail(&self) -> Option<&RepairedTail> {
         self.repaired.as_ref()
     }

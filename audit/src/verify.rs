@@ -42,7 +42,9 @@ pub enum Problem {
     Malformed { line: u64, reason: String },
     /// A line is longer than [`MAX_RECORD_LEN`]; reading stopped there.
     LineTooLong { line: u64, max: usize },
-    /// The last line has no trailing newline: an append was interrupted and never acknowledged.
+    /// The last line is not a complete record: it has no trailing newline, or it ends in one
+    /// but is not JSON at all. An append was interrupted and never acknowledged. `len` counts
+    /// every byte of the line, its newline included.
     TornTail { line: u64, len: u64 },
     /// The record on `line` was changed after the record on `next_line` (record `seq + 1`) was
     /// appended: its hash no longer matches that record's `prev`.
@@ -108,9 +110,11 @@ impl fmt::Display for Problem {
             ),
             Problem::TornTail { line, len } => write!(
                 f,
-                "the last line (line {line}, {len} bytes) is torn: it has no trailing newline, so \
-                 an append was interrupted (crash, power loss or full disk) and that record was \
-                 never acknowledged"
+                "the last line (line {line}, {len} bytes) is torn: it is not a complete record \
+                 (no trailing newline, or cut-off JSON), so an append was interrupted (crash, \
+                 power loss or full disk) and that record was never acknowledged; the daemons \
+                 cut such a line off at start and record the cut, or run `burnstand audit \
+                 repair FILE`"
             ),
             Problem::Edited {
                 line,
@@ -407,7 +411,8 @@ enum Classified {
     Problem(Problem, Option<TornLine>),
 }
 
-fn classify(raw: RawLine) -> Classified {
+/// Classifies one line; `is_last` says that nothing follows it in the file.
+fn classify(raw: RawLine, is_last: bool) -> Classified {
     match raw.ending {
         Ending::TooLong => {
             return Classified::Problem(
@@ -438,6 +443,23 @@ fn classify(raw: RawLine) -> Classified {
             hash: line_hash(&raw.bytes),
             record,
         }),
+        // The last line ends in a newline but is not even JSON: the remains of an interrupted
+        // append that got a newline afterwards (an editor, `echo >>`). A line that *is* JSON is
+        // judged as a record: a complete record is never called torn.
+        Err(ParseError::Json(_)) if is_last => {
+            let mut bytes = raw.bytes;
+            bytes.push(b'\n');
+            Classified::Problem(
+                Problem::TornTail {
+                    line: raw.number,
+                    len: bytes.len() as u64,
+                },
+                Some(TornLine {
+                    offset: raw.offset,
+                    bytes,
+                }),
+            )
+        }
         Err(ParseError::Json(error)) => Classified::Problem(
             Problem::InvalidJson {
                 line: raw.number,
@@ -478,7 +500,8 @@ pub(crate) fn walk(reader: impl Read, mut on_record: impl FnMut(&Record)) -> io:
         let Some(raw) = pending.take() else {
             return Ok(finish(records, last, None, None));
         };
-        let current = match classify(raw) {
+        pending = lines.next_line()?;
+        let current = match classify(raw, pending.is_none()) {
             Classified::Record(parsed) => parsed,
             Classified::Problem(problem, torn) => {
                 return Ok(finish(records, last, Some(problem), torn))
@@ -489,7 +512,6 @@ pub(crate) fn walk(reader: impl Read, mut on_record: impl FnMut(&Record)) -> io:
         let found_seq = current.record.seq;
         let seq_ok = found_seq == expected_seq;
         let prev_ok = current.record.prev == expected_prev;
-        pending = lines.next_line()?;
 
         if seq_ok && prev_ok {
             on_record(&current.record);

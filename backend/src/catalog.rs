@@ -146,7 +146,7 @@ impl Catalog {
         let computed = Arc::clone(&self.computed);
         let task = tokio::task::spawn_blocking(move || {
             let mut cache = cache;
-            let images = scan(&dir, &mut cache, &computed, &cache_path);
+            let images = scan(&dir, &mut cache, &computed, Some(&cache_path));
             (cache, images)
         });
         match task.await {
@@ -165,6 +165,25 @@ impl Catalog {
     pub async fn find(&self, id: &str) -> Result<Option<Image>> {
         Ok(self.refresh().await?.into_iter().find(|i| i.id == id))
     }
+}
+
+/// The images of the catalog in `dir`, as a refresh would list them, without creating or
+/// writing anything: the digest cache in `state_dir` is read if it is there, images it does not
+/// know are hashed, and nothing is saved (`--check-config` must have no side effects).
+/// Blocking.
+pub fn inspect(dir: &Path, state_dir: &Path) -> Result<Vec<Image>> {
+    let dir = dir.canonicalize().map_err(|e| StationError::Catalog {
+        path: dir.to_owned(),
+        message: format!("cannot open the directory: {e}"),
+    })?;
+    if !dir.is_dir() {
+        return Err(StationError::Catalog {
+            path: dir,
+            message: "is not a directory".into(),
+        });
+    }
+    let mut cache = load_cache(&state_dir.join(DIGEST_CACHE_FILE));
+    scan(&dir, &mut cache, &AtomicU64::new(0), None)
 }
 
 fn load_cache(path: &Path) -> BTreeMap<String, CacheEntry> {
@@ -226,12 +245,13 @@ fn check_id(id: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// One pass over the directory; see [`Catalog::refresh`].
+/// One pass over the directory; see [`Catalog::refresh`]. A changed cache is saved to
+/// `cache_path` (`None`: never saved).
 fn scan(
     dir: &Path,
     cache: &mut BTreeMap<String, CacheEntry>,
     computed: &AtomicU64,
-    cache_path: &Path,
+    cache_path: Option<&Path>,
 ) -> Result<Vec<Image>> {
     let entries = std::fs::read_dir(dir).map_err(|e| StationError::Catalog {
         path: dir.to_owned(),
@@ -336,7 +356,7 @@ fn scan(
     let before = cache.len();
     cache.retain(|name, _| seen_files.contains(name));
     changed |= cache.len() != before;
-    if changed {
+    if let (true, Some(cache_path)) = (changed, cache_path) {
         save_cache(cache_path, cache);
     }
 

@@ -210,6 +210,35 @@ pub fn parse_medium(report: &str) -> MediumInfo {
     }
 }
 
+/// Why `device` (which exists) is not an optical drive: every drive is a block device, so a
+/// regular file, `/dev/null` or a directory configured as `device` is a mistake — a file
+/// pseudo-drive is `file` with `allow_file_drive = true`.
+pub fn device_problem(device: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::metadata(device) {
+        Ok(meta) => meta,
+        Err(e) => return Some(format!("drive {} is not there: {e}", device.display())),
+    };
+    if meta.file_type().is_block_device() {
+        return None;
+    }
+    let what = if meta.is_file() {
+        "a regular file"
+    } else if meta.is_dir() {
+        "a directory"
+    } else if meta.file_type().is_char_device() {
+        "a character device"
+    } else {
+        "not a device"
+    };
+    Some(format!(
+        "drive.device {} is not a block device but {what}: an optical drive is a block device \
+         such as /dev/sr0; a file pseudo-drive (tests and demos only) is configured as \
+         `file = \"…\"` with `allow_file_drive = true`",
+        device.display()
+    ))
+}
+
 /// xorriso's exit status as a user-facing failure.
 fn failed(what: &str, code: ErrorCode, out: &crate::burn::XorrisoOutput) -> StationError {
     let why = out.explain();
@@ -230,7 +259,10 @@ impl Drive for XorrisoDrive {
         let unusable = |what: String| Err(StationError::drive(ErrorCode::Unavailable, what));
         match &self.target {
             DriveTarget::Device(dev) => match std::fs::metadata(dev) {
-                Ok(_) => Ok(()),
+                Ok(_) => match device_problem(dev) {
+                    None => Ok(()),
+                    Some(problem) => unusable(problem),
+                },
                 Err(e) => unusable(format!("drive {} is not there: {e}", dev.display())),
             },
             DriveTarget::File(file) => match file.parent().map(std::fs::metadata) {

@@ -27,6 +27,7 @@
 //! - [`job`]: one BURN (copies, verify, tray); [`drive`]: the [`drive::Drive`] trait and the
 //!   xorriso drive; [`burn`]: running xorriso, its progress, the read-back;
 //! - [`catalog`] and [`image`]: images, sidecars, digests; [`principal`]: name comparison;
+//! - [`preflight`]: `--check-config` (no side effects) and the start-up rules;
 //! - [`receipt`]: the audit records; [`station`]: shared state; [`faulty`]: a test-only drive;
 //! - [`control`]: the masters' control links (copy grants, receipts pushed and synced);
 //!   [`reconcile`]: copies interrupted by a crash, and the receipts a SYNC sends;
@@ -42,6 +43,7 @@ pub mod error;
 pub mod faulty;
 pub mod image;
 pub mod job;
+pub mod preflight;
 pub mod principal;
 pub mod receipt;
 pub mod reconcile;

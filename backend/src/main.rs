@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burnstand_station::{server, Config, Station};
+use burnstand_station::{preflight, server, Config};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -22,8 +22,8 @@ struct Args {
     #[arg(long, value_name = "FILE", env = "BURNSTAND_STATION_CONFIG")]
     config: PathBuf,
 
-    /// Check the configuration (file, principals, keytab, catalog, audit log) and exit
-    /// without serving: 0 when it is usable.
+    /// Check the configuration (file, principals, keytab, drive, catalog, audit log) and exit
+    /// without serving and without changing anything on disk: 0 when it is usable.
     #[arg(long)]
     check_config: bool,
 }
@@ -61,8 +61,9 @@ fn real_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     runtime.block_on(async move {
         if args.check_config {
-            return check(config).await;
+            return check(config, &args.config).await;
         }
+        preflight::startup(&config, &args.config)?;
         let listen = config.listen;
         let station = server::prepare(config).await?;
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -76,21 +77,19 @@ fn real_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     })
 }
 
-/// `--check-config`: everything `run` needs, without listening.
-async fn check(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let principal = config.principal.clone();
-    tokio::task::spawn_blocking(move || burnstand_wire::gss::acceptor_credentials(&principal))
-        .await??;
-    let station = Station::from_config(config)?;
-    station.drive().check_usable()?;
-    let images = station.catalog().refresh().await?;
+/// `--check-config`: everything `run` needs, without listening and without side effects.
+async fn check(config: Config, origin: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let report = preflight::check(&config, origin).await?;
     println!(
         "configuration ok: station {} ({}), {} image(s) in {}",
-        station.id(),
-        station.config().friendly_name,
-        images.len(),
-        station.catalog().dir().display()
+        config.station_id(),
+        config.friendly_name,
+        report.images,
+        config.catalog.display()
     );
+    for note in report.notes {
+        println!("note: {note}");
+    }
     Ok(())
 }
 

@@ -65,7 +65,7 @@ impl Station {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StationError::io(format!("creating {}", parent.display()), e))?;
         }
-        let audit = AuditLog::open(&config.audit_log)?;
+        let audit = AuditLog::open_repairing(&config.audit_log)?;
         Station::with_parts(config, drive, audit)
     }
 

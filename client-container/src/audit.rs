@@ -8,8 +8,12 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
-use burnstand_audit::{line_hash, scan_records, verify, Record, MAX_RECORD_LEN};
+use burnstand_audit::{
+    find_torn_tail, line_hash, scan_records, verify, AuditLog, Record, RepairedTail, MAX_RECORD_LEN,
+};
+use serde::Serialize;
 
+use crate::output::Report;
 use crate::receipt::StationRecord;
 use crate::ClientError;
 
@@ -133,6 +137,90 @@ pub fn verify_log(path: &Path, head: Option<&str>) -> Result<String, ClientError
         }
     }
     Ok(report.to_string())
+}
+
+/// What `burnstand audit repair` did (or, with `--dry-run`, would do).
+#[derive(Debug, Serialize)]
+pub struct RepairReport {
+    pub file: String,
+    pub dry_run: bool,
+    /// Whether a torn line was cut (always false for a dry run).
+    pub repaired: bool,
+    /// The torn line's number, offset, length, SHA-256 and first bytes (hex), if there is one.
+    pub line: Option<u64>,
+    pub offset: Option<u64>,
+    pub cut_bytes: Option<u64>,
+    pub cut_sha256: Option<String>,
+    pub cut_head_hex: Option<String>,
+    /// The `seq` of the `audit.repair` record that records the cut.
+    pub record: Option<u64>,
+    pub report: String,
+}
+
+impl Report for RepairReport {
+    fn human(&self) -> String {
+        self.report.clone()
+    }
+}
+
+/// Cuts off a torn last line of the log at `path` and records the cut (see
+/// `burnstand_audit::find_torn_tail`), or with `dry_run` only says what would be cut. A log
+/// broken anywhere else is refused untouched.
+pub fn repair_log(path: &Path, dry_run: bool) -> Result<RepairReport, ClientError> {
+    let refused = |e: burnstand_audit::Error| match e {
+        burnstand_audit::Error::Corrupt { problem, .. } => ClientError::AuditBroken(format!(
+            "FAILED: {problem}; nothing was cut: a repair only cuts an incomplete last line, \
+             never a complete record; keep the file unchanged as evidence and run \
+             `burnstand audit verify {}` for the report",
+            path.display()
+        )),
+        other => ClientError::AuditUnreadable(other.to_string()),
+    };
+    // Opening for repair would create a missing log: a typo must not leave an empty one.
+    if let Err(e) = std::fs::metadata(path) {
+        return Err(ClientError::AuditUnreadable(format!(
+            "{}: {e}",
+            path.display()
+        )));
+    }
+    let (tail, record) = if dry_run {
+        (find_torn_tail(path).map_err(refused)?, None)
+    } else {
+        // Takes the log's lock: a running daemon holds it, and this is refused.
+        let log = AuditLog::open_repairing(path).map_err(refused)?;
+        let tail = log.repaired_tail().cloned();
+        let record = tail.as_ref().map(|_| log.last_seq());
+        (tail, record)
+    };
+    let report = match (&tail, record) {
+        (None, _) => format!(
+            "OK: nothing to repair: {} ends in a complete record",
+            path.display()
+        ),
+        (Some(tail), None) => format!(
+            "would cut {} from {}; run without --dry-run to cut it and record the cut",
+            tail.describe(),
+            path.display()
+        ),
+        (Some(tail), Some(seq)) => format!(
+            "cut {} from {}; the cut is recorded as record {seq} (audit.repair)",
+            tail.describe(),
+            path.display()
+        ),
+    };
+    let field = |f: fn(&RepairedTail) -> String| tail.as_ref().map(f);
+    Ok(RepairReport {
+        file: path.display().to_string(),
+        dry_run,
+        repaired: record.is_some(),
+        line: tail.as_ref().map(|t| t.line),
+        offset: tail.as_ref().map(|t| t.offset),
+        cut_bytes: tail.as_ref().map(|t| t.bytes.len() as u64),
+        cut_sha256: field(RepairedTail::sha256),
+        cut_head_hex: field(RepairedTail::head_hex),
+        record,
+        report,
+    })
 }
 
 fn parse_head(head: &str) -> Result<(u64, &str), ClientError> {

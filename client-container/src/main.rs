@@ -174,6 +174,23 @@ enum AuditAction {
         receipt: Option<PathBuf>,
     },
 
+    /// Cut off a torn last line of an audit log (an append a crash or a full disk cut short)
+    /// and record the cut in the log.
+    ///
+    /// Only an incomplete last line is ever cut (it was never acknowledged); the cut is
+    /// recorded as an `audit.repair` record with its offset, length, SHA-256 and first bytes.
+    /// A log broken anywhere else is refused and left as it is. The daemons do this themselves
+    /// at start; stop the daemon before running it by hand. Exit code 0 when the log is
+    /// sound afterwards (or was already), 8 when it is broken beyond a torn tail, 9 when it
+    /// cannot be read or is held by a running daemon.
+    Repair {
+        /// The audit log (JSON Lines) to repair.
+        file: PathBuf,
+        /// Only say what would be cut; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+
     /// Burn statistics from audit logs: copies per user, per image and per station, and
     /// verify failures per drive.
     ///
@@ -252,6 +269,10 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
     match cli.command {
         Action::Audit(AuditAction::Show { files }) => {
             out.report(&burnstand::stats::show(&files)?);
+            Ok(())
+        }
+        Action::Audit(AuditAction::Repair { file, dry_run }) => {
+            out.report(&burnstand::audit::repair_log(&file, dry_run)?);
             Ok(())
         }
         Action::Audit(AuditAction::Verify {

@@ -58,6 +58,14 @@ fn main() -> ExitCode {
     // other thread) exists, so no thread can be reading the environment concurrently.
     burnstand_wire::gss::use_service_keytab(&config.keytab);
 
+    // A keytab others can read is refused by the check and at start alike.
+    if let Some(problem) =
+        burnstand_master::config::keytab_problem(&config.keytab, &config.principal)
+    {
+        eprintln!("burnstand-master: {}: {problem}", cli.config.display());
+        return ExitCode::from(EXIT_BAD_CONFIG);
+    }
+
     if cli.check_config {
         return match check(&config) {
             Ok(()) => {
@@ -90,11 +98,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// What `--check-config` verifies beyond parsing: the keytab holds the master's key, and the
-/// audit log's directory exists. The log itself is not opened: a running master holds its lock.
+/// What `--check-config` verifies beyond parsing (and the keytab's permissions, checked for
+/// start-up too): the keytab holds the master's key, and the audit log's directory exists.
+/// Nothing is created or changed. The log itself is not opened: a running master holds its lock.
 fn check(config: &Config) -> Result<(), BoxError> {
     std::fs::File::open(&config.keytab)
         .map_err(|e| format!("cannot read keytab {}: {e}", config.keytab.display()))?;
+
     burnstand_wire::gss::acceptor_credentials(&config.principal).map_err(|e| {
         format!(
             "keytab {} cannot accept as {}: {e}",
@@ -146,7 +156,10 @@ fn summary(path: &std::path::Path, config: &Config) -> String {
 }
 
 async fn serve(config: Config) -> Result<(), BoxError> {
-    let log = AuditLog::open(&config.audit_log)?;
+    // A torn last line (an append a crash or a full disk cut short, never acknowledged) is
+    // cut off and the cut recorded, with a warning, before anyone is served; any other
+    // damage refuses the start.
+    let log = AuditLog::open_repairing(&config.audit_log)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

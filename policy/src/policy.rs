@@ -135,6 +135,11 @@ impl Policy {
         crate::file::parse(text, origin, home_realm)
     }
 
+    /// The realms whose principals are accepted (the daemon's own when the file lists none).
+    pub fn realms(&self) -> &[String] {
+        &self.realms
+    }
+
     /// The entitlements, in file order.
     pub fn entitlements(&self) -> &[Entitlement] {
         &self.entitlements

@@ -6,6 +6,7 @@ mod common;
 mod failure;
 mod lock;
 mod props;
+mod repair;
 mod roundtrip;
 mod shared;
 mod tamper;

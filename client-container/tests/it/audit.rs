@@ -271,3 +271,121 @@ fn saved_receipts_are_checked_against_the_log_byte_for_byte() {
         text_of(&out)
     );
 }
+
+#[test]
+fn audit_repair_cuts_only_a_torn_tail_and_the_log_then_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let lines = five_records(&path);
+    let torn = &lines[4][..lines[4].len() / 2];
+    let mut content: String = lines[..4].iter().map(|l| format!("{l}\n")).collect();
+    content.push_str(torn);
+    std::fs::write(&path, &content).unwrap();
+    let p = path.to_str().unwrap();
+
+    // --dry-run says what would be cut and cuts nothing.
+    let out = burnstand(&["audit", "repair", p, "--dry-run"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("would cut line 5")
+            && said.contains(&format!("{} bytes at offset", torn.len()))
+            && said.contains("no trailing newline"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        content,
+        "a dry run changes nothing"
+    );
+    assert_eq!(
+        burnstand(&["audit", "verify", p], &[]).status.code(),
+        Some(8),
+        "still torn"
+    );
+
+    // The repair cuts it and records the cut; the log verifies.
+    let out = burnstand(&["--json", "audit", "repair", p], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["repaired"], true);
+    assert_eq!(json["line"], 5);
+    assert_eq!(json["cut_bytes"], torn.len());
+    assert_eq!(json["record"], 5);
+    let out = burnstand(&["audit", "verify", p], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert!(
+        text(&out.stdout).starts_with("OK: 5 records"),
+        "{}",
+        text_of(&out)
+    );
+    let repaired = std::fs::read_to_string(&path).unwrap();
+    assert!(repaired.starts_with(&content[..content.len() - torn.len()]));
+    assert!(repaired
+        .lines()
+        .last()
+        .unwrap()
+        .contains("\"event\":\"audit.repair\""));
+
+    // Nothing left to do.
+    let out = burnstand(&["audit", "repair", p], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert!(
+        text(&out.stdout).contains("nothing to repair"),
+        "{}",
+        text_of(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), repaired);
+}
+
+#[test]
+fn audit_repair_refuses_a_log_broken_before_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let lines = five_records(&path);
+    let mut content: String = lines
+        .iter()
+        .map(|l| format!("{}\n", l.replace("\"n\":2", "\"n\":3")))
+        .collect();
+    content.push_str("{\"seq\":6");
+    std::fs::write(&path, &content).unwrap();
+    for args in [
+        vec!["audit", "repair"],
+        vec!["audit", "repair", "--dry-run"],
+    ] {
+        let mut args = args.clone();
+        args.push(path.to_str().unwrap());
+        let out = burnstand(&args, &[]);
+        assert_eq!(out.status.code(), Some(8), "{}", text_of(&out));
+        let said = text_of(&out);
+        assert!(
+            said.contains("record 2") && said.contains("edited"),
+            "{said}"
+        );
+        assert!(said.contains("nothing was cut"), "{said}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+    }
+}
+
+#[test]
+fn audit_repair_does_not_create_a_missing_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.log");
+    let out = burnstand(&["audit", "repair", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(9), "{}", text_of(&out));
+    assert!(!path.exists());
+}
+
+#[test]
+fn audit_repair_does_not_touch_a_log_a_daemon_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let _held = AuditLog::open(&path).unwrap();
+    let out = burnstand(&["audit", "repair", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(9), "{}", text_of(&out));
+    assert!(
+        text_of(&out).contains("stop the other daemon"),
+        "{}",
+        text_of(&out)
+    );
+}

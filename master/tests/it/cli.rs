@@ -284,3 +284,103 @@ fn the_drain_deadline_closes_what_is_left() {
         .expect("verify")
         .is_ok());
 }
+
+/// Writes `records` records to the master's audit log, then `torn`: the remains of an append a
+/// crash or a full disk cut short.
+fn torn_log(path: &Path, records: u64, torn: &[u8]) {
+    use std::io::Write as _;
+    let mut log = burnstand_audit::AuditLog::open(path).expect("a fresh log");
+    for n in 1..=records {
+        log.append(&burnstand_audit::Event::new("auth.ok").field("n", n))
+            .expect("append");
+    }
+    drop(log);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open the log")
+        .write_all(torn)
+        .expect("tear the log");
+}
+
+#[test]
+fn a_torn_audit_tail_is_cut_at_start_and_the_cut_is_recorded() {
+    let setup = Setup::new();
+    let torn = b"{\"seq\":4,\"time\":\"2026-11-22T04:30:00.1";
+    torn_log(&setup.audit(), 3, torn);
+    let mut daemon = Daemon::start(&setup, "");
+    let stderr = std::fs::read_to_string(setup.dir.path().join("master.log")).expect("log");
+    assert!(
+        stderr.contains("WARN") && stderr.contains("torn record") && stderr.contains("cut off"),
+        "the operator is told about the repair: {stderr}"
+    );
+    runtime().block_on(async {
+        // It serves: a user can authenticate and list.
+        let mut alice = connect(&setup, &daemon, "alice").await;
+        assert_eq!(crate::client::list(&mut alice).await.len(), 1);
+        assert_eq!(command(&mut alice, Cmd::Quit).await, Reply::Ok);
+        assert_closed(&mut alice).await;
+        daemon.terminate();
+        assert!(daemon.wait().await.success());
+    });
+    let report = burnstand_audit::verify(setup.audit()).expect("verify");
+    assert!(report.is_ok(), "the repaired log verifies: {report}");
+    let records = burnstand_audit::read_records(setup.audit()).expect("records");
+    let repair = &records[3];
+    assert_eq!(repair.event, burnstand_audit::REPAIR_EVENT);
+    assert_eq!(repair.get_u64("cut_bytes"), Some(torn.len() as u64));
+    assert_eq!(repair.get_u64("line"), Some(4));
+}
+
+#[test]
+fn a_log_broken_before_its_end_stops_the_master_with_words_not_function_names() {
+    let setup = Setup::new();
+    torn_log(&setup.audit(), 3, b"");
+    let edited = std::fs::read_to_string(setup.audit())
+        .expect("log")
+        .replacen("auth.ok", "auth.OK", 1);
+    std::fs::write(setup.audit(), &edited).expect("edit the log");
+    let config = setup.write_config("master.toml", "", |t| t);
+    let out = setup.command(&config).output().expect("run the master");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("record 1 (line 1) was edited")
+            && stderr.contains("burnstand audit verify"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("::"),
+        "no Rust paths for operators: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(setup.audit()).expect("log"),
+        edited,
+        "nothing is cut from a tampered log"
+    );
+}
+
+#[test]
+fn check_config_and_start_refuse_a_keytab_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new();
+    let keytab = setup.keytab();
+    std::fs::set_permissions(&keytab, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let config = setup.write_config("master.toml", "", |t| t);
+    let expected = format!("chmod 600 {}", keytab.display());
+
+    let out = setup.check(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&expected) && stderr.contains("mode 0644"),
+        "{stderr}"
+    );
+
+    let out = setup.command(&config).output().expect("run the master");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(out.stdout.is_empty(), "it never listened");
+    assert!(!setup.audit().exists(), "nothing was opened");
+}
