@@ -282,6 +282,27 @@ struct Session {
     shutdown: CancellationToken,
 }
 
+/// Whether CAP lists an image for this user, given what the policy says about it: while
+/// entitled, even with the quota used up or the entitlement expired (BURN then says why with
+/// DENIED). Anything else — no entitlement, one for another drive kind — is not offered, and a
+/// BURN of it is answered exactly like an id that does not exist (protocol.md §6.5), so that
+/// hidden images, their names and digests cannot be probed.
+fn offered(
+    verdict: &std::result::Result<burnstand_policy::Remaining, burnstand_policy::Refusal>,
+) -> bool {
+    use burnstand_policy::Refusal;
+    matches!(
+        verdict,
+        Ok(_) | Err(Refusal::QuotaUsedUp { .. } | Refusal::Expired { .. })
+    )
+}
+
+/// The answer to a BURN of an image that is not offered to this user: the same for an id
+/// that does not exist and for a hidden one, so it must only depend on what the user sent.
+fn unknown_image_text(image_id: &str) -> String {
+    format!("no image {image_id:?} is offered here; send CAPAB for the list")
+}
+
 /// The next event of the running burn; `None` once the job has ended. Pending forever when
 /// nothing runs, so it can sit in a `select!`.
 async fn next_burn_event(burn: &mut Option<RunningBurn>) -> Option<Event> {
@@ -428,13 +449,7 @@ impl Session {
             medium,
             images: images
                 .iter()
-                // Listed while entitled, even with the quota used up: BURN then says why.
-                .filter(|i| {
-                    matches!(
-                        self.station.may_burn(&self.who, &i.digests.sha256),
-                        Ok(_) | Err(burnstand_policy::Refusal::QuotaUsedUp { .. })
-                    )
-                })
+                .filter(|i| offered(&self.station.may_burn(&self.who, &i.digests.sha256)))
                 .map(|i| i.info())
                 .collect(),
         })
@@ -465,8 +480,7 @@ impl Session {
         let image = match self.station.catalog().find(image_id).await {
             Ok(Some(image)) => image,
             Ok(None) => {
-                let text =
-                    format!("no image {image_id:?} is offered here; send CAPAB for the list");
+                let text = unknown_image_text(image_id);
                 return Some(
                     self.deny(image_id, "unknown image", ErrorCode::UnknownImage, text)
                         .await,
@@ -481,7 +495,18 @@ impl Session {
                 );
             }
         };
-        match self.station.may_burn(&self.who, &image.digests.sha256) {
+        let verdict = self.station.may_burn(&self.who, &image.digests.sha256);
+        if !offered(&verdict) {
+            // Hidden from this user: answered like an id that does not exist; the real reason
+            // goes to the audit log only.
+            let reason = verdict.err().map_or_else(String::new, |r| r.to_string());
+            let text = unknown_image_text(image_id);
+            return Some(
+                self.deny(image_id, &reason, ErrorCode::UnknownImage, text)
+                    .await,
+            );
+        }
+        match verdict {
             Ok(left) if left.allows(copies) => {}
             Ok(left) => {
                 let text = format!(

@@ -567,10 +567,13 @@ impl Connection {
         if !record(&self.shared, audit::quit(self.conn_id, &self.principal)).await {
             return End::AuditFailed;
         }
-        // The OK may not arrive if the peer is gone; the teardown happens regardless.
-        let _ = self.reply(session, Reply::Ok).await;
+        // Tear down *before* the OK: once the client has the OK it may connect again at once,
+        // and that new connection must not be caught by this teardown (it was, rarely, when
+        // the OK went first: docs/benchmarks.md, "the one failed session").
         let teardown = self.shared.registry.end_user(self.registration.key());
         self.bound = None;
+        // The OK may not arrive if the peer is gone; the teardown happened regardless.
+        let _ = self.reply(session, Reply::Ok).await;
         info!(
             connections = teardown.connections,
             "QUIT: user's connections closed"

@@ -80,8 +80,9 @@ async fn users_see_and_burn_only_what_they_are_allowed() {
             copies: 1,
         })
         .await;
+    // Not offered to alice: answered like an image that does not exist.
     assert!(
-        matches!(&e, Event::Error(r) if r.code == ErrorCode::Denied),
+        matches!(&e, Event::Error(r) if r.code == ErrorCode::UnknownImage),
         "{e:?}"
     );
     let e = m
@@ -277,4 +278,106 @@ async fn a_block_that_does_not_open_ends_the_session() {
     })
     .await;
     running.stop().await;
+}
+
+/// An image the user is not offered (no entitlement, or one for another drive kind) must be
+/// indistinguishable from an image that does not exist: the same ERROR UNKNOWNIMAGE, byte for
+/// byte, and nothing of the hidden image (digests, name) in anything the user receives.
+/// DENIED, with its reason, is only for images CAP shows this user (here: an expired one).
+#[tokio::test]
+async fn a_hidden_image_is_answered_exactly_like_one_that_does_not_exist() {
+    use sha2::Digest as _;
+    let lab = Lab::new();
+    lab.make_iso("mine.iso", 64 << 10, b"", false);
+    let hidden = lab.make_iso("staff.iso", 96 << 10, b"", true);
+    lab.make_iso("old.iso", 80 << 10, b"", false);
+    lab.policy_header(&format!(
+        "realms = [\"{REALM}\"]\n[groups]\nstaff = [\"{}\"]\n",
+        lab.principal("mallory")
+    ));
+    lab.entitle("staff.iso", "allow_groups = [\"staff\"]");
+    lab.entitle(
+        "old.iso",
+        &format!(
+            "allow_users = [\"{}\"]\nvalid_until = \"2021-06-30T12:00:00Z\"",
+            lab.principal("alice")
+        ),
+    );
+    let bytes = std::fs::read(&hidden).unwrap();
+    let secrets: Vec<String> = vec![
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        hex::encode(md5::Md5::digest(&bytes)),
+        "Image staff.iso".into(),
+    ];
+    let running = lab.start(lab.config("", ""), None).await;
+    let mut m = connect_as_master(&lab, running.addr).await.module();
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+
+    m.send(&Request::Capab).await;
+    let raw = m.recv_raw().await;
+    let Event::Cap(cap) = burnstand_wire::datastream::from_bytes(&raw).unwrap() else {
+        panic!("CAP")
+    };
+    seen.push(raw);
+    let ids: Vec<&str> = cap.images.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["mine.iso", "old.iso"],
+        "the expired one is shown, the hidden one not"
+    );
+
+    let burn = |id: &str| Request::Burn {
+        image_id: id.into(),
+        copies: 1,
+    };
+    // The hidden image, while it exists…
+    m.send(&burn("staff.iso")).await;
+    let hidden_answer = m.recv_raw().await;
+    seen.push(hidden_answer.clone());
+    // …and the same id once the image is gone from the catalog.
+    std::fs::remove_file(&hidden).unwrap();
+    std::fs::remove_file(lab.images.join("staff.iso.toml")).unwrap();
+    m.send(&burn("staff.iso")).await;
+    let missing_answer = m.recv_raw().await;
+    seen.push(missing_answer.clone());
+    assert_eq!(
+        hidden_answer, missing_answer,
+        "a hidden image must be answered byte for byte like a missing one"
+    );
+    let e: Event = burnstand_wire::datastream::from_bytes(&hidden_answer).unwrap();
+    assert!(
+        matches!(&e, Event::Error(r) if r.code == ErrorCode::UnknownImage),
+        "{e:?}"
+    );
+
+    // An image the user can see is refused with DENIED and the reason.
+    m.send(&burn("old.iso")).await;
+    let raw = m.recv_raw().await;
+    let e: Event = burnstand_wire::datastream::from_bytes(&raw).unwrap();
+    seen.push(raw);
+    assert!(
+        matches!(&e, Event::Error(r) if r.code == ErrorCode::Denied && r.text.contains("ended at")),
+        "{e:?}"
+    );
+    drop(m);
+    running.stop().await;
+
+    for secret in &secrets {
+        let utf16: Vec<u8> = secret.bytes().flat_map(|b| [0, b]).collect();
+        for raw in &seen {
+            assert!(
+                !raw.windows(utf16.len()).any(|w| w == utf16)
+                    && !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the user received {secret:?} of a hidden image"
+            );
+        }
+    }
+    // The audit log keeps the real reason for the lab staff.
+    let reasons: Vec<String> = lab
+        .records_named("burn.deny")
+        .iter()
+        .filter_map(|r| r.get_str("reason").map(str::to_owned))
+        .collect();
+    assert!(reasons[0].starts_with("no entitlement"), "{reasons:?}");
+    assert_eq!(reasons[1], "unknown image");
 }

@@ -334,7 +334,21 @@ async fn look_alike_principals_are_not_the_entitled_user() {
             burnstand_station::principal::exported_name(&principal).expect("exported name");
         let mut m = as_master(&lab, running.addr, identity).await;
         let e = m.ask(&burn("exam.iso")).await;
-        assert!(denial(&e).starts_with("no entitlement"), "{user}: {e:?}");
+        // Not theirs: the image is hidden from them, as if it did not exist.
+        assert!(
+            matches!(&e, Event::Error(r) if r.code == ErrorCode::UnknownImage),
+            "{user}: {e:?}"
+        );
     }
     running.stop().await;
+    let reasons: Vec<String> = lab
+        .records_named("burn.deny")
+        .iter()
+        .filter_map(|r| r.get_str("reason").map(str::to_owned))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons.iter().all(|r| r.starts_with("no entitlement")),
+        "{reasons:?}"
+    );
 }
