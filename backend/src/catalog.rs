@@ -27,7 +27,7 @@ use burnstand_wire::burner::{Md5, Sha256, MAX_IMAGE_ID_LEN};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StationError};
-use crate::image::{compute_digests, Digests, FileKey, Image};
+use crate::image::{compute_digests, Digests, FileKey, Image, MAX_IMAGE_NAME_LEN};
 
 /// What marks a sidecar.
 pub const SIDECAR_SUFFIX: &str = ".toml";
@@ -35,9 +35,13 @@ pub const SIDECAR_SUFFIX: &str = ".toml";
 /// Largest sidecar read.
 pub const MAX_SIDECAR_LEN: u64 = 64 * 1024;
 
-/// Most images one catalog offers; further sidecars are ignored with a warning. Bounds the
-/// CAP message (each image is under 600 bytes, so 1024 images fit one message).
-pub const MAX_IMAGES: usize = 1024;
+/// Most images one catalog offers: the first `MAX_IMAGES` published images (valid sidecars,
+/// in file-name order); the rest are not offered, with a warning naming how many. So CAP
+/// always fits one protocol message, whatever the catalog holds: every image takes at most
+/// [`crate::bounds::MAX_IMAGE_INFO_LEN`] (1,753) bytes in CAP, and 512 of them plus the rest
+/// of CAP stay under the 1 MiB − 1 KiB message bound (a compile-time assertion in
+/// [`crate::bounds`]).
+pub const MAX_IMAGES: usize = 512;
 
 /// The digest cache's file name in the state directory.
 pub const DIGEST_CACHE_FILE: &str = "digests.json";
@@ -245,6 +249,23 @@ fn check_id(id: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Checks an image name: 1 to [`MAX_IMAGE_NAME_LEN`] characters, no control characters.
+fn check_name(name: &str) -> std::result::Result<(), String> {
+    let len = name.chars().count();
+    if len > MAX_IMAGE_NAME_LEN {
+        return Err(format!(
+            "image name longer than {MAX_IMAGE_NAME_LEN} characters; image not offered"
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err("empty image name; image not offered".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("image name with control characters; image not offered".into());
+    }
+    Ok(())
+}
+
 /// One pass over the directory; see [`Catalog::refresh`]. A changed cache is saved to
 /// `cache_path` (`None`: never saved).
 fn scan(
@@ -265,19 +286,17 @@ fn scan(
         })
         .collect();
     sidecars.sort();
-    if sidecars.len() > MAX_IMAGES {
-        tracing::warn!(
-            found = sidecars.len(),
-            limit = MAX_IMAGES,
-            "catalog has too many images; ignoring the rest"
-        );
-        sidecars.truncate(MAX_IMAGES);
-    }
 
     let mut images: Vec<Image> = Vec::new();
     let mut seen_files = Vec::new();
     let mut changed = false;
+    let mut left_out = 0usize;
     for sidecar_name in sidecars {
+        if images.len() >= MAX_IMAGES {
+            // Not read, not hashed: CAP could not list it.
+            left_out += 1;
+            continue;
+        }
         let file_name = sidecar_name[..sidecar_name.len() - SIDECAR_SUFFIX.len()].to_owned();
         let path = dir.join(&file_name);
         // Only regular files, never symlinks: the catalog is exactly this directory.
@@ -296,6 +315,15 @@ fn scan(
                 continue;
             }
         };
+        if let Err(e) = check_name(&sidecar.name) {
+            tracing::warn!(
+                sidecar = %sidecar_name,
+                chars = sidecar.name.chars().count(),
+                limit = MAX_IMAGE_NAME_LEN,
+                "{e}"
+            );
+            continue;
+        }
         let id = sidecar.id.clone().unwrap_or_else(|| file_name.clone());
         if let Err(e) = check_id(&id) {
             tracing::warn!(sidecar = %sidecar_name, error = %e, "invalid image id; image skipped");
@@ -350,6 +378,16 @@ fn scan(
             restricted: sidecar.restricted,
             key,
         });
+    }
+
+    if left_out > 0 {
+        tracing::warn!(
+            offered = MAX_IMAGES,
+            left_out,
+            "the catalog publishes more images than one CAP message can list; the first {MAX_IMAGES} \
+             by file name are offered, {left_out} more are not offered: remove images or split \
+             the catalog over stations"
+        );
     }
 
     // Forget digests of files that are gone.
@@ -439,6 +477,52 @@ mod tests {
         assert_eq!(
             second[0].digests.md5,
             Md5(md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(b"abd")).into())
+        );
+    }
+
+    #[tokio::test]
+    async fn image_names_are_bounded() {
+        let f = fixture();
+        let at_bound = "é".repeat(MAX_IMAGE_NAME_LEN);
+        let over = "n".repeat(MAX_IMAGE_NAME_LEN + 1);
+        publish(
+            &f.images,
+            "ok.iso",
+            b"1",
+            &format!("name = \"{at_bound}\"\n"),
+        );
+        publish(&f.images, "long.iso", b"2", &format!("name = \"{over}\"\n"));
+        publish(&f.images, "ctl.iso", b"3", "name = \"bell\\u0007\"\n");
+        publish(&f.images, "empty.iso", b"4", "name = \" \"\n");
+        let images = inspect(&f.images, &f.state).unwrap();
+        let ids: Vec<&str> = images.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["ok.iso"]);
+        assert_eq!(images[0].name, at_bound);
+        assert!(!f.state.exists(), "inspect writes nothing");
+    }
+
+    #[tokio::test]
+    async fn at_most_max_images_are_offered() {
+        let f = fixture();
+        for n in 0..MAX_IMAGES + 2 {
+            publish(
+                &f.images,
+                &format!("i{n:04}.iso"),
+                format!("{n}").as_bytes(),
+                "name = \"x\"\n",
+            );
+        }
+        let catalog = Catalog::open(&f.images, &f.state).unwrap();
+        let images = catalog.refresh().await.unwrap();
+        assert_eq!(images.len(), MAX_IMAGES);
+        assert_eq!(
+            catalog.digests_computed(),
+            MAX_IMAGES as u64,
+            "the rest are not hashed"
+        );
+        assert!(
+            images.iter().all(|i| i.id.as_str() < "i0512.iso"),
+            "the first by file name"
         );
     }
 

@@ -18,6 +18,13 @@ use crate::error::{Result, StationError};
 /// Largest configuration file read, so a wrong path (a disc image, /dev/zero) fails fast.
 pub const MAX_CONFIG_LEN: u64 = 1024 * 1024;
 
+/// Longest `friendly_name`, in characters: it is sent in every CAP (at most 1 KiB there).
+pub const MAX_FRIENDLY_NAME_LEN: usize = 256;
+
+/// Longest `station_id`, in characters: it is sent in every CAP and written into every audit
+/// record and receipt (at most 768 bytes of escaped JSON there).
+pub const MAX_STATION_ID_LEN: usize = 128;
+
 /// The whole configuration, as written in the file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,6 +193,26 @@ impl Config {
         }
         if self.friendly_name.trim().is_empty() {
             return Err("`friendly_name` is empty".into());
+        }
+        for (what, text, max) in [
+            (
+                "friendly_name",
+                Some(&self.friendly_name),
+                MAX_FRIENDLY_NAME_LEN,
+            ),
+            ("station_id", self.station_id.as_ref(), MAX_STATION_ID_LEN),
+        ] {
+            let Some(text) = text else { continue };
+            if text.chars().count() > max {
+                return Err(format!(
+                    "`{what}` is longer than {max} characters; shorten it"
+                ));
+            }
+            if text.trim().is_empty() || text.chars().any(char::is_control) {
+                return Err(format!(
+                    "`{what}` must not be empty or contain control characters"
+                ));
+            }
         }
         for (what, path) in [
             ("keytab", &self.keytab),
@@ -374,6 +401,32 @@ policy = "/etc/burnstand/policy.toml"
             let err = parse(drive).unwrap_err().to_string();
             assert!(err.contains(needle), "{drive:?}: {err}");
         }
+        let long_name = BASE.replace(
+            "friendly_name = \"Lab 2, drive 1\"",
+            &format!(
+                "friendly_name = \"{}\"",
+                "x".repeat(MAX_FRIENDLY_NAME_LEN + 1)
+            ),
+        );
+        let err = Config::parse(
+            &format!("{long_name}\n[drive]\nkind=\"CD\"\ndevice=\"/dev/sr0\""),
+            Path::new("t"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`friendly_name` is longer than 256"),
+            "{err}"
+        );
+        let long_id = format!(
+            "{BASE}station_id = \"{}\"\n[drive]\nkind=\"CD\"\ndevice=\"/dev/sr0\"",
+            "i".repeat(MAX_STATION_ID_LEN + 1)
+        );
+        let err = Config::parse(&long_id, Path::new("t")).unwrap_err();
+        assert!(
+            err.to_string().contains("`station_id` is longer than 128"),
+            "{err}"
+        );
         let no_masters = BASE.replace(
             "trusted_masters = [\"burnstand/localhost@BURNSTAND.TEST\"]",
             "trusted_masters = []",

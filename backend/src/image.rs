@@ -15,6 +15,12 @@ use burnstand_wire::burner::{ImageInfo, Md5, Sha256};
 use md5::Digest as _;
 use serde::{Deserialize, Serialize};
 
+/// Longest image name (the sidecar's `name`), in characters: shown to users in CAP and
+/// written into every `burn.receipt`. It bounds CAP (at most 1 KiB of UTF-16 per image, see
+/// [`crate::catalog::MAX_IMAGES`]) and a receipt's `image_name` (at most 1.5 KiB of escaped
+/// JSON). Sidecars with a longer name are skipped with a warning: the image is not offered.
+pub const MAX_IMAGE_NAME_LEN: usize = 256;
+
 /// Buffer for hashing an image: the memory one digest computation costs, whatever the size.
 pub const DIGEST_BUF_LEN: usize = 256 * 1024;
 

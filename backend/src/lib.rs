@@ -27,6 +27,7 @@
 //! - [`job`]: one BURN (copies, verify, tray); [`drive`]: the [`drive::Drive`] trait and the
 //!   xorriso drive; [`burn`]: running xorriso, its progress, the read-back;
 //! - [`catalog`] and [`image`]: images, sidecars, digests; [`principal`]: name comparison;
+//! - [`bounds`]: why CAP and `burn.receipt` always fit;
 //! - [`preflight`]: `--check-config` (no side effects) and the start-up rules;
 //! - [`receipt`]: the audit records; [`station`]: shared state; [`faulty`]: a test-only drive;
 //! - [`control`]: the masters' control links (copy grants, receipts pushed and synced);
@@ -34,6 +35,7 @@
 //!   [`station_id`]: the station's persisted id and the copies' ids.
 #![forbid(unsafe_code)]
 
+pub mod bounds;
 pub mod burn;
 pub mod catalog;
 pub mod config;

@@ -5,6 +5,7 @@
 
 mod access;
 mod burning;
+mod catalog;
 mod cli;
 mod crash;
 mod harness;
