@@ -129,6 +129,7 @@ mod tests {
             conn: u64::MAX,
             peer: SocketAddr::from(([255, 255, 255, 255], u16::MAX)),
             master: escaped(MAX_IDENTITY_FIELD_LEN),
+            master_exported: vec![0xff; MAX_IDENTITY_FIELD_LEN],
             user: escaped(MAX_IDENTITY_FIELD_LEN),
             user_exported: vec![0xff; MAX_IDENTITY_FIELD_LEN],
             session_id: escaped(MAX_IDENTITY_FIELD_LEN),
@@ -156,13 +157,14 @@ mod tests {
         };
         let outcome = CopyOutcome {
             copy: u32::MAX,
+            copy_id: "ffffffff-ffff-4fff-bfff-ffffffffffff",
             copies: u32::MAX,
             result: CopyResult::VerifyFailed,
             readback_md5: Some(Md5([0xff; 16])),
             start: UNIX_EPOCH,
             end: UNIX_EPOCH + Duration::from_secs(253_402_300_799), // 9999-12-31T23:59:59Z
         };
-        let (event, _) = burn_receipt(&who, &image, DriveKind::Dvd.word(), &outcome);
+        let event = burn_receipt(&who, &image, DriveKind::Dvd.word(), &outcome);
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(dir.path().join("audit.log")).unwrap();
         let appended = log.append(&event).expect("the largest receipt is logged");

@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use burnstand_wire::admission::{PeerBudget, PeerSlot};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -39,10 +40,6 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 /// handshake slot: the master's own address always finds one free.
 pub const MAX_HANDSHAKES_PER_PEER: usize = 4;
 
-/// Most peer addresses tracked at once (`max_unauthenticated` bounds it in practice; this is
-/// the memory bound: about 50 bytes each).
-const MAX_TRACKED_PEERS: usize = 4096;
-
 /// A connection's place in the budgets: the handshake slots it holds (global and per peer
 /// address), and the session budget it must get a slot of once authenticated.
 pub struct Admission {
@@ -55,49 +52,6 @@ impl Admission {
     /// The handshake is over: give its slots back.
     pub fn handshake_done(self) -> Arc<Semaphore> {
         self.sessions
-    }
-}
-
-/// Handshakes in progress per peer address.
-#[derive(Default)]
-pub struct PeerBudget {
-    counts: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
-}
-
-/// One handshake slot of one peer address; given back on drop.
-pub struct PeerSlot {
-    budget: Arc<PeerBudget>,
-    ip: std::net::IpAddr,
-}
-
-impl PeerBudget {
-    /// A slot for `ip`, if it has fewer than [`MAX_HANDSHAKES_PER_PEER`].
-    pub fn try_take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<PeerSlot> {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if counts.len() >= MAX_TRACKED_PEERS && !counts.contains_key(&ip) {
-            return None;
-        }
-        let count = counts.entry(ip).or_insert(0);
-        if *count >= MAX_HANDSHAKES_PER_PEER {
-            return None;
-        }
-        *count += 1;
-        Some(PeerSlot {
-            budget: Arc::clone(self),
-            ip,
-        })
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut counts = self.budget.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.ip);
-            }
-        }
     }
 }
 
@@ -145,7 +99,7 @@ pub async fn serve(
 
     let handshakes = Arc::new(Semaphore::new(station.config().max_unauthenticated));
     let limit = Arc::new(Semaphore::new(station.config().max_sessions));
-    let peers = Arc::new(PeerBudget::default());
+    let peers = PeerBudget::new(MAX_HANDSHAKES_PER_PEER);
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {

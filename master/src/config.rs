@@ -31,6 +31,11 @@ pub const MAX_ACCESS_ENTRIES: usize = 4096;
 /// Highest `max_connections` accepted: beyond this the process runs out of descriptors first.
 pub const MAX_CONNECTIONS_CEILING: usize = 65_536;
 
+/// Default of `limits.max_handshakes_per_address`: connections one peer address may have in
+/// the Kerberos handshake at once (a Kerberos 5 handshake is one round trip, so a real client,
+/// even a lab behind one NAT address, rarely has more than a few in flight).
+pub const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
+
 /// A service a station can offer, from the catalogue this master knows.
 ///
 /// Seed 003 builds station descriptions "from station service type flags as known to the
@@ -73,6 +78,10 @@ pub struct Limits {
     /// Connections still in the Kerberos handshake: a smaller, separate budget so that
     /// unauthenticated peers can never take every slot.
     pub max_unauthenticated: usize,
+    /// Of those, connections from one peer address: one host cannot take every handshake
+    /// slot. Unset: [`DEFAULT_MAX_HANDSHAKES_PER_ADDRESS`], but always less than
+    /// `max_unauthenticated` (see [`Limits::handshakes_per_address`]).
+    pub max_handshakes_per_address: Option<usize>,
     /// Authenticated connections of one principal at once.
     pub max_connections_per_user: usize,
     /// Time a new connection gets to complete the handshake.
@@ -100,6 +109,7 @@ impl Default for Limits {
         Limits {
             max_connections: 256,
             max_unauthenticated: 32,
+            max_handshakes_per_address: None,
             max_connections_per_user: 16,
             handshake_timeout: burnstand_wire::limits::HANDSHAKE_TIMEOUT,
             idle_timeout: Duration::from_secs(5 * 60),
@@ -108,6 +118,17 @@ impl Default for Limits {
             station_timeout: Duration::from_secs(10),
             station_retry_after: Duration::from_secs(30),
         }
+    }
+}
+
+impl Limits {
+    /// Handshakes one peer address may have at once: the configured value, or the default
+    /// kept below `max_unauthenticated` so that one address never takes every slot.
+    pub fn handshakes_per_address(&self) -> usize {
+        self.max_handshakes_per_address.unwrap_or_else(|| {
+            DEFAULT_MAX_HANDSHAKES_PER_ADDRESS
+                .min(self.max_unauthenticated.saturating_sub(1).max(1))
+        })
     }
 }
 
@@ -395,6 +416,17 @@ fn check_limits(limits: &Limits, problems: &mut Problems) {
             limits.max_unauthenticated, limits.max_connections
         ));
     }
+    if let Some(per_address) = limits.max_handshakes_per_address {
+        if per_address == 0
+            || (per_address >= limits.max_unauthenticated && limits.max_unauthenticated > 1)
+        {
+            problems.push(format!(
+                "limits.max_handshakes_per_address ({per_address}) must be at least 1 and smaller than \
+                 limits.max_unauthenticated ({}), so that one address cannot take every handshake slot",
+                limits.max_unauthenticated
+            ));
+        }
+    }
     if limits.max_connections_per_user < 2 {
         problems.push(
             "limits.max_connections_per_user must be at least 2 (a container and a module)".into(),
@@ -663,6 +695,26 @@ mod tests {
         );
         let message = Config::from_toml(&bad).expect_err("invalid").to_string();
         assert!(message.contains("max_unauthenticated"), "{message}");
+    }
+
+    #[test]
+    fn one_address_never_gets_every_handshake_slot() {
+        let config = Config::from_toml(GOOD).expect("good");
+        assert_eq!(
+            config.limits.handshakes_per_address(),
+            DEFAULT_MAX_HANDSHAKES_PER_ADDRESS
+        );
+        // Unset, the default stays below a small unauthenticated budget.
+        let small = GOOD.replace("idle_timeout = \"90s\"", "max_unauthenticated = 4");
+        let config = Config::from_toml(&small).expect("good");
+        assert_eq!(config.limits.handshakes_per_address(), 3);
+        // Set, it must be smaller than the unauthenticated budget.
+        let bad = GOOD.replace(
+            "idle_timeout = \"90s\"",
+            "max_unauthenticated = 4\nmax_handshakes_per_address = 4",
+        );
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        assert!(message.contains("max_handshakes_per_address"), "{message}");
     }
 
     #[test]

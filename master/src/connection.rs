@@ -38,6 +38,8 @@ use crate::stream::SharedTcp;
 pub(crate) struct Permits {
     pub total: OwnedSemaphorePermit,
     pub unauthenticated: OwnedSemaphorePermit,
+    /// The peer address's share of the handshake budget.
+    pub per_address: burnstand_wire::admission::PeerSlot,
 }
 
 /// Serves one accepted TCP connection to its end.
@@ -53,6 +55,7 @@ pub(crate) async fn serve(
         let Permits {
             total: _total,
             unauthenticated,
+            per_address,
         } = permits;
         if let Err(e) = stream.set_nodelay(true) {
             debug!(error = %e, "cannot set TCP_NODELAY");
@@ -70,7 +73,7 @@ pub(crate) async fn serve(
             // Draining: no new sessions. Not audited: nothing was attempted yet.
             () = shared.draining.cancelled() => return,
         };
-        drop(unauthenticated);
+        drop((unauthenticated, per_address));
         let session = match session {
             Ok(session) => session,
             Err(e) => {

@@ -2,9 +2,11 @@
 //!
 //! Every accepted connection must take a slot of the overall budget (`max_connections`) and,
 //! until its handshake completes, a slot of the smaller unauthenticated budget
-//! (`max_unauthenticated`). A connection that finds either budget full is closed at once, so
-//! peers that never authenticate can delay other unauthenticated peers but never starve the
-//! authenticated sessions. While the audit log is unhealthy no connection is accepted at all.
+//! (`max_unauthenticated`), of which one peer address may hold at most
+//! `max_handshakes_per_address` (the station's `PeerBudget`, shared through `burnstand-wire`).
+//! A connection that finds any budget full is closed at once, so peers that never
+//! authenticate can delay other unauthenticated peers but never starve the authenticated
+//! sessions, and one address cannot lock the others out. While the audit log is unhealthy no connection is accepted at all.
 //!
 //! Shutdown (the `shutdown` token, cancelled on SIGTERM by `main`): stop accepting, abandon
 //! handshakes in progress, let authenticated sessions finish (new BINDs are refused) for up to
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burnstand_audit::SharedAuditLog;
+use burnstand_wire::admission::PeerBudget;
 use burnstand_wire::gss::Cred;
 use burnstand_wire::gss::{acceptor_credentials, initiator_credentials};
 use tokio::net::TcpListener;
@@ -97,6 +100,7 @@ pub async fn run(
     let mut links = control::start_all(&shared, &links_stop);
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
     let unauthenticated = Arc::new(Semaphore::new(config.limits.max_unauthenticated));
+    let per_address = PeerBudget::new(config.limits.handshakes_per_address());
     let next_id = AtomicU64::new(1);
     let mut tasks = JoinSet::new();
     info!(address = ?listener.local_addr().ok(), stations = config.stations.len(), "master accepting connections");
@@ -128,6 +132,10 @@ pub async fn run(
             warn!(%peer, "connection budget exhausted: closing the connection");
             continue;
         };
+        let Some(per_address) = per_address.try_take(peer.ip()) else {
+            warn!(%peer, "too many handshakes from this address: closing the connection");
+            continue;
+        };
         let Ok(unauthenticated) = Arc::clone(&unauthenticated).try_acquire_owned() else {
             warn!(%peer, "unauthenticated connection budget exhausted: closing the connection");
             continue;
@@ -137,6 +145,7 @@ pub async fn run(
         let permits = Permits {
             total,
             unauthenticated,
+            per_address,
         };
         tasks.spawn(connection::serve(
             Arc::clone(&shared),

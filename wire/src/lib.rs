@@ -9,6 +9,7 @@
 //! at the edge. `docs/protocol.md` is the specification; this crate is its executable form.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod block;
 pub mod burner;
 pub mod command;

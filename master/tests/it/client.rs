@@ -154,3 +154,13 @@ pub fn into_stream(blocks: burnstand_wire::io::BlockStream<TcpStream>) -> TcpStr
     drop(blocks);
     TcpStream::from_std(std_stream).expect("tokio stream")
 }
+
+/// A TCP connection to `addr` from the loopback address `source` (all of 127.0.0.0/8 is
+/// local): another peer address than the 127.0.0.1 every other test client uses.
+pub async fn tcp_from(source: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from((source, 0)))
+        .expect("bind the source address");
+    socket.connect(addr).await.expect("connect")
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use burnstand_wire::command::Command;
 use burnstand_wire::datastream::to_bytes;
 use burnstand_wire::gss::{password_credentials, CtxFlags, Initiator, REQUIRED_FLAGS};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{lab_test, Lab, LabSpec, MASTER};
 use crate::hostile::{established, still_fine};
@@ -174,5 +174,49 @@ fn endless_handshake_tokens_are_cut_off() {
             .expect("writer task");
         assert!(cut_off, "the master read 100,000 handshake tokens");
         still_fine(&mut module, b"after endless tokens").await;
+    });
+}
+
+#[test]
+fn silent_connections_from_one_address_do_not_lock_out_another() {
+    // The default budgets (32 handshakes at once), a long handshake deadline so the flood
+    // holds its connections for the whole test.
+    let spec = LabSpec::default()
+        .binary()
+        .limits("handshake_timeout = \"60s\"");
+    lab_test(spec, |mut lab| async move {
+        let (_container, mut module) = established(&mut lab, "alice", 0).await;
+        // 200 silent connections from 127.0.0.2, all accepted by the kernel before the
+        // user's below (the master accepts in order).
+        let mut flood = Vec::new();
+        for _ in 0..200 {
+            flood.push(crate::client::tcp_from([127, 0, 0, 2], lab.master_addr).await);
+        }
+        // A user from another address still logs in, and keeps doing so.
+        for _ in 0..3 {
+            let stream = crate::client::tcp_from([127, 0, 0, 1], lab.master_addr).await;
+            let mut bob = crate::common::guard(
+                "bob's login during the flood",
+                crate::client::handshake(&lab, "bob", stream),
+            )
+            .await
+            .expect("bob is locked out by another address's silent connections");
+            assert_eq!(crate::client::list(&mut bob).await.len(), 1);
+        }
+        still_fine(&mut module, b"during the flood").await;
+        // The flooding address got its share of handshake slots; the rest were closed at once.
+        let mut open = 0;
+        for stream in &mut flood {
+            let mut byte = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut byte)).await {
+                Err(_) => open += 1,
+                Ok(Ok(0)) | Ok(Err(_)) => {}
+                Ok(Ok(_)) => panic!("the master sent something before authentication"),
+            }
+        }
+        assert!(
+            open <= burnstand_master::config::DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+            "{open} silent connections of one address still held"
+        );
     });
 }

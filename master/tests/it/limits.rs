@@ -5,7 +5,7 @@ use std::time::Duration;
 use burnstand_wire::command::{Command, Reply};
 
 use crate::client::{
-    assert_closed, assert_raw_closed, bind_first, command, connect, handshake, list, raw,
+    assert_closed, assert_raw_closed, bind_first, command, connect, handshake, list, raw, tcp_from,
 };
 use crate::common::{events, guard, lab_test, wait_for_record, LabSpec};
 
@@ -15,12 +15,13 @@ fn the_unauthenticated_budget_closes_extra_handshakes_but_not_sessions() {
         .limits("max_connections = 8\nmax_unauthenticated = 2\nhandshake_timeout = \"60s\"");
     lab_test(spec, |lab| async move {
         let mut alice = connect(&lab, "alice").await;
-        // Two peers that never authenticate fill the unauthenticated budget…
-        let idle_1 = raw(lab.master_addr).await;
-        let idle_2 = raw(lab.master_addr).await;
+        // Two peers that never authenticate fill the unauthenticated budget (from two
+        // addresses: one address alone may hold only one of two slots)…
+        let idle_1 = tcp_from([127, 0, 0, 2], lab.master_addr).await;
+        let idle_2 = tcp_from([127, 0, 0, 3], lab.master_addr).await;
         // …so the master sees them before the third arrives, make sure they were accepted:
         // the third is refused while they hold their slots.
-        let mut third = raw(lab.master_addr).await;
+        let mut third = tcp_from([127, 0, 0, 4], lab.master_addr).await;
         assert_raw_closed(&mut third).await;
         // Sessions are not affected.
         assert_eq!(list(&mut alice).await.len(), 1);
