@@ -14,6 +14,7 @@ PACKAGES=(
   libclang-dev      # bindgen (libgssapi-sys) needs libclang and clang's own headers
   pkg-config
   xorriso           # the burning tool driven by the stations
+  util-linux        # setpriv: xorriso runs under `setpriv --pdeathsig KILL`, so it dies with its station
   socat             # baseline relay for the benchmarks
   strace            # kdc-test proves a realm reads nothing under /etc or /var
 )

@@ -9,6 +9,13 @@
 //! SIGKILL after [`TERM_GRACE`], then `wait`), and on a deadline. `kill_on_drop` is only the
 //! last resort if the future itself is dropped; the station never drops a running burn, it
 //! cancels it and waits.
+//!
+//! **xorriso dies with its station.** A station killed with SIGKILL (or crashing) cannot
+//! cancel anything, and an orphaned xorriso would go on writing to the drive, blocking it for
+//! the next station. So xorriso runs as `setpriv --pdeathsig KILL -- xorriso …` (util-linux;
+//! the workspace forbids the `unsafe` a `pre_exec` would need): the kernel sends it SIGKILL
+//! when its parent dies. It also runs in its own process group, so a terminal's Ctrl-C aimed
+//! at the station does not reach it behind the station's back: only the station stops it.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -37,6 +44,31 @@ pub const TAIL_LINES: usize = 12;
 
 /// Time xorriso gets to stop after SIGTERM (it releases the drive cleanly) before SIGKILL.
 pub const TERM_GRACE: Duration = Duration::from_secs(5);
+
+/// The `PATH` xorriso (and setpriv) are looked up in.
+pub const CHILD_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// Whether `program` can be run by [`run_xorriso`]: an executable file at that path if it has
+/// a `/`, else in [`CHILD_PATH`].
+pub fn findable(program: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.as_os_str().to_string_lossy().contains('/') {
+        return executable(program);
+    }
+    CHILD_PATH
+        .split(':')
+        .any(|dir| executable(&Path::new(dir).join(program)))
+}
+
+/// The program xorriso runs under: it sets the parent-death signal, then execs xorriso. Found
+/// through the child's fixed `PATH` (util-linux installs it as `/usr/bin/setpriv`).
+pub const SETPRIV: &str = "setpriv";
+
+/// setpriv's exit status when it cannot execute the program (like a shell's).
+const SETPRIV_EXEC_FAILED: i32 = 127;
 
 /// Buffer for reading a disc back: the read-back costs this much memory, whatever the image
 /// size.
@@ -124,17 +156,25 @@ pub async fn run_xorriso(
     cancel: &CancellationToken,
     deadline: Option<Duration>,
 ) -> Result<XorrisoOutput> {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
+    let mut cmd = Command::new(SETPRIV);
+    cmd.args(["--pdeathsig", "KILL", "--"])
+        .arg(program)
+        .args(args)
         .env_clear()
         .env("LC_ALL", "C")
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PATH", CHILD_PATH)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
+    // PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process.
+    // This spawn runs in an async fn polled by a tokio worker thread, which lives as long as
+    // the runtime, i.e. the station. Never move it into `spawn_blocking` (or behind
+    // `block_in_place`): blocking-pool threads exit after being idle for a while, and xorriso
+    // would be killed mid-burn when the thread that started it goes away.
     let mut child = cmd.spawn().map_err(|source| StationError::Spawn {
-        program: program.to_owned(),
+        program: PathBuf::from(SETPRIV),
         source,
     })?;
     let pid = child.id();
@@ -193,6 +233,16 @@ pub async fn run_xorriso(
     };
     let (stdout, (stderr_head, stderr_tail), status) = tokio::join!(read_stdout, read_stderr, wait);
     let status = status?;
+    if status.code() == Some(SETPRIV_EXEC_FAILED)
+        && stderr_tail
+            .iter()
+            .any(|l| l.starts_with("setpriv: failed to execute"))
+    {
+        return Err(StationError::Spawn {
+            program: program.to_owned(),
+            source: std::io::Error::other(stderr_tail.join(" / ")),
+        });
+    }
     tracing::debug!(pid, %status, "xorriso exited");
     Ok(XorrisoOutput {
         status,

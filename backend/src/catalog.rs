@@ -215,9 +215,22 @@ fn save_cache(path: &Path, cache: &BTreeMap<String, CacheEntry>) {
         images: cache.clone(),
     };
     let tmp = path.with_extension("json.tmp");
+    // Owner only, like every file the station writes (the cache names the catalog's files).
+    let write_private = |bytes: Vec<u8>| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        file.write_all(&bytes)
+    };
     let result = serde_json::to_vec_pretty(&file)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| std::fs::write(&tmp, bytes))
+        .and_then(write_private)
         .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = result {
         tracing::warn!(path = %path.display(), error = %e, "cannot save the digest cache");

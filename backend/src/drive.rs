@@ -39,8 +39,9 @@ pub trait Drive: Send + Sync + fmt::Debug {
     /// What the drive writes.
     fn kind(&self) -> DriveKind;
 
-    /// Whether the drive can be used at all (the device node exists; the pseudo-drive's
-    /// directory exists). A station whose drive is unusable answers ERRNOTAVL.
+    /// Whether the drive can be used at all (the device node exists and is a block device; the
+    /// pseudo-drive's directory exists; no other process holds it, see [`crate::holder`]). A
+    /// station whose drive is unusable answers ERRNOTAVL.
     fn check_usable(&self) -> Result<()>;
 
     /// What disc is in the drive.
@@ -239,15 +240,105 @@ pub fn device_problem(device: &Path) -> Option<String> {
     ))
 }
 
-/// xorriso's exit status as a user-facing failure.
-fn failed(what: &str, code: ErrorCode, out: &crate::burn::XorrisoOutput) -> StationError {
+/// Longest text from xorriso a user is shown (in characters; the station's log keeps it all).
+pub const MAX_USER_TEXT_LEN: usize = 1024;
+
+/// `text` with every server path removed, for users: the drive's address becomes "the drive",
+/// the image's path "the image", and any other absolute path "[server path]". Then cut to
+/// [`MAX_USER_TEXT_LEN`] characters.
+pub fn redact(text: &str, target: &DriveTarget, image: Option<&Path>) -> String {
+    let mut out = text.to_owned();
+    let drive = target.path().to_string_lossy();
+    // Longest first, so "stdio:/x/disc.img" does not leave a dangling "stdio:".
+    out = out.replace(&format!("stdio:{drive}"), "the drive");
+    out = out.replace(&*drive, "the drive");
+    if let Some(image) = image {
+        out = out.replace(&*image.to_string_lossy(), "the image");
+    }
+    let mut scrubbed = String::with_capacity(out.len());
+    let mut chars = out.chars().peekable();
+    let mut previous = ' ';
+    while let Some(c) = chars.next() {
+        let starts_path = c == '/'
+            && matches!(previous, ' ' | '\'' | '"' | '=' | ':' | '(' | '[' | '`')
+            && chars.peek().is_some_and(|n| !n.is_whitespace());
+        if starts_path {
+            while chars
+                .peek()
+                .is_some_and(|n| !n.is_whitespace() && !matches!(n, '\'' | '"' | ')' | ']' | '`'))
+            {
+                chars.next();
+            }
+            scrubbed.push_str("[server path]");
+            previous = ']';
+            continue;
+        }
+        scrubbed.push(c);
+        previous = c;
+    }
+    if scrubbed.chars().count() > MAX_USER_TEXT_LEN {
+        scrubbed = scrubbed.chars().take(MAX_USER_TEXT_LEN).collect();
+        scrubbed.push('…');
+    }
+    scrubbed
+}
+
+/// xorriso's exit status as a user-facing failure: the full text goes to the station's log,
+/// the user gets it without server paths (see [`redact`]).
+fn failed(
+    what: &str,
+    code: ErrorCode,
+    out: &crate::burn::XorrisoOutput,
+    target: &DriveTarget,
+    image: Option<&Path>,
+) -> StationError {
     let why = out.explain();
     let why = if why.is_empty() {
         format!("xorriso {}", out.status)
     } else {
         why
     };
-    StationError::drive(code, format!("{what} failed: {why}"))
+    tracing::warn!(status = %out.status, xorriso = %why, "{what} failed");
+    StationError::drive(
+        code,
+        format!("{what} failed: {}", redact(&why, target, image)),
+    )
+}
+
+/// Makes sure only the station's user can read or write the file pseudo-drive: after a burn
+/// it holds a copy of a (possibly restricted) image. xorriso would create it world-readable
+/// (0644 under the usual umask), so before a burn (`create`) the station creates it first
+/// (0600); an existing one is tightened before every xorriso run. Medium queries and the tray
+/// never create it (xorriso does not either).
+fn private_file_drive(target: &DriveTarget, create: bool) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let DriveTarget::File(file) = target else {
+        return Ok(());
+    };
+    if !create && !file.exists() {
+        return Ok(());
+    }
+    let fail = |e: std::io::Error| {
+        tracing::error!(file = %file.display(), error = %e, "cannot prepare the file drive");
+        StationError::drive(
+            ErrorCode::DriveFailed,
+            "the station cannot prepare its drive; tell the lab staff",
+        )
+    };
+    let handle = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(file)
+        .map_err(fail)?;
+    let mode = handle.metadata().map_err(fail)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        handle
+            .set_permissions(std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(fail)?;
+    }
+    Ok(())
 }
 
 impl Drive for XorrisoDrive {
@@ -259,24 +350,34 @@ impl Drive for XorrisoDrive {
         let unusable = |what: String| Err(StationError::drive(ErrorCode::Unavailable, what));
         match &self.target {
             DriveTarget::Device(dev) => match std::fs::metadata(dev) {
-                Ok(_) => match device_problem(dev) {
-                    None => Ok(()),
-                    Some(problem) => unusable(problem),
-                },
-                Err(e) => unusable(format!("drive {} is not there: {e}", dev.display())),
+                Ok(_) => {
+                    if let Some(problem) = device_problem(dev) {
+                        return unusable(problem);
+                    }
+                }
+                Err(e) => return unusable(format!("drive {} is not there: {e}", dev.display())),
             },
             DriveTarget::File(file) => match file.parent().map(std::fs::metadata) {
-                Some(Ok(m)) if m.is_dir() => Ok(()),
-                _ => unusable(format!(
-                    "the directory of the file drive {} is missing",
-                    file.display()
-                )),
+                Some(Ok(m)) if m.is_dir() => {}
+                _ => {
+                    return unusable(format!(
+                        "the directory of the file drive {} is missing",
+                        file.display()
+                    ))
+                }
             },
+        }
+        // Another process with the drive open (the station's own xorriso does not count).
+        let path = self.target.path();
+        match crate::holder::describe(path, &crate::holder::holders(path)) {
+            Some(held) => unusable(held),
+            None => Ok(()),
         }
     }
 
     fn medium(&self) -> BoxFuture<'_, Result<MediumInfo>> {
         Box::pin(async move {
+            private_file_drive(&self.target, false)?;
             let cancel = CancellationToken::new();
             let args = medium_args(&self.target);
             let out = run_xorriso(
@@ -297,6 +398,8 @@ impl Drive for XorrisoDrive {
                     "asking the drive about its disc",
                     ErrorCode::DriveFailed,
                     &out,
+                    &self.target,
+                    None,
                 ));
             }
             // The drive and medium lines go to stderr, "Media space" to stdout.
@@ -314,10 +417,17 @@ impl Drive for XorrisoDrive {
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            private_file_drive(&self.target, true)?;
             let args = burn_args(&self.target, self.speed, image);
             let out = run_xorriso(&self.xorriso, &args, Some(progress), cancel, None).await?;
             if !out.status.success() {
-                return Err(failed("the burn", ErrorCode::BurnFailed, &out));
+                return Err(failed(
+                    "the burn",
+                    ErrorCode::BurnFailed,
+                    &out,
+                    &self.target,
+                    Some(image),
+                ));
             }
             Ok(())
         })
@@ -339,6 +449,7 @@ impl Drive for XorrisoDrive {
 
     fn eject(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
+            private_file_drive(&self.target, false)?;
             let cancel = CancellationToken::new();
             let args = eject_args(&self.target);
             let out = run_xorriso(
@@ -350,7 +461,13 @@ impl Drive for XorrisoDrive {
             )
             .await?;
             if !out.status.success() {
-                return Err(failed("opening the tray", ErrorCode::DriveFailed, &out));
+                return Err(failed(
+                    "opening the tray",
+                    ErrorCode::DriveFailed,
+                    &out,
+                    &self.target,
+                    None,
+                ));
             }
             Ok(())
         })
@@ -420,6 +537,38 @@ mod tests {
         assert_eq!(
             strings(eject_args(&DriveTarget::File("/tmp/d.img".into()))),
             ["-outdev", "stdio:/tmp/d.img", "-eject", "all"]
+        );
+    }
+
+    #[test]
+    fn server_paths_are_redacted_from_captured_failures() {
+        let file = DriveTarget::File("/var/lib/st/disc.img".into());
+        // xorriso 1.5.4, a burn whose image vanished, and the last lines of a medium report.
+        let text = "xorriso : FAILURE : Could not open data source '/srv/images/exam.iso' : \
+                    No such file or directory / Drive current: -outdev 'stdio:/var/lib/st/disc.img'";
+        let out = redact(text, &file, Some(Path::new("/srv/images/exam.iso")));
+        assert_eq!(
+            out,
+            "xorriso : FAILURE : Could not open data source 'the image' : No such file or \
+             directory / Drive current: -outdev 'the drive'"
+        );
+        let device = DriveTarget::Device("/dev/sr0".into());
+        let text = "libburn : FAILURE : File object '/dev/sr0' not found / xorriso : FAILURE : \
+                    Cannot acquire drive '/dev/sr0' / cannot open /etc/burnstand/x (dev=/dev/sr1)";
+        let out = redact(text, &device, None);
+        assert!(!out.contains("/dev/") && !out.contains("/etc/"), "{out}");
+        assert!(out.contains("Cannot acquire drive 'the drive'"), "{out}");
+        assert!(
+            out.contains("cannot open [server path] (dev=[server path])"),
+            "{out}"
+        );
+        // Not paths: ratios and units stay.
+        assert_eq!(redact("3/5 at 1.0 MB/s", &device, None), "3/5 at 1.0 MB/s");
+        // Bounded.
+        let long = "x".repeat(MAX_USER_TEXT_LEN * 3);
+        assert_eq!(
+            redact(&long, &device, None).chars().count(),
+            MAX_USER_TEXT_LEN + 1
         );
     }
 

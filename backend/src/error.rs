@@ -43,8 +43,11 @@ pub enum StationError {
     },
 
     // --- the drive and burns ------------------------------------------------------------------
-    /// xorriso could not be started at all.
-    #[error("cannot run {program}: {source} (is xorriso installed?)")]
+    /// xorriso (or setpriv, which starts it) could not be started at all.
+    #[error(
+        "cannot run {program}: {source}; install xorriso and util-linux (setpriv), or fix \
+         `drive.xorriso`"
+    )]
     Spawn {
         program: PathBuf,
         source: std::io::Error,

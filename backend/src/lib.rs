@@ -25,7 +25,8 @@
 //! - [`config`]: the TOML configuration; [`server`]: accept loop and shutdown;
 //!   [`session`]: one connection;
 //! - [`job`]: one BURN (copies, verify, tray); [`drive`]: the [`drive::Drive`] trait and the
-//!   xorriso drive; [`burn`]: running xorriso, its progress, the read-back;
+//!   xorriso drive; [`burn`]: running xorriso, its progress, the read-back; [`holder`]: other
+//!   processes holding the drive;
 //! - [`catalog`] and [`image`]: images, sidecars, digests; [`principal`]: name comparison;
 //! - [`bounds`]: why CAP and `burn.receipt` always fit;
 //! - [`preflight`]: `--check-config` (no side effects) and the start-up rules;
@@ -43,6 +44,7 @@ pub mod control;
 pub mod drive;
 pub mod error;
 pub mod faulty;
+pub mod holder;
 pub mod image;
 pub mod job;
 pub mod preflight;

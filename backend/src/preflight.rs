@@ -278,6 +278,19 @@ pub async fn check(config: &Config, origin: &Path) -> Result<Report> {
         (Err(problem), _) | (_, Err(problem)) => problems.push(problem),
     }
 
+    for program in [
+        std::path::PathBuf::from(crate::burn::SETPRIV),
+        config.xorriso(),
+    ] {
+        if !crate::burn::findable(&program) {
+            problems.push(format!(
+                "cannot find {} (looked in {}); install xorriso and util-linux (setpriv), or fix \
+                 `drive.xorriso`",
+                program.display(),
+                crate::burn::CHILD_PATH
+            ));
+        }
+    }
     problems.extend(audit_log_check(&config.audit_log, &mut notes));
     problems.extend(directory_problem("`state_dir`", &config.state_dir));
 

@@ -65,6 +65,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
 /// the first session does not wait for digests.
 pub async fn prepare(config: Config) -> Result<Arc<Station>> {
     let station = Station::from_config(config)?;
+    // Not fatal: sessions are refused while the drive is unusable (e.g. another process holds
+    // it), and accepted as soon as it is usable again. Say so now, not at the first session.
+    if let Err(e) = station.drive().check_usable() {
+        tracing::warn!("the drive is not usable now, sessions are refused until it is: {e}");
+    }
     let images = station.catalog().refresh().await?;
     tracing::info!(
         images = images.len(),

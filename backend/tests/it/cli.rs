@@ -134,10 +134,14 @@ fn tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
 }
 
 /// `burnstand-station --check-config` on `text`, with the realm's environment.
+/// Also asserts that the check created or changed nothing under the lab's directory.
 fn check(lab: &Lab, name: &str, text: &str) -> std::process::Output {
     let path = lab.dir.path().join(name);
     std::fs::write(&path, text).unwrap();
-    check_file(lab, &path)
+    let before = tree(lab.dir.path());
+    let out = check_file(lab, &path);
+    assert_eq!(tree(lab.dir.path()), before, "--check-config changed files");
+    out
 }
 
 /// `burnstand-station --check-config` on the file at `path`.
@@ -222,6 +226,10 @@ fn check_config_and_start_refuse_a_keytab_others_can_read() {
         .unwrap();
     assert_refused(&out, &format!("chmod 600 {}", keytab.display()));
     assert!(out.stdout.is_empty(), "it never listened");
+    assert!(
+        !lab.audit_log.exists() && !lab.state.exists(),
+        "nothing was opened"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod harness;
 mod hostile;
+mod hygiene;
 mod memory;
 mod policy;
 #[path = "../../../test-support/small_disk.rs"]
