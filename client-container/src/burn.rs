@@ -281,21 +281,7 @@ impl Tracker {
                 });
                 return Flow::Over;
             }
-            Event::Receipt(r) => {
-                self.accepted = true;
-                if self.receipt.session_id.is_none() {
-                    self.receipt.session_id = serde_json::from_str::<serde_json::Value>(&r.line)
-                        .ok()
-                        .and_then(|v| v.get("session_id")?.as_str().map(str::to_owned));
-                }
-                self.receipt
-                    .station_records
-                    .push(crate::receipt::StationRecord {
-                        seq: r.seq,
-                        hash: r.hash.to_hex(),
-                        line: r.line,
-                    });
-            }
+            Event::Receipt(r) => self.station_receipt(r),
             // Idle reports, and answers to nothing this burn asked: not part of the burn.
             Event::Avail | Event::Empty | Event::Cap(_) | Event::Info(_) | Event::Cancelled => {}
         }
@@ -304,6 +290,24 @@ impl Tracker {
         } else {
             Flow::Running
         }
+    }
+
+    /// Keeps a station's receipt of one copy (whatever ended it: verified, failed, cancelled)
+    /// and learns the session id from it.
+    fn station_receipt(&mut self, r: burnstand_wire::burner::Receipt) {
+        self.accepted = true;
+        if self.receipt.session_id.is_none() {
+            self.receipt.session_id = serde_json::from_str::<serde_json::Value>(&r.line)
+                .ok()
+                .and_then(|v| v.get("session_id")?.as_str().map(str::to_owned));
+        }
+        self.receipt
+            .station_records
+            .push(crate::receipt::StationRecord {
+                seq: r.seq,
+                hash: r.hash.to_hex(),
+                line: r.line,
+            });
     }
 
     /// The connection failed. After the last copy's VERIFY that costs nothing.
@@ -391,6 +395,8 @@ async fn cancel(
                 )));
             }
             Ok(Event::Status(_)) => tracker.accepted = true,
+            // The cancelled copy's receipt comes before CANCELLED: the user keeps it too.
+            Ok(Event::Receipt(r)) => tracker.station_receipt(r),
             Ok(Event::Verify(v)) => {
                 tracker.accepted = true;
                 tracker.receipt.copies.push(CopyResult::from(&v));

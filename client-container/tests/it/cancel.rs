@@ -89,3 +89,38 @@ fn killing_the_client_mid_burn_releases_the_reservation() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_cancelled_copy_has_its_receipt_saved_and_its_session_shown() {
+    let lab = Lab::start();
+    let saved = lab.dir.path().join("cancelled-receipt.jsonl");
+    let alice = lab.spawn(
+        "alice",
+        &["burn", "big", "--save-receipt", saved.to_str().unwrap()],
+    );
+    let start = lab.wait_for_burn_start("alice");
+    let session = start.get_str("session_id").unwrap().to_owned();
+    alice.signal(Signal::SIGINT);
+    let (status, stdout, stderr) = alice.wait();
+    assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
+
+    // The station's receipt of the cancelled copy is what the user keeps.
+    let lines = std::fs::read_to_string(&saved).unwrap_or_default();
+    let records: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a saved record is JSON"))
+        .collect();
+    assert_eq!(records.len(), 1, "{lines}\n{stderr}");
+    assert_eq!(records[0]["event"], "burn.receipt");
+    assert_eq!(records[0]["result"], "cancelled");
+    assert_eq!(records[0]["session_id"], session.as_str());
+    assert_eq!(records[0]["copy_id"], start.get_str("copy_id").unwrap());
+    assert!(
+        stdout.contains(&format!("session id      {session}")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("saved 1 station receipt record(s)"),
+        "{stderr}"
+    );
+}

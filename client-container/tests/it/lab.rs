@@ -415,7 +415,7 @@ speed = 1
 
     /// Starts `burnstand ARGS` as `user` in the background; its output goes to files.
     pub fn spawn(&self, user: &str, args: &[&str]) -> Running {
-        let name = format!("{user}-{}", args.join("-"));
+        let name = format!("{user}-{}", args.join("-")).replace('/', "_");
         let stdout = self.dir.path().join(format!("{name}.out"));
         let stderr = self.dir.path().join(format!("{name}.err"));
         let child = self
