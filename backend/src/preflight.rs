@@ -12,7 +12,6 @@
 //!   `device` that is a drive). Everything else is found when the station opens its parts.
 
 use std::io::ErrorKind;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use burnstand_policy::Policy;
@@ -51,28 +50,6 @@ fn refuse(origin: &Path, problems: Vec<String>) -> Result<()> {
         path: origin.to_owned(),
         message,
     })
-}
-
-/// The keytab must be a file only its owner can read or write: whoever reads it can act as
-/// the station (mode & 0o077 must be 0).
-pub fn keytab_problem(keytab: &Path, principal: &str) -> Option<String> {
-    let meta = match std::fs::metadata(keytab) {
-        Ok(meta) => meta,
-        Err(e) => return Some(format!("cannot read keytab {}: {e}", keytab.display())),
-    };
-    if !meta.is_file() {
-        return Some(format!("keytab {} is not a regular file", keytab.display()));
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Some(format!(
-            "keytab {path} can be read or written by group or others (mode {mode:04o}): anyone \
-             who can read it can act as {principal}; run `chmod 600 {path}` and make the \
-             daemon's user its owner",
-            path = keytab.display()
-        ));
-    }
-    None
 }
 
 /// The station's own realm (of its `principal`).
@@ -151,7 +128,10 @@ fn policy_realms(config: &Config) -> std::result::Result<Vec<String>, String> {
 /// (see the module documentation). `origin` is the configuration file, for the message.
 pub fn startup(config: &Config, origin: &Path) -> Result<()> {
     let mut problems = Vec::new();
-    problems.extend(keytab_problem(&config.keytab, &config.principal));
+    problems.extend(burnstand_wire::gss::keytab_problem(
+        &config.keytab,
+        &config.principal,
+    ));
     match policy_realms(config) {
         Ok(realms) => problems.extend(trusted_master_problems(config, &realms, &config.policy)),
         Err(problem) => problems.push(problem),
@@ -250,7 +230,10 @@ pub async fn check(config: &Config, origin: &Path) -> Result<Report> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
 
-    problems.extend(keytab_problem(&config.keytab, &config.principal));
+    problems.extend(burnstand_wire::gss::keytab_problem(
+        &config.keytab,
+        &config.principal,
+    ));
     let principal = config.principal.clone();
     match tokio::task::spawn_blocking(move || burnstand_wire::gss::acceptor_credentials(&principal))
         .await

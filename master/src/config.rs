@@ -233,31 +233,6 @@ struct RawStation {
     allow: Vec<String>,
 }
 
-/// Why the keytab at `keytab` must not be used: it is not a regular file, or group or others
-/// may read or write it (mode & 0o077 is not 0) — whoever reads it can act as `principal`, the
-/// master, to every station. `None` when it is private. Checked by `--check-config` and at
-/// start-up.
-pub fn keytab_problem(keytab: &Path, principal: &str) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = match std::fs::metadata(keytab) {
-        Ok(meta) => meta,
-        Err(e) => return Some(format!("cannot read keytab {}: {e}", keytab.display())),
-    };
-    if !meta.is_file() {
-        return Some(format!("keytab {} is not a regular file", keytab.display()));
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Some(format!(
-            "keytab {path} can be read or written by group or others (mode {mode:04o}): anyone \
-             who can read it can act as {principal} towards users and every station; run \
-             `chmod 600 {path}` and make the daemon's user its owner",
-            path = keytab.display()
-        ));
-    }
-    None
-}
-
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config> {

@@ -59,9 +59,7 @@ fn main() -> ExitCode {
     burnstand_wire::gss::use_service_keytab(&config.keytab);
 
     // A keytab others can read is refused by the check and at start alike.
-    if let Some(problem) =
-        burnstand_master::config::keytab_problem(&config.keytab, &config.principal)
-    {
+    if let Some(problem) = burnstand_wire::gss::keytab_problem(&config.keytab, &config.principal) {
         eprintln!("burnstand-master: {}: {problem}", cli.config.display());
         return ExitCode::from(EXIT_BAD_CONFIG);
     }

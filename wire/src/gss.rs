@@ -432,6 +432,31 @@ fn flag_names(flags: CtxFlags) -> String {
         .join(", ")
 }
 
+/// Why the keytab at `keytab` must not be used by a daemon: it is not a regular file, or
+/// group or others may read or write it (mode & 0o077 is not 0) — whoever reads it can act as
+/// `principal`. `None` when it is private. Master and station check it in `--check-config`
+/// and at start-up.
+pub fn keytab_problem(keytab: &std::path::Path, principal: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match std::fs::metadata(keytab) {
+        Ok(meta) => meta,
+        Err(e) => return Some(format!("cannot read keytab {}: {e}", keytab.display())),
+    };
+    if !meta.is_file() {
+        return Some(format!("keytab {} is not a regular file", keytab.display()));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Some(format!(
+            "keytab {path} can be read or written by group or others (mode {mode:04o}): anyone \
+             who can read it can act as {principal}; run `chmod 600 {path}` and make the \
+             daemon's user its owner",
+            path = keytab.display()
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
