@@ -14,6 +14,7 @@ use burnstand_wire::command::{Command, Greeting, Identity, Reply, StationType};
 use burnstand_wire::datastream::{
     from_bytes, to_bytes, ByteArray, CString, Decode, Encode, NullableString,
 };
+use burnstand_wire::link::{LinkOpen, MasterMessage, StationHello, StationMessage};
 
 /// Decoder on a small block bound, so the fuzzer reaches the limit cheaply.
 const FUZZ_MAX_BLOCK: usize = 4096;
@@ -102,6 +103,11 @@ pub fn command_parser(data: &[u8]) {
     canonical::<Greeting>(data);
     canonical::<Vec<StationType>>(data);
     canonical::<Identity>(data);
+    // The master–station link (protocol.md §4.4, §5.9).
+    canonical::<StationHello>(data);
+    canonical::<LinkOpen>(data);
+    canonical::<StationMessage>(data);
+    canonical::<MasterMessage>(data);
 }
 
 /// The burner protocol: requests and events.

@@ -9,10 +9,9 @@ use burnstand_wire::burner::{
     Capabilities, DriveKind, ErrorCode, ErrorReport, Event, ImageInfo, Md5, MediumInfo,
     MediumState, Percent, Phase, Progress, Receipt, Request, Sha256, VerifyResult,
 };
-use burnstand_wire::command::{
-    Command, Greeting, Identity, Reply, ServiceType, StationType,
-};
+use burnstand_wire::command::{Command, Greeting, Identity, Reply, ServiceType, StationType};
 use burnstand_wire::datastream::{to_bytes, ByteArray};
+use burnstand_wire::link::{GrantRequest, LinkOpen, MasterMessage, StationHello, StationMessage};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -113,6 +112,42 @@ fn write_seed_corpus() {
             to_bytes(&vec![station_type(), station_type()]),
         ),
         ("identity", to_bytes(&identity)),
+        (
+            "link-hello",
+            to_bytes(&StationHello::ready("test-station-1")),
+        ),
+        (
+            "link-session",
+            to_bytes(&LinkOpen::Session(identity.clone())),
+        ),
+        ("link-control", to_bytes(&LinkOpen::Control)),
+        (
+            "link-grant",
+            to_bytes(&MasterMessage::Grant {
+                copy_id: "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b".into(),
+            }),
+        ),
+        (
+            "link-sync",
+            to_bytes(&MasterMessage::Sync {
+                after_seq: 7,
+                after_hash: Sha256([0x11; 32]),
+            }),
+        ),
+        (
+            "link-grantreq",
+            to_bytes(&StationMessage::GrantRequest(GrantRequest {
+                copy_id: "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b".into(),
+                session_id: "0b8f7c3e-5d1a-4e2b-9c47-2f6d8e1a3b50".into(),
+                user: "alice@BURNSTAND.TEST".into(),
+                user_exported: vec![4, 1, 0, 11],
+                image_id: "exam".into(),
+                image_name: "Final exam".into(),
+                sha256: Sha256([0xab; 32]),
+                copy: 1,
+                copies: 2,
+            })),
+        ),
         ("identity-v1-with-prior-burns", {
             let mut b = to_bytes(&identity);
             b.extend_from_slice(&[0, 0, 4, 1]); // a version-1 list: trailing data now
