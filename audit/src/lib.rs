@@ -65,10 +65,12 @@
 //! # }
 //! ```
 
+pub mod budget;
 mod error;
 mod log;
 mod record;
 mod shared;
+pub mod space;
 mod verify;
 
 pub use crate::error::{Error, Result};

@@ -35,6 +35,7 @@ pub mod config;
 pub mod drive;
 pub mod error;
 pub mod faulty;
+pub mod flood;
 pub mod image;
 pub mod job;
 pub mod principal;

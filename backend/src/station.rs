@@ -37,6 +37,8 @@ pub struct Station {
     /// every receipt appended since. A std mutex: held only for a lookup or an insert.
     usage: StdMutex<UsageIndex>,
     next_conn: AtomicU64,
+    /// Budgets of the records peers can cause, and the free-space watermark.
+    guards: crate::flood::Guards,
 }
 
 impl Station {
@@ -102,6 +104,7 @@ impl Station {
         let usage = UsageIndex::from_log(&config.audit_log).map_err(policy_err)?;
         let catalog = Catalog::open(&config.catalog, &config.state_dir)?;
         let audit = SharedAuditLog::new(audit);
+        let guards = crate::flood::Guards::new(&config.audit_log, config.min_free_bytes);
         Ok(Arc::new(Station {
             id: config.station_id(),
             config,
@@ -113,6 +116,7 @@ impl Station {
             policy,
             usage: StdMutex::new(usage),
             next_conn: AtomicU64::new(1),
+            guards,
         }))
     }
 
@@ -218,6 +222,11 @@ impl Station {
     /// Whether the audit log still accepts records (false after a failed write or fsync).
     pub fn audit_healthy(&self) -> bool {
         self.audit.is_healthy()
+    }
+
+    /// Budgets of the records peers can cause, and the free-space watermark.
+    pub fn guards(&self) -> &crate::flood::Guards {
+        &self.guards
     }
 
     /// A fresh connection number.

@@ -7,6 +7,7 @@ mod access;
 mod burning;
 mod cli;
 mod crash;
+mod flood;
 mod harness;
 mod hostile;
 mod memory;
