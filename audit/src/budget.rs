@@ -18,7 +18,10 @@
 //! counted in the bucket that refused it — the principal's if that one is empty, else the
 //! address's — so every event is counted exactly once. The count is handed back with the next
 //! record the same bucket admits, and the caller writes it first, as `EVENT.suppressed` with
-//! `count` and `principal` or `peer` ([`Suppressed::event`]).
+//! `count` and `principal` or `peer` ([`Suppressed::event`]). A count whose owner does not come
+//! back is written by the daemon's periodic flush ([`RecordBudget::take_due`], every
+//! [`FLUSH_EVERY`], as soon as the bucket has a token for it), and what is left at shutdown
+//! all at once ([`RecordBudget::take_all`]).
 //!
 //! Memory: each map holds at most [`MAX_TRACKED_KEYS`] buckets; a principal key is cut to
 //! [`MAX_KEY_LEN`] bytes. A bucket that is full again and owes no count is forgotten when room
@@ -50,6 +53,10 @@ pub const DENIALS_PER_PRINCIPAL: Rate = Rate::new(20, 10);
 /// Denial records one peer address may cause, over all its principals: 60 at once, then 30 a
 /// minute (a lab behind one NAT address shares it).
 pub const DENIALS_PER_ADDRESS: Rate = Rate::new(60, 30);
+
+/// How often the daemons write the counts whose owners did not come back
+/// ([`RecordBudget::take_due`]).
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A token bucket's size and refill: `burst` records at once, `per_minute` more each minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +237,9 @@ struct Maps {
 #[derive(Debug)]
 pub struct RecordBudget {
     state: Mutex<Maps>,
+    /// Whether events over the budget are counted (for `EVENT.suppressed`); an admission
+    /// budget ([`RecordBudget::admission`]) refuses without counting.
+    counting: bool,
 }
 
 impl RecordBudget {
@@ -241,6 +251,16 @@ impl RecordBudget {
                 principals: Buckets::new(per_principal, now),
                 addresses: Buckets::new(per_address, now),
             }),
+            counting: true,
+        }
+    }
+
+    /// Like [`RecordBudget::new`], for admitting actions rather than records (the master's
+    /// logins): what it refuses is not counted, because each refusal has its own record.
+    pub fn admission(per_principal: Rate, per_address: Rate) -> RecordBudget {
+        RecordBudget {
+            counting: false,
+            ..RecordBudget::new(per_principal, per_address)
         }
     }
 
@@ -265,14 +285,15 @@ impl RecordBudget {
         } = &mut *maps;
         let (by_principal, principal_key) = principals.bucket(&key, now);
         let (by_address, address_key) = addresses.bucket(&address, now);
+        let step = u64::from(self.counting);
         if !by_principal.has_token() {
-            by_principal.suppressed += 1;
+            by_principal.suppressed += step;
             return Verdict::Suppress {
                 first: by_principal.suppressed == 1,
             };
         }
         if !by_address.has_token() {
-            by_address.suppressed += 1;
+            by_address.suppressed += step;
             return Verdict::Suppress {
                 first: by_address.suppressed == 1,
             };
@@ -293,6 +314,57 @@ impl RecordBudget {
             owed.push(Suppressed { owner, count });
         }
         Verdict::Record(owed)
+    }
+
+    /// The counts that can be written now without waiting for their owner's next record:
+    /// those of buckets that have refilled a token, which each such record takes. The daemons
+    /// call this every [`FLUSH_EVERY`], so a count is written even if its owner never comes
+    /// back.
+    pub fn take_due(&self) -> Vec<Suppressed> {
+        self.take(Instant::now(), false)
+    }
+
+    /// Every count still owed, tokens or not (at shutdown: at most one record per tracked
+    /// key, so bounded like the maps).
+    pub fn take_all(&self) -> Vec<Suppressed> {
+        self.take(Instant::now(), true)
+    }
+
+    fn take(&self, now: Instant, all: bool) -> Vec<Suppressed> {
+        let mut maps = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Maps {
+            principals,
+            addresses,
+        } = &mut *maps;
+        let mut owed = Vec::new();
+        let mut due = |bucket: &mut Bucket, rate: Rate, owner: &dyn Fn() -> Owner| {
+            if bucket.suppressed == 0 {
+                return;
+            }
+            bucket.refill(rate, now);
+            if all || bucket.has_token() {
+                bucket.tokens = (bucket.tokens - 1.0).max(0.0);
+                owed.push(Suppressed {
+                    owner: owner(),
+                    count: std::mem::take(&mut bucket.suppressed),
+                });
+            }
+        };
+        let rate = principals.rate;
+        for (key, bucket) in principals.map.iter_mut() {
+            due(bucket, rate, &|| Owner::Principal(key.to_string()));
+        }
+        due(&mut principals.untracked, rate, &|| {
+            Owner::UntrackedPrincipals
+        });
+        let rate = addresses.rate;
+        for (ip, bucket) in addresses.map.iter_mut() {
+            due(bucket, rate, &|| Owner::Address(*ip));
+        }
+        due(&mut addresses.untracked, rate, &|| {
+            Owner::UntrackedAddresses
+        });
+        owed
     }
 
     /// Principals and addresses tracked one by one right now (tests, diagnostics).
@@ -448,6 +520,44 @@ mod tests {
                 count: 2
             }])
         );
+    }
+
+    #[test]
+    fn counts_are_written_even_if_their_owner_never_comes_back() {
+        let budget = RecordBudget::new(Rate::new(1, 60_000), Rate::new(100, 60_000));
+        let t0 = Instant::now();
+        assert!(recorded(&budget.admit_at("m@R", A, t0)));
+        assert!(!recorded(&budget.admit_at("m@R", A, t0)));
+        assert!(!recorded(&budget.admit_at("m@R", A, t0)));
+        // 60,000 a minute: a token is back within a few milliseconds.
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(
+            budget.take_due(),
+            vec![Suppressed {
+                owner: Owner::Principal("m@R".into()),
+                count: 2
+            }]
+        );
+        assert!(budget.take_due().is_empty(), "taken once");
+        assert!(budget.take_all().is_empty());
+    }
+
+    #[test]
+    fn at_shutdown_every_count_is_taken_tokens_or_not() {
+        let budget = RecordBudget::new(Rate::new(1, 0), Rate::new(100, 0));
+        assert!(recorded(&budget.admit("m@R", A)));
+        assert!(!recorded(&budget.admit("m@R", A)));
+        assert!(budget.take_due().is_empty(), "no token: not due");
+        assert_eq!(budget.take_all().len(), 1);
+    }
+
+    #[test]
+    fn an_admission_budget_refuses_without_counting() {
+        let budget = RecordBudget::admission(Rate::new(1, 0), Rate::new(100, 0));
+        assert!(recorded(&budget.admit("m@R", A)));
+        assert!(!recorded(&budget.admit("m@R", A)));
+        assert!(budget.take_all().is_empty());
+        assert_eq!(budget.admit("m@R", A), Verdict::Suppress { first: false });
     }
 
     #[test]

@@ -15,10 +15,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 
-use burnstand_audit::budget::{RecordBudget, Verdict};
+use burnstand_audit::budget::{RecordBudget, Verdict, FLUSH_EVERY};
 use burnstand_audit::space::FreeSpace;
 use burnstand_audit::Event;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
 use crate::receipt::Who;
@@ -92,6 +94,50 @@ pub async fn audit_within(
             }
             station.audit(event).await?;
             Ok(true)
+        }
+    }
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::SessionDeny, Kind::SessionRefuse, Kind::BurnDeny];
+
+    /// The event its records carry.
+    pub fn event(self) -> &'static str {
+        match self {
+            Kind::SessionDeny => "session.deny",
+            Kind::SessionRefuse => "session.refuse",
+            Kind::BurnDeny => "burn.deny",
+        }
+    }
+}
+
+/// Writes, every [`FLUSH_EVERY`], the counts whose owners have not come back (once their
+/// budget has a token for the record), and when `stop` fires everything still owed.
+pub async fn flush_suppressed(station: Arc<Station>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => write_owed(&station, false).await,
+        }
+    }
+    write_owed(&station, true).await;
+}
+
+async fn write_owed(station: &Station, all: bool) {
+    for kind in Kind::ALL {
+        let budget = station.guards().budget(kind);
+        let owed = if all {
+            budget.take_all()
+        } else {
+            budget.take_due()
+        };
+        for count in owed {
+            if let Err(e) = station.audit(count.event(kind.event())).await {
+                tracing::warn!(error = %e, "cannot write a count of suppressed records");
+                return;
+            }
         }
     }
 }

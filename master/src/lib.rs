@@ -29,6 +29,7 @@ pub mod audit;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod flood;
 pub mod receipts;
 pub mod registry;
 pub mod relay;

@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub usage: std::sync::Mutex<UsageIndex>,
     /// Bounds the `auth.fail` records unauthenticated peers can cause.
     pub auth_failures: crate::audit::FailureBudget,
+    /// Budgets of the records users can cause, and the free-space watermark.
+    pub guards: crate::flood::Guards,
 }
 
 /// Serves `listener` until `shutdown` is cancelled, then drains (see the module docs).
@@ -74,6 +76,7 @@ pub async fn run(
     info!(burns = usage.len(), "copies counted from the audit log");
     let acceptor = acceptor_credentials(&config.principal)?;
     let initiator = initiator_credentials(Some(&config.principal))?;
+    let guards = crate::flood::Guards::new(&config);
     let config = Arc::new(config);
     let stop = CancellationToken::new();
     let shared = Arc::new(Shared {
@@ -85,7 +88,13 @@ pub async fn run(
         draining: shutdown.clone(),
         usage: std::sync::Mutex::new(usage),
         auth_failures: crate::audit::FailureBudget::default(),
+        guards,
     });
+    let flush_stop = CancellationToken::new();
+    let flusher = tokio::spawn(crate::flood::flush_suppressed(
+        Arc::clone(&shared),
+        flush_stop.clone(),
+    ));
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
     let unauthenticated = Arc::new(Semaphore::new(config.limits.max_unauthenticated));
     let per_address = PeerBudget::new(config.limits.handshakes_per_address());
@@ -114,6 +123,12 @@ pub async fn run(
         };
         if !shared.audit.is_healthy() {
             error!(%peer, "audit log is not writable: refusing the connection (fail closed)");
+            continue;
+        }
+        if let Err(low) = shared.guards.space.check() {
+            if low.log {
+                error!("{low}");
+            }
             continue;
         }
         let Ok(total) = Arc::clone(&total).try_acquire_owned() else {
@@ -163,6 +178,8 @@ pub async fn run(
             join_all(&mut tasks).await;
         }
     }
+    flush_stop.cancel();
+    let _ = flusher.await;
     info!("master stopped");
     Ok(())
 }
