@@ -67,11 +67,13 @@
 //! # }
 //! ```
 
+pub mod budget;
 mod error;
 mod log;
 mod record;
 mod repair;
 mod shared;
+pub mod space;
 mod verify;
 
 pub use crate::error::{Error, Result};

@@ -79,6 +79,10 @@ pub struct Config {
     /// peers that never authenticate can never take the master's session slots.
     #[serde(default = "default_max_unauthenticated")]
     pub max_unauthenticated: usize,
+    /// Below this many bytes free on the audit log's filesystem, new sessions are refused
+    /// (ERRNOTAVL); running ones go on. 0 turns the check off.
+    #[serde(default = "default_min_free_bytes")]
+    pub min_free_bytes: u64,
 }
 
 /// The `[drive]` table.
@@ -124,6 +128,10 @@ fn default_max_sessions() -> usize {
 
 fn default_max_unauthenticated() -> usize {
     32
+}
+
+fn default_min_free_bytes() -> u64 {
+    burnstand_audit::space::DEFAULT_MIN_FREE_BYTES
 }
 
 /// Where the station writes: a real device or an explicitly enabled file.

@@ -44,6 +44,7 @@ pub mod control;
 pub mod drive;
 pub mod error;
 pub mod faulty;
+pub mod flood;
 pub mod holder;
 pub mod image;
 pub mod job;

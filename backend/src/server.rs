@@ -101,6 +101,11 @@ pub async fn serve(
         );
     }
     tracing::info!(%listen, station = station.id(), "serving");
+    let flush_stop = CancellationToken::new();
+    let flusher = tokio::spawn(crate::flood::flush_suppressed(
+        Arc::clone(&station),
+        flush_stop.clone(),
+    ));
 
     let handshakes = Arc::new(Semaphore::new(station.config().max_unauthenticated));
     let limit = Arc::new(Semaphore::new(station.config().max_sessions));
@@ -163,6 +168,8 @@ pub async fn serve(
         sessions.abort_all();
         while sessions.join_next().await.is_some() {}
     }
+    flush_stop.cancel();
+    let _ = flusher.await;
     station.audit(receipt::station_stop(station.id())).await?;
     tracing::info!("stopped");
     Ok(())

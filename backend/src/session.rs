@@ -40,6 +40,7 @@ use tracing::Span;
 
 use crate::control;
 use crate::error::{Result, StationError};
+use crate::flood::{self, Kind};
 use crate::job::{availability, BurnJob, CancelReason, Outcome, EVENT_QUEUE};
 use crate::receipt::{self, Who};
 use crate::server::Admission;
@@ -159,9 +160,8 @@ async fn open(
 
     if !station.is_trusted_master(wire.peer().exported()) {
         tracing::warn!(principal = %master, "refused: not a trusted master");
-        let _ = station
-            .audit(receipt::session_deny(station.id(), conn, peer, &master))
-            .await;
+        let record = receipt::session_deny(station.id(), conn, peer, &master);
+        let _ = flood::audit_within(station, Kind::SessionDeny, &master, peer.ip(), record).await;
         return None;
     }
 
@@ -169,15 +169,9 @@ async fn open(
     let sessions = admission.handshake_done();
     let Ok(slot) = sessions.try_acquire_owned() else {
         tracing::warn!("too many sessions; answering ERRNOTAVL");
-        let _ = station
-            .audit(receipt::session_refuse(
-                station.id(),
-                conn,
-                peer,
-                &master,
-                "too many sessions",
-            ))
-            .await;
+        let record =
+            receipt::session_refuse(station.id(), conn, peer, &master, "too many sessions");
+        let _ = flood::audit_within(station, Kind::SessionRefuse, &master, peer.ip(), record).await;
         let _ = wire.send(&StationHello::NotAvailable).await;
         return None;
     };
@@ -185,19 +179,18 @@ async fn open(
     let unusable = match station.drive().check_usable() {
         Err(e) => Some(e.to_string()),
         Ok(()) if !station.audit_healthy() => Some("the audit log cannot be written".to_owned()),
-        Ok(()) => None,
+        // Low on space: new sessions wait, running ones keep the margin for their records.
+        Ok(()) => station.guards().space.check().err().map(|low| {
+            if low.log {
+                tracing::error!("{low}");
+            }
+            low.to_string()
+        }),
     };
     if let Some(reason) = unusable {
         tracing::warn!(reason = %reason, "answering ERRNOTAVL");
-        let _ = station
-            .audit(receipt::session_refuse(
-                station.id(),
-                conn,
-                peer,
-                &master,
-                &reason,
-            ))
-            .await;
+        let record = receipt::session_refuse(station.id(), conn, peer, &master, &reason);
+        let _ = flood::audit_within(station, Kind::SessionRefuse, &master, peer.ip(), record).await;
         let _ = wire.send(&StationHello::NotAvailable).await;
         return None;
     }
@@ -257,7 +250,10 @@ async fn open(
         tracing::warn!(reason = %refusal, "user refused by policy; closing");
         let record =
             receipt::session_refuse(station.id(), conn, peer, &who.user, &refusal.to_string());
-        if let Err(e) = station.audit(record).await {
+        let address = flood::client_ip(&who);
+        let budgeted =
+            flood::audit_within(station, Kind::SessionRefuse, &who.user, address, record);
+        if let Err(e) = budgeted.await {
             let _ = wire.send(&Event::Error(e.report())).await;
             return None;
         }
@@ -457,12 +453,19 @@ impl Session {
 
     /// Audits a refused BURN; the returned event tells the user (or says the audit failed).
     async fn deny(&mut self, image_id: &str, reason: &str, code: ErrorCode, text: String) -> Event {
-        match self
-            .station
-            .audit(receipt::burn_deny(&self.who, image_id, reason))
-            .await
+        let record = receipt::burn_deny(&self.who, image_id, reason);
+        let address = flood::client_ip(&self.who);
+        match flood::audit_within(
+            &self.station,
+            Kind::BurnDeny,
+            &self.who.user,
+            address,
+            record,
+        )
+        .await
         {
-            Ok(()) => Event::error(code, text),
+            // Recorded, or over the user's budget and counted: refused either way.
+            Ok(_) => Event::error(code, text),
             Err(e) => Event::Error(e.report()),
         }
     }

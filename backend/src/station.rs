@@ -41,6 +41,8 @@ pub struct Station {
     /// The masters' control links: copy grants, receipts pushed and synced.
     control: ControlLinks,
     next_conn: AtomicU64,
+    /// Budgets of the records peers can cause, and the free-space watermark.
+    guards: crate::flood::Guards,
 }
 
 impl Station {
@@ -106,6 +108,7 @@ impl Station {
         let usage = UsageIndex::from_log(&config.audit_log).map_err(policy_err)?;
         let catalog = Catalog::open(&config.catalog, &config.state_dir)?;
         let audit = SharedAuditLog::new(audit);
+        let guards = crate::flood::Guards::new(&config.audit_log, config.min_free_bytes);
         Ok(Arc::new(Station {
             id: crate::station_id::load_or_create(&config)?,
             config,
@@ -118,6 +121,7 @@ impl Station {
             usage: StdMutex::new(usage),
             control: ControlLinks::default(),
             next_conn: AtomicU64::new(1),
+            guards,
         }))
     }
 
@@ -236,6 +240,11 @@ impl Station {
     /// Whether the audit log still accepts records (false after a failed write or fsync).
     pub fn audit_healthy(&self) -> bool {
         self.audit.is_healthy()
+    }
+
+    /// Budgets of the records peers can cause, and the free-space watermark.
+    pub fn guards(&self) -> &crate::flood::Guards {
+        &self.guards
     }
 
     /// A fresh connection number.

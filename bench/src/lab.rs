@@ -206,6 +206,7 @@ pub fn master_with_policy(
         format!(
             "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\n\
              [limits]\nmax_connections = 30000\nmax_unauthenticated = 1024\nmax_handshakes_per_address = 1000\nmax_connections_per_user = 30000\n\
+             login_budget_per_principal = 1000000\nlogin_budget_per_address = 1000000\n\
              idle_timeout = \"1h\"\nhandshake_timeout = \"60s\"\n\n\
              [[station]]\nname = \"sink\"\ndrive = \"DVD\"\naddress = \"{station}\"\nprincipal = \"{}\"\n\
              services = [\"burner\"]\nallow = [\"*@{REALM}\"]\n",

@@ -30,28 +30,19 @@ pub const AUTH_FAIL_BURST: f64 = 100.0;
 /// handshake, and a full disk would fail the master closed, so their records are bounded to
 /// [`AUTH_FAIL_BURST`] at once and [`AUTH_FAIL_RATE`] per second (about 3 KB/s of log). The
 /// failures not recorded are counted, and the count is written (`auth.fail.suppressed`) with
-/// the next failure that is.
+/// the next failure that is. One bucket for everyone (the peer is not authenticated); the
+/// implementation is the stations' and the other records' (`burnstand_audit::budget`).
 #[derive(Debug)]
-pub struct FailureBudget {
-    state: std::sync::Mutex<Bucket>,
-}
-
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    last: std::time::Instant,
-    suppressed: u64,
-}
+pub struct FailureBudget(burnstand_audit::budget::Budget);
 
 impl Default for FailureBudget {
     fn default() -> Self {
-        FailureBudget {
-            state: std::sync::Mutex::new(Bucket {
-                tokens: AUTH_FAIL_BURST,
-                last: std::time::Instant::now(),
-                suppressed: 0,
-            }),
-        }
+        FailureBudget(burnstand_audit::budget::Budget::new(
+            burnstand_audit::budget::Rate::new(
+                AUTH_FAIL_BURST as u32,
+                (AUTH_FAIL_RATE * 60.0) as u32,
+            ),
+        ))
     }
 }
 
@@ -59,18 +50,7 @@ impl FailureBudget {
     /// `Some(n)`: record this failure, after a record that `n` (> 0) were suppressed before
     /// it; `None`: over the budget, count it only.
     pub fn admit(&self) -> Option<u64> {
-        let mut b = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let now = std::time::Instant::now();
-        let refill = now.duration_since(b.last).as_secs_f64() * AUTH_FAIL_RATE;
-        b.tokens = (b.tokens + refill).min(AUTH_FAIL_BURST);
-        b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Some(std::mem::take(&mut b.suppressed))
-        } else {
-            b.suppressed += 1;
-            None
-        }
+        self.0.admit()
     }
 }
 

@@ -102,7 +102,21 @@ pub struct Limits {
     /// A station that failed is left out of LIST and BIND for this long, then tried again.
     #[serde(deserialize_with = "duration")]
     pub station_retry_after: Duration,
+    /// Logins (greetings, each with its `auth.ok` record) of one principal: this many at once,
+    /// this many more each minute; beyond, the connection is closed without a greeting.
+    pub login_budget_per_principal: u32,
+    /// The same for one peer address, over all its principals.
+    pub login_budget_per_address: u32,
+    /// Below this many bytes free on the audit log's filesystem, new connections are refused;
+    /// open ones go on. 0 turns the check off.
+    pub min_free_bytes: u64,
 }
+
+/// Default of `limits.login_budget_per_principal`: a person (a container and a module per
+/// burn) never comes near it; a reconnect loop gets about one login a second.
+pub const DEFAULT_LOGIN_BUDGET_PER_PRINCIPAL: u32 = 60;
+/// Default of `limits.login_budget_per_address`: a lab behind one NAT address.
+pub const DEFAULT_LOGIN_BUDGET_PER_ADDRESS: u32 = 600;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -117,6 +131,9 @@ impl Default for Limits {
             drain_deadline: Duration::from_secs(30),
             station_timeout: Duration::from_secs(10),
             station_retry_after: Duration::from_secs(30),
+            login_budget_per_principal: DEFAULT_LOGIN_BUDGET_PER_PRINCIPAL,
+            login_budget_per_address: DEFAULT_LOGIN_BUDGET_PER_ADDRESS,
+            min_free_bytes: burnstand_audit::space::DEFAULT_MIN_FREE_BYTES,
         }
     }
 }
@@ -399,6 +416,19 @@ fn check_limits(limits: &Limits, problems: &mut Problems) {
                 "limits.max_handshakes_per_address ({per_address}) must be at least 1 and smaller than \
                  limits.max_unauthenticated ({}), so that one address cannot take every handshake slot",
                 limits.max_unauthenticated
+            ));
+        }
+    }
+    for (name, value) in [
+        (
+            "login_budget_per_principal",
+            limits.login_budget_per_principal,
+        ),
+        ("login_budget_per_address", limits.login_budget_per_address),
+    ] {
+        if value == 0 {
+            problems.push(format!(
+                "limits.{name} must be at least 1: with 0 nobody could log in"
             ));
         }
     }
@@ -690,6 +720,27 @@ mod tests {
         );
         let message = Config::from_toml(&bad).expect_err("invalid").to_string();
         assert!(message.contains("max_handshakes_per_address"), "{message}");
+    }
+
+    #[test]
+    fn login_budgets_and_the_watermark_have_defaults_and_are_checked() {
+        let config = Config::from_toml(GOOD).expect("good");
+        assert_eq!(
+            config.limits.login_budget_per_principal,
+            DEFAULT_LOGIN_BUDGET_PER_PRINCIPAL
+        );
+        assert_eq!(
+            config.limits.login_budget_per_address,
+            DEFAULT_LOGIN_BUDGET_PER_ADDRESS
+        );
+        assert_eq!(config.limits.min_free_bytes, 64 << 20);
+        let bad = GOOD.replace(
+            "idle_timeout = \"90s\"",
+            "login_budget_per_principal = 0\nlogin_budget_per_address = 0",
+        );
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        assert!(message.contains("login_budget_per_principal"), "{message}");
+        assert!(message.contains("login_budget_per_address"), "{message}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::audit;
+use crate::flood;
 use crate::receipts;
 use crate::registry::{Bound, Registration, ServRefusal};
 use crate::relay::{self, RelayEnd};
@@ -105,21 +106,32 @@ pub(crate) async fn serve(
                 return;
             }
         };
-        drop(hold);
         let principal = session.peer().clone();
         tracing::Span::current().record("principal", principal.as_str());
-        let Some(registration) = shared.registry.register(&principal, conn_id) else {
-            info!("per-user connection budget exhausted");
-            let event = audit::connection_deny(
-                conn_id,
-                &principal,
-                "too many connections for this principal",
-            );
-            if let Err(e) = shared.audit.append(event).await {
-                warn!(error = %e, "cannot audit a refused connection");
-            }
-            return;
+        // auth.ok must be durable before the greeting, so it cannot be left out: a login over
+        // its budget gets no greeting at all (crate::flood).
+        let admitted = if shared.guards.login(principal.as_str(), peer.ip()) {
+            shared
+                .registry
+                .register(&principal, conn_id)
+                .ok_or("too many connections for this principal")
+        } else {
+            Err(flood::TOO_MANY_LOGINS)
         };
+        let registration = match admitted {
+            Ok(registration) => registration,
+            Err(reason) => {
+                info!(reason, "connection refused");
+                let event = audit::connection_deny(conn_id, &principal, reason);
+                let kind = flood::Kind::ConnectionDeny;
+                if !flood::record_within(&shared, kind, principal.as_str(), peer.ip(), event).await
+                {
+                    warn!("cannot audit a refused connection");
+                }
+                return;
+            }
+        };
+        drop(hold);
         // The greeting acknowledges the authentication: the record comes first.
         if !record(&shared, audit::auth_ok(conn_id, peer, &principal)).await {
             return;
@@ -324,15 +336,17 @@ impl Connection {
         if self.invalid > MAX_INVALID_COMMANDS {
             return Some(End::Lost("too many invalid commands".into()));
         }
-        if !record(
-            &self.shared,
-            audit::command_invalid(self.conn_id, &self.principal, reason),
-        )
-        .await
-        {
+        let event = audit::command_invalid(self.conn_id, &self.principal, reason);
+        if !self.record_within(flood::Kind::CommandInvalid, event).await {
             return Some(End::AuditFailed);
         }
         self.reply(session, Reply::ErrInvCmd).await
+    }
+
+    /// Appends a refusal's record within its budget (crate::flood); false if the log failed.
+    async fn record_within(&self, kind: flood::Kind, event: Event) -> bool {
+        let (principal, address) = (self.principal.as_str(), self.peer.ip());
+        flood::record_within(&self.shared, kind, principal, address, event).await
     }
 
     async fn list(&self, session: &mut Session<SharedTcp>) -> Option<End> {
@@ -362,7 +376,7 @@ impl Connection {
             let reason = refusal.to_string();
             info!(station_type = station_type.id, reason = %reason, "BIND refused by policy");
             let event = audit::bind_deny(self.conn_id, &self.principal, station_type.id, &reason);
-            if !record(&self.shared, event).await {
+            if !self.record_within(flood::Kind::BindDeny, event).await {
                 return Some(End::AuditFailed);
             }
             return self.reply(session, Reply::ErrDenied(reason)).await;
@@ -381,7 +395,7 @@ impl Connection {
                 info!(station_type = station_type.id, reason, "BIND refused");
                 let event =
                     audit::bind_deny(self.conn_id, &self.principal, station_type.id, reason);
-                if !record(&self.shared, event).await {
+                if !self.record_within(flood::Kind::BindDeny, event).await {
                     return Some(End::AuditFailed);
                 }
                 return self.reply(session, Reply::ErrUnaval).await;
@@ -560,7 +574,7 @@ impl Connection {
     ) -> Option<End> {
         info!(service, reply = reply.word(), reason, "SERV refused");
         let event = audit::serv_deny(self.conn_id, &self.principal, service, reply.word(), reason);
-        if !record(&self.shared, event).await {
+        if !self.record_within(flood::Kind::ServDeny, event).await {
             return Some(End::AuditFailed);
         }
         self.reply(session, reply).await

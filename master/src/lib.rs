@@ -32,6 +32,7 @@ pub mod config;
 pub mod connection;
 pub mod control;
 pub mod error;
+pub mod flood;
 pub mod ledger;
 pub mod receipts;
 pub mod registry;

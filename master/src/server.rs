@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub records: tokio::sync::Mutex<()>,
     /// Bounds the `auth.fail` records unauthenticated peers can cause.
     pub auth_failures: crate::audit::FailureBudget,
+    /// Budgets of the records users can cause, and the free-space watermark.
+    pub guards: crate::flood::Guards,
 }
 
 /// Serves `listener` until `shutdown` is cancelled, then drains (see the module docs).
@@ -81,6 +83,7 @@ pub async fn run(
     info!(copies = ledger.copies()?, imported, "copy ledger ready");
     let acceptor = acceptor_credentials(&config.principal)?;
     let initiator = initiator_credentials(Some(&config.principal))?;
+    let guards = crate::flood::Guards::new(&config);
     let config = Arc::new(config);
     let stop = CancellationToken::new();
     let shared = Arc::new(Shared {
@@ -93,11 +96,17 @@ pub async fn run(
         ledger: Arc::new(ledger),
         records: tokio::sync::Mutex::new(()),
         auth_failures: crate::audit::FailureBudget::default(),
+        guards,
     });
     // The control links live until the master has stopped serving users: grants for the
     // burns of draining sessions still need them.
     let links_stop = CancellationToken::new();
     let mut links = control::start_all(&shared, &links_stop);
+    let flush_stop = CancellationToken::new();
+    let flusher = tokio::spawn(crate::flood::flush_suppressed(
+        Arc::clone(&shared),
+        flush_stop.clone(),
+    ));
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
     let unauthenticated = Arc::new(Semaphore::new(config.limits.max_unauthenticated));
     let per_address = PeerBudget::new(config.limits.handshakes_per_address());
@@ -126,6 +135,12 @@ pub async fn run(
         };
         if !shared.audit.is_healthy() {
             error!(%peer, "audit log is not writable: refusing the connection (fail closed)");
+            continue;
+        }
+        if let Err(low) = shared.guards.space.check() {
+            if low.log {
+                error!("{low}");
+            }
             continue;
         }
         let Ok(total) = Arc::clone(&total).try_acquire_owned() else {
@@ -177,6 +192,8 @@ pub async fn run(
     }
     links_stop.cancel();
     while links.join_next().await.is_some() {}
+    flush_stop.cancel();
+    let _ = flusher.await;
     info!("master stopped");
     Ok(())
 }

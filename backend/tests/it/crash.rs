@@ -5,12 +5,14 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use burnstand_audit::Problem;
-use burnstand_wire::burner::{ErrorCode, Event, Request};
+use burnstand_wire::burner::{Event, Request};
+use burnstand_wire::command::Reply;
+use burnstand_wire::gss::initiator_credentials;
 
 use crate::harness::*;
 
-/// Sessions hammering the station at once.
-const SESSIONS: usize = 8;
+/// Masters' connections hammering the station at once (within its 4 handshakes per address).
+const SESSIONS: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_heavy_logging_loses_no_acknowledged_record() {
@@ -25,32 +27,45 @@ async fn sigkill_during_heavy_logging_loses_no_acknowledged_record() {
             .unwrap_or(0) as usize
             % 200);
 
+    // Each step is a new session: its `session.start` is on disk before the station answers
+    // anything in it, so a CAP answer acknowledges the record. (Refusals would not do: they
+    // are recorded only within a budget, see `flood`.)
+    let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     for session in 0..SESSIONS {
         let acked = Arc::clone(&acked);
+        let killed = Arc::clone(&killed);
         let addr = station.addr;
-        let module = connect_as_master(&lab, addr).await.module();
+        let master = lab.principal(MASTER);
+        let station_principal = lab.principal(STATION);
+        let mut identity = identity_of(&lab, "alice");
         tasks.push(tokio::spawn(async move {
-            let mut m = module;
             for n in 0.. {
-                let id = format!("nope-{session}-{n}");
-                if m.session
-                    .send(&Request::Burn {
-                        image_id: id.clone(),
-                        copies: 1,
-                    })
-                    .await
-                    .is_err()
-                {
+                if killed.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
                 }
-                // An acknowledgement is the station's answer: the burn.deny is on disk first.
-                match m.session.recv::<Event>().await {
-                    Ok(Event::Error(r)) if r.code == ErrorCode::UnknownImage => {
-                        acked.lock().unwrap().push(id);
-                    }
+                let id = format!("crash-{session}-{n}");
+                identity.session_id = id.clone();
+                let cred = initiator_credentials(Some(&master)).expect("master credentials");
+                let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
+                    continue;
+                };
+                let Ok(mut s) = burnstand_wire::io::Unauthenticated::new(tcp)
+                    .initiate(cred, &station_principal, TIMEOUT)
+                    .await
+                else {
+                    continue;
+                };
+                if !matches!(s.recv::<Reply>().await, Ok(Reply::Ok))
+                    || s.send(&identity).await.is_err()
+                    || s.send(&Request::Capab).await.is_err()
+                {
+                    continue;
+                }
+                match s.recv::<Event>().await {
+                    Ok(Event::Cap(_)) => acked.lock().unwrap().push(id),
                     Ok(other) => panic!("unexpected answer {other:?}"),
-                    Err(_) => return,
+                    Err(_) => continue,
                 }
             }
         }));
@@ -61,6 +76,7 @@ async fn sigkill_during_heavy_logging_loses_no_acknowledged_record() {
     .await;
     station.child.kill().expect("SIGKILL the station");
     station.child.wait().expect("reap the station");
+    killed.store(true, std::sync::atomic::Ordering::SeqCst);
     for task in tasks {
         task.await.expect("session task");
     }
@@ -79,9 +95,9 @@ async fn sigkill_during_heavy_logging_loses_no_acknowledged_record() {
     }
     let mut logged = HashSet::new();
     let _ = burnstand_audit::scan_records(&lab.audit_log, |r| {
-        if r.event == "burn.deny" {
-            if let Some(image) = r.get_str("image") {
-                logged.insert(image.to_owned());
+        if r.event == "session.start" {
+            if let Some(id) = r.get_str("session_id") {
+                logged.insert(id.to_owned());
             }
         }
     });

@@ -338,7 +338,11 @@ fn hostile_lines_and_tokens_close_only_their_connection() {
 #[test]
 fn a_full_disk_closes_unrecorded_actions_and_refuses_new_connections() {
     lab_test(
-        LabSpec::default().binary().small_disk(256),
+        // No watermark: this test is about the disk really filling up.
+        LabSpec::default()
+            .binary()
+            .small_disk(256)
+            .limits("min_free_bytes = 0"),
         |lab| async move {
             let mut alice = connect(&lab, "alice").await;
             lab.disk.as_ref().expect("small disk").fill(0);
