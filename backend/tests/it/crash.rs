@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use burnstand_audit::Problem;
 use burnstand_wire::burner::{Event, Request};
-use burnstand_wire::command::Reply;
 use burnstand_wire::gss::initiator_credentials;
+use burnstand_wire::link::{LinkOpen, StationHello};
 
 use crate::harness::*;
 
@@ -56,8 +56,10 @@ async fn sigkill_during_heavy_logging_loses_no_acknowledged_record() {
                 else {
                     continue;
                 };
-                if !matches!(s.recv::<Reply>().await, Ok(Reply::Ok))
-                    || s.send(&identity).await.is_err()
+                if !matches!(
+                    s.recv::<StationHello>().await,
+                    Ok(StationHello::Ready { .. })
+                ) || s.send(&LinkOpen::Session(identity.clone())).await.is_err()
                     || s.send(&Request::Capab).await.is_err()
                 {
                     continue;

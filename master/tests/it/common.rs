@@ -267,12 +267,15 @@ pub fn config_text(
     if !policy.exists() {
         std::fs::write(&policy, open_policy()).expect("write the test policy");
     }
+    // The copy ledger stays off the audit log's (possibly tiny, tmpfs) filesystem.
+    let state = keytab.with_file_name("master-state");
     let mut text = format!(
-        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\n[limits]\n{limits}\n\n\
+        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\nstate_dir = \"{}\"\npolicy = \"{}\"\n\n[limits]\n{limits}\n\n\
          [groups]\nlab = [\"{}\", \"{}\"]\n",
         realm.principal(MASTER),
         keytab.display(),
         audit.display(),
+        state.display(),
         policy.display(),
         realm.principal("alice"),
         realm.principal("bob"),
