@@ -23,11 +23,13 @@ fn a_station_killed_mid_burn_fails_that_burn_only() {
     lab.kill_station(station);
 
     let (status, _, stderr) = alice.wait();
-    assert_ne!(status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("connection") || stderr.contains("station"),
-        "{stderr}"
+    // Exit 7: the station link was lost (docs/client.md), with a message naming the station.
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    let expected = format!(
+        "burnstand: the connection to Test station {station} (DVD) closed (the master ended the \
+         session, or the station stopped); an unfinished burn is cancelled by the station"
     );
+    assert!(stderr.contains(&expected), "{stderr}");
     let (status, _, stderr) = bob.wait();
     assert_eq!(
         status.code(),

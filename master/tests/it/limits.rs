@@ -1,6 +1,6 @@
 //! Connection budgets, the handshake deadline, idle timeouts and the end of a ticket.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use burnstand_wire::command::{Command, Reply};
 
@@ -159,8 +159,17 @@ fn a_reservation_in_use_outlives_its_idle_timeout() {
             Reply::Ok
         );
         // Several idle periods pass while the module is open (a burn in progress); the
-        // container re-checks each time and must keep reading its stream correctly.
-        tokio::time::sleep(Duration::from_millis(3500)).await;
+        // container re-checks each time and must keep reading its stream correctly. What is
+        // asserted throughout: no teardown is ever recorded for it.
+        let idle_periods = Instant::now() + Duration::from_millis(3500);
+        while Instant::now() < idle_periods {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let records = burnstand_audit::read_records(&lab.audit_path).expect("audit log");
+            assert!(
+                records.iter().all(|r| r.event != "teardown"),
+                "a reservation in use was torn down: {records:?}"
+            );
+        }
         module.send_bytes(b"still here").await.expect("relay");
         assert_eq!(module.recv_bytes().await.expect("echo"), b"echo:still here");
         assert_eq!(command(&mut container, Command::Quit).await, Reply::Ok);

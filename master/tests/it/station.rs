@@ -40,6 +40,17 @@ pub enum StationEvent {
 
 pub const EOF_REPLY: &[u8] = b"station saw EOF";
 
+/// What the echo service puts before every block it sends back.
+pub const ECHO_PREFIX: &[u8] = b"echo:";
+
+/// The block the echo service got, from what it sent back; panics (the test fails) when the
+/// answer is not an echo.
+pub fn echoed(answer: &[u8]) -> &[u8] {
+    answer
+        .strip_prefix(ECHO_PREFIX)
+        .unwrap_or_else(|| panic!("not an echo: {:?}", String::from_utf8_lossy(answer)))
+}
+
 pub struct TestStation {
     pub addr: SocketAddr,
     pub events: mpsc::UnboundedReceiver<StationEvent>,
@@ -132,7 +143,7 @@ async fn serve(
     loop {
         match session.recv_bytes().await {
             Ok(block) => {
-                let mut reply = b"echo:".to_vec();
+                let mut reply = ECHO_PREFIX.to_vec();
                 reply.extend_from_slice(&block);
                 session.send_bytes(&reply).await?;
             }
