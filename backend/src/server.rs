@@ -14,9 +14,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use burnstand_wire::admission::{PeerBudget, PeerSlot};
+use burnstand_daemon::{abort, accept_loop, drain, HandshakeBudgets, HandshakeSlot};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -26,9 +26,6 @@ use crate::error::Result;
 use crate::receipt;
 use crate::session;
 use crate::station::Station;
-
-/// Pause after a failed `accept` (out of file descriptors, …) so the loop cannot spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// After shutdown, how long sessions get to cancel their burns and audit their end before
 /// their tasks are aborted. A cancelled burn reaps xorriso within seconds (SIGTERM, SIGKILL
@@ -43,8 +40,7 @@ pub const MAX_HANDSHAKES_PER_PEER: usize = 4;
 /// A connection's place in the budgets: the handshake slots it holds (global and per peer
 /// address), and the session budget it must get a slot of once authenticated.
 pub struct Admission {
-    pub handshake: OwnedSemaphorePermit,
-    pub per_peer: PeerSlot,
+    pub handshake: HandshakeSlot,
     pub sessions: Arc<Semaphore>,
 }
 
@@ -107,66 +103,51 @@ pub async fn serve(
         flush_stop.clone(),
     ));
 
-    let handshakes = Arc::new(Semaphore::new(station.config().max_unauthenticated));
+    let budgets = HandshakeBudgets::new(
+        station.config().max_unauthenticated,
+        MAX_HANDSHAKES_PER_PEER,
+    );
     let limit = Arc::new(Semaphore::new(station.config().max_sessions));
-    let peers = PeerBudget::new(MAX_HANDSHAKES_PER_PEER);
     let mut sessions = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            Some(done) = sessions.join_next(), if !sessions.is_empty() => {
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "session task failed");
-                }
-            }
-            accepted = listener.accept() => {
-                let (tcp, peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                        continue;
-                    }
-                };
-                let Some(per_peer) = peers.try_take(peer.ip()) else {
-                    tracing::warn!(%peer, "too many handshakes from this address; connection closed");
-                    continue;
-                };
-                let Ok(handshake) = Arc::clone(&handshakes).try_acquire_owned() else {
-                    tracing::warn!(%peer, "too many connections in the handshake; connection closed");
-                    continue;
-                };
-                let admission = Admission { handshake, per_peer, sessions: Arc::clone(&limit) };
-                let conn = station.next_conn();
-                let span = tracing::info_span!(
-                    "session",
-                    conn,
-                    %peer,
-                    master = tracing::field::Empty,
-                    user = tracing::field::Empty,
-                );
-                let task = session::serve(Arc::clone(&station), tcp, peer, conn, admission, shutdown.child_token());
-                sessions.spawn(task.instrument(span));
-            }
-        }
-    }
+    accept_loop(
+        &listener,
+        &budgets,
+        &shutdown,
+        &mut sessions,
+        "session",
+        |tcp, peer, handshake| {
+            let admission = Admission {
+                handshake,
+                sessions: Arc::clone(&limit),
+            };
+            let conn = station.next_conn();
+            let span = tracing::info_span!(
+                "session",
+                conn,
+                %peer,
+                master = tracing::field::Empty,
+                user = tracing::field::Empty,
+            );
+            let task = session::serve(
+                Arc::clone(&station),
+                tcp,
+                peer,
+                conn,
+                admission,
+                shutdown.child_token(),
+            );
+            Some(task.instrument(span))
+        },
+    )
+    .await;
     drop(listener);
     tracing::info!(sessions = sessions.len(), "shutting down");
-    let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
-        while let Some(done) = sessions.join_next().await {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "session task failed");
-            }
-        }
-    })
-    .await;
-    if drained.is_err() {
+    if !drain(&mut sessions, DRAIN_DEADLINE, "session").await {
         tracing::warn!(
             left = sessions.len(),
             "sessions did not end in time; aborting them"
         );
-        sessions.abort_all();
-        while sessions.join_next().await.is_some() {}
+        abort(&mut sessions).await;
     }
     flush_stop.cancel();
     let _ = flusher.await;

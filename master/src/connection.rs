@@ -38,9 +38,9 @@ use crate::stream::SharedTcp;
 /// Budget slots a connection holds; the unauthenticated one is returned after the handshake.
 pub(crate) struct Permits {
     pub total: OwnedSemaphorePermit,
-    pub unauthenticated: OwnedSemaphorePermit,
-    /// The peer address's share of the handshake budget.
-    pub per_address: burnstand_wire::admission::PeerSlot,
+    /// Its place in the handshake budgets (global and the address's share), until the
+    /// handshake is done.
+    pub handshake: burnstand_daemon::HandshakeSlot,
 }
 
 /// Serves one accepted TCP connection to its end.
@@ -55,8 +55,7 @@ pub(crate) async fn serve(
     async move {
         let Permits {
             total: _total,
-            unauthenticated,
-            per_address,
+            handshake: handshake_slot,
         } = permits;
         if let Err(e) = stream.set_nodelay(true) {
             debug!(error = %e, "cannot set TCP_NODELAY");
@@ -74,7 +73,7 @@ pub(crate) async fn serve(
             // Draining: no new sessions. Not audited: nothing was attempted yet.
             () = shared.draining.cancelled() => return,
         };
-        drop((unauthenticated, per_address));
+        drop(handshake_slot);
         let session = match session {
             Ok(session) => session,
             Err(e) => {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burnstand_audit::SharedAuditLog;
-use burnstand_wire::admission::PeerBudget;
+use burnstand_daemon::{abort, accept_loop, drain, HandshakeBudgets};
 use burnstand_wire::gss::Cred;
 use burnstand_wire::gss::{acceptor_credentials, initiator_credentials};
 use tokio::net::TcpListener;
@@ -38,9 +38,6 @@ use crate::registry::Registry;
 /// After the drain deadline, how long cancelled connections get to write their teardown
 /// records before their tasks are aborted.
 pub const FORCE_GRACE: Duration = Duration::from_secs(5);
-
-/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
-pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What every connection task shares.
 pub(crate) struct Shared {
@@ -108,86 +105,58 @@ pub async fn run(
         flush_stop.clone(),
     ));
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
-    let unauthenticated = Arc::new(Semaphore::new(config.limits.max_unauthenticated));
-    let per_address = PeerBudget::new(config.limits.handshakes_per_address());
+    let budgets = HandshakeBudgets::new(
+        config.limits.max_unauthenticated,
+        config.limits.handshakes_per_address(),
+    );
     let next_id = AtomicU64::new(1);
     let mut tasks = JoinSet::new();
     info!(address = ?listener.local_addr().ok(), stations = config.stations.len(), "master accepting connections");
-
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Err(e) = joined {
-                    error!(error = %e, "connection task failed");
+    accept_loop(
+        &listener,
+        &budgets,
+        &shutdown,
+        &mut tasks,
+        "connection",
+        |stream, peer, handshake| {
+            if !shared.audit.is_healthy() {
+                error!(%peer, "audit log is not writable: refusing the connection (fail closed)");
+                return None;
+            }
+            if let Err(low) = shared.guards.space.check() {
+                if low.log {
+                    error!("{low}");
                 }
-                continue;
+                return None;
             }
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
-                continue;
-            }
-        };
-        if !shared.audit.is_healthy() {
-            error!(%peer, "audit log is not writable: refusing the connection (fail closed)");
-            continue;
-        }
-        if let Err(low) = shared.guards.space.check() {
-            if low.log {
-                error!("{low}");
-            }
-            continue;
-        }
-        let Ok(total) = Arc::clone(&total).try_acquire_owned() else {
-            warn!(%peer, "connection budget exhausted: closing the connection");
-            continue;
-        };
-        let Some(per_address) = per_address.try_take(peer.ip()) else {
-            warn!(%peer, "too many handshakes from this address: closing the connection");
-            continue;
-        };
-        let Ok(unauthenticated) = Arc::clone(&unauthenticated).try_acquire_owned() else {
-            warn!(%peer, "unauthenticated connection budget exhausted: closing the connection");
-            continue;
-        };
-        let conn_id = next_id.fetch_add(1, Ordering::Relaxed);
-        debug!(conn_id, %peer, "accepted");
-        let permits = Permits {
-            total,
-            unauthenticated,
-            per_address,
-        };
-        tasks.spawn(connection::serve(
-            Arc::clone(&shared),
-            stream,
-            peer,
-            conn_id,
-            permits,
-        ));
-    }
+            let Ok(total) = Arc::clone(&total).try_acquire_owned() else {
+                warn!(%peer, "connection budget exhausted: closing the connection");
+                return None;
+            };
+            let conn_id = next_id.fetch_add(1, Ordering::Relaxed);
+            debug!(conn_id, %peer, "accepted");
+            let permits = Permits { total, handshake };
+            Some(connection::serve(
+                Arc::clone(&shared),
+                stream,
+                peer,
+                conn_id,
+                permits,
+            ))
+        },
+    )
+    .await;
 
     drop(listener);
     info!(connections = tasks.len(), deadline = ?config.limits.drain_deadline, "draining");
-    if tokio::time::timeout(config.limits.drain_deadline, join_all(&mut tasks))
-        .await
-        .is_err()
-    {
+    if !drain(&mut tasks, config.limits.drain_deadline, "connection").await {
         warn!(
             connections = tasks.len(),
             "drain deadline passed: closing the remaining connections"
         );
         stop.cancel();
-        if tokio::time::timeout(FORCE_GRACE, join_all(&mut tasks))
-            .await
-            .is_err()
-        {
-            tasks.abort_all();
-            join_all(&mut tasks).await;
+        if !drain(&mut tasks, FORCE_GRACE, "connection").await {
+            abort(&mut tasks).await;
         }
     }
     links_stop.cancel();
@@ -196,14 +165,4 @@ pub async fn run(
     let _ = flusher.await;
     info!("master stopped");
     Ok(())
-}
-
-async fn join_all(tasks: &mut JoinSet<()>) {
-    while let Some(joined) = tasks.join_next().await {
-        if let Err(e) = joined {
-            if !e.is_cancelled() {
-                error!(error = %e, "connection task failed");
-            }
-        }
-    }
 }
