@@ -81,10 +81,8 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
         mut session,
         station_id,
     } = station::connect(&config, shared.initiator.clone(), timeout).await?;
+    // A refused claim also keeps the station out of BIND until a claim of its own succeeds.
     if let Err(first) = shared.registry.claim_station_id(index, &station_id) {
-        shared
-            .registry
-            .mark_down(index, shared.config.limits.station_retry_after);
         let reason = format!(
             "it presents station id {station_id}, which station {first} presents too; give \
              one of them its own id (delete its state_dir/station-id, or set station_id)"
