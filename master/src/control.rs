@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use burnstand_audit::Event;
-use burnstand_policy::Subject;
+use burnstand_policy::{Policy, Subject, Usage};
 use burnstand_wire::burner::Sha256;
 use burnstand_wire::link::{GrantRequest, LinkOpen, MasterMessage, StationMessage};
 use tokio::task::JoinSet;
@@ -81,10 +81,8 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
         mut session,
         station_id,
     } = station::connect(&config, shared.initiator.clone(), timeout).await?;
+    // A refused claim also keeps the station out of BIND until a claim of its own succeeds.
     if let Err(first) = shared.registry.claim_station_id(index, &station_id) {
-        shared
-            .registry
-            .mark_down(index, shared.config.limits.station_retry_after);
         let reason = format!(
             "it presents station id {station_id}, which station {first} presents too; give \
              one of them its own id (delete its state_dir/station-id, or set station_id)"
@@ -166,6 +164,27 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
     }
 }
 
+/// The policy's part of a grant decision: may the copy `request` asks for be written on a
+/// `drive` station at `now`, counted over every copy in `usage` (the ledger)? `Err` carries
+/// the reason for the user. No I/O, so every refusal is unit-tested.
+pub fn policy_allows(
+    policy: &Policy,
+    drive: &str,
+    request: &GrantRequest,
+    now: SystemTime,
+    usage: &(impl Usage + ?Sized),
+) -> std::result::Result<(), String> {
+    let who = Subject {
+        exported: &request.user_exported,
+        display: &request.user,
+    };
+    match policy.may_burn(&who, &request.sha256.to_hex(), drive, now, usage) {
+        Ok(left) if left.allows(1) => Ok(()),
+        Ok(_) => Err("no copies left".into()),
+        Err(refusal) => Err(refusal.to_string()),
+    }
+}
+
 /// Decides one grant request and, when granted, records it durably (see the module docs).
 async fn decide(
     shared: &Shared,
@@ -191,21 +210,12 @@ async fn decide(
     let Some(drive) = shared.registry.station(index).map(|s| s.drive.clone()) else {
         return refuse("unknown station".into());
     };
-    let who = Subject {
-        exported: &request.user_exported,
-        display: &request.user,
-    };
-    let sha256 = request.sha256.to_hex();
     let now = SystemTime::now();
-    match shared
-        .config
-        .policy
-        .may_burn(&who, &sha256, &drive, now, &*shared.ledger)
+    if let Err(reason) = policy_allows(&shared.config.policy, &drive, request, now, &*shared.ledger)
     {
-        Ok(left) if left.allows(1) => {}
-        Ok(_) => return refuse("no copies left".into()),
-        Err(refusal) => return refuse(refusal.to_string()),
+        return refuse(reason);
     }
+    let sha256 = request.sha256.to_hex();
     let copy = Copy {
         copy_id: request.copy_id.clone(),
         user: request.user_exported.clone(),
@@ -238,5 +248,97 @@ async fn decide(
     info!(copy_id = %request.copy_id, user = %request.user, image = %request.image_id, "copy granted");
     MasterMessage::Grant {
         copy_id: request.copy_id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use burnstand_wire::gss::Principal;
+
+    use super::*;
+    use crate::ledger::{from_unix, Ledger, SqliteLedger, LEDGER_FILE};
+
+    const REALM: &str = "BURNSTAND.TEST";
+    /// 2026-01-01T00:00:00Z
+    const ENDS: u64 = 1_767_225_600;
+
+    fn sha() -> String {
+        "ab".repeat(32)
+    }
+
+    fn policy(extra: &str) -> Policy {
+        let text = format!(
+            "[[image]]\nsha256 = \"{}\"\nname = \"exam\"\nallow_users = [\"alice@{REALM}\"]\n{extra}\n",
+            sha()
+        );
+        Policy::parse(&text, Path::new("policy.toml"), REALM).expect("a valid policy")
+    }
+
+    fn request(copy: u32, copies: u32) -> GrantRequest {
+        GrantRequest {
+            copy_id: "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b".into(),
+            session_id: "0b8f7c3e-5d1a-4e2b-9c47-2f6d8e1a3b50".into(),
+            user: format!("alice@{REALM}"),
+            user_exported: Principal::parse(&format!("alice@{REALM}"))
+                .expect("principal")
+                .exported()
+                .to_vec(),
+            image_id: "exam".into(),
+            image_name: "exam".into(),
+            sha256: Sha256::from_hex(&sha()).expect("hex"),
+            copy,
+            copies,
+        }
+    }
+
+    fn ledger() -> (tempfile::TempDir, SqliteLedger) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = SqliteLedger::open(&dir.path().join(LEDGER_FILE)).expect("ledger");
+        (dir, ledger)
+    }
+
+    /// A grant is decided at the moment of the copy, not of the BURN: copy 2 of a BURN whose
+    /// entitlement ended after copy 1 is refused with the end date.
+    #[test]
+    fn an_entitlement_that_has_ended_gets_no_grant() {
+        let (_dir, ledger) = ledger();
+        let dated = policy("valid_until = \"2026-01-01T00:00:00Z\"");
+        assert_eq!(
+            policy_allows(&dated, "DVD", &request(1, 2), from_unix(ENDS - 1), &ledger),
+            Ok(())
+        );
+        for now in [ENDS, ENDS + 1, ENDS + 86_400] {
+            assert_eq!(
+                policy_allows(&dated, "DVD", &request(2, 2), from_unix(now), &ledger),
+                Err("the entitlement to burn exam ended at 2026-01-01T00:00:00Z".to_owned()),
+                "at {now}"
+            );
+        }
+    }
+
+    /// The quota is counted over the ledger (every station's copies), one copy per grant.
+    #[test]
+    fn a_used_up_quota_gets_no_grant() {
+        let (_dir, ledger) = ledger();
+        let quota = policy("copies = 1");
+        let now = from_unix(ENDS);
+        assert_eq!(
+            policy_allows(&quota, "DVD", &request(1, 1), now, &ledger),
+            Ok(())
+        );
+        let granted = Copy {
+            copy_id: "11111111-2222-4333-8444-555555555555".into(),
+            user: request(1, 1).user_exported,
+            sha256: sha(),
+            station_id: "another-station".into(),
+            at: now,
+        };
+        assert!(ledger.grant(&granted).expect("grant"));
+        assert_eq!(
+            policy_allows(&quota, "DVD", &request(1, 1), now, &ledger),
+            Err("quota used up: 1 of 1 copies of exam".to_owned())
+        );
     }
 }

@@ -152,6 +152,10 @@ struct State {
     down_until: Vec<Option<Instant>>,
     /// Station ids presented over live control links, by configured station.
     station_ids: HashMap<usize, String>,
+    /// Stations whose last control link presented an id another station holds: out of LIST
+    /// and BIND until a link of theirs presents an id of their own (not merely for
+    /// `station_retry_after`, which may be shorter than the link's back-off).
+    conflicted: Vec<bool>,
     reserved: Vec<bool>,
     users: HashMap<Vec<u8>, User>,
 }
@@ -173,6 +177,7 @@ impl Registry {
         let state = State {
             down_until: vec![None; n],
             station_ids: HashMap::new(),
+            conflicted: vec![false; n],
             reserved: vec![false; n],
             users: HashMap::new(),
         };
@@ -414,7 +419,8 @@ impl Registry {
 
     /// Claims station id `id` for configured station `station` while its control link is up.
     /// Two configured stations presenting one id would share quotas and receipts: the second
-    /// is refused with the name of the first (and kept out of BIND by its caller).
+    /// is refused with the name of the first, and kept out of LIST and BIND until a claim of
+    /// its own succeeds.
     pub fn claim_station_id(&self, station: usize, id: &str) -> Result<(), String> {
         let mut state = self.state();
         if let Some((&other, _)) = state
@@ -427,9 +433,15 @@ impl Registry {
                 .stations
                 .get(other)
                 .map_or_else(String::new, |s| s.name.clone());
+            if let Some(flag) = state.conflicted.get_mut(station) {
+                *flag = true;
+            }
             return Err(name);
         }
         state.station_ids.insert(station, id.to_owned());
+        if let Some(flag) = state.conflicted.get_mut(station) {
+            *flag = false;
+        }
         Ok(())
     }
 
@@ -499,10 +511,11 @@ impl Registry {
 
 impl State {
     fn healthy(&self, station: usize, now: Instant) -> bool {
-        self.down_until.get(station).is_some_and(|down| match down {
+        let up = self.down_until.get(station).is_some_and(|down| match down {
             None => true,
             Some(until) => now >= *until,
-        })
+        });
+        up && !self.conflicted.get(station).copied().unwrap_or(true)
     }
 }
 
@@ -618,6 +631,37 @@ mod tests {
             "0020006200750072006e00650072",
         );
         assert_eq!(hex, expected);
+    }
+
+    /// A station refused for presenting another's id stays out of BIND (with no down mark to
+    /// run out) until a claim of its own succeeds.
+    #[test]
+    fn a_station_whose_id_conflicts_is_never_bound() {
+        let config = Arc::new(Config::from_toml(&example()).expect("valid"));
+        let registry = Arc::new(Registry::new(config, CancellationToken::new()));
+        let user =
+            |name: &str| Principal::parse(&format!("{name}@LAB.EXAMPLE.EDU")).expect("principal");
+        let (alice, bob) = (user("alice"), user("bob"));
+        assert_eq!(registry.claim_station_id(0, "same"), Ok(()));
+        assert_eq!(
+            registry.claim_station_id(1, "same"),
+            Err("dvd-1".to_owned())
+        );
+        let a = registry.register(&alice, 1).expect("alice registered");
+        let b = registry.register(&bob, 2).expect("bob registered");
+        assert_eq!(registry.bind(&a, &alice, 1).map(|b| b.station), Ok(0));
+        assert_eq!(
+            registry.bind(&b, &bob, 1).map(|b| b.station),
+            Err(BindRefusal::NoneFree)
+        );
+        // Its link ending changes nothing; a link presenting an id of its own does.
+        registry.release_station_id(1);
+        assert_eq!(
+            registry.bind(&b, &bob, 1).map(|b| b.station),
+            Err(BindRefusal::NoneFree)
+        );
+        assert_eq!(registry.claim_station_id(1, "its-own"), Ok(()));
+        assert_eq!(registry.bind(&b, &bob, 1).map(|b| b.station), Ok(1));
     }
 
     #[test]

@@ -507,4 +507,160 @@ mod tests {
             Err(Error::TooLarge { .. })
         ));
     }
+
+    /// Properties of every link message: it round-trips, and no strict prefix of its encoding
+    /// decodes (each is an error, never a panic), so a block cut short is never taken for a
+    /// shorter message.
+    mod properties {
+        use std::fmt::Debug;
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::burner::Receipt;
+        use crate::datastream::{from_bytes, to_bytes};
+
+        fn text(max: usize) -> impl Strategy<Value = String> {
+            prop::collection::vec(any::<char>(), 0..=max).prop_map(String::from_iter)
+        }
+
+        fn copy_id() -> impl Strategy<Value = String> {
+            "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+        }
+
+        fn sha256() -> impl Strategy<Value = Sha256> {
+            any::<[u8; 32]>().prop_map(Sha256)
+        }
+
+        fn grant_request() -> impl Strategy<Value = GrantRequest> {
+            (
+                (copy_id(), text(40), text(40)),
+                prop::collection::vec(any::<u8>(), 1..64),
+                (text(20), text(20), sha256()),
+                (1u32..=1000).prop_flat_map(|copies| (1..=copies, Just(copies))),
+            )
+                .prop_map(
+                    |(
+                        (copy_id, session_id, user),
+                        user_exported,
+                        (image_id, image_name, sha256),
+                        (copy, copies),
+                    )| {
+                        GrantRequest {
+                            copy_id,
+                            session_id,
+                            user,
+                            user_exported,
+                            image_id,
+                            image_name,
+                            sha256,
+                            copy,
+                            copies,
+                        }
+                    },
+                )
+        }
+
+        fn station_message() -> impl Strategy<Value = StationMessage> {
+            prop_oneof![
+                grant_request().prop_map(StationMessage::GrantRequest),
+                (any::<u64>(), sha256(), text(60))
+                    .prop_filter("a receipt line is not empty", |(_, _, line)| !line
+                        .is_empty())
+                    .prop_map(|(seq, hash, line)| StationMessage::Receipt(Receipt {
+                        seq,
+                        hash,
+                        line
+                    })),
+                any::<u64>().prop_map(|head_seq| StationMessage::Synced { head_seq }),
+                Just(StationMessage::Pong),
+            ]
+        }
+
+        fn master_message() -> impl Strategy<Value = MasterMessage> {
+            prop_oneof![
+                copy_id().prop_map(|copy_id| MasterMessage::Grant { copy_id }),
+                (copy_id(), text(80))
+                    .prop_map(|(copy_id, reason)| MasterMessage::NoGrant { copy_id, reason }),
+                (any::<u64>(), sha256()).prop_map(|(after_seq, after_hash)| {
+                    MasterMessage::Sync {
+                        after_seq,
+                        after_hash,
+                    }
+                }),
+                Just(MasterMessage::Ping),
+            ]
+        }
+
+        fn station_hello() -> impl Strategy<Value = StationHello> {
+            prop_oneof![
+                text(MAX_STATION_ID_LEN)
+                    .prop_filter("a station id is not empty", |id| !id.is_empty())
+                    .prop_map(|id| StationHello::ready(&id)),
+                Just(StationHello::NotAvailable),
+            ]
+        }
+
+        fn link_open() -> impl Strategy<Value = LinkOpen> {
+            prop_oneof![
+                (
+                    text(30),
+                    prop::collection::vec(any::<u8>(), 0..64),
+                    text(36),
+                    text(30)
+                )
+                    .prop_map(
+                        |(user, user_exported_name, session_id, client_address)| {
+                            LinkOpen::Session(Identity {
+                                user,
+                                user_exported_name,
+                                session_id,
+                                client_address,
+                            })
+                        }
+                    ),
+                Just(LinkOpen::Control),
+            ]
+        }
+
+        fn round_trips_and_no_prefix_decodes<T: Encode + Decode + PartialEq + Debug>(
+            message: &T,
+        ) -> Result<(), TestCaseError> {
+            let bytes = to_bytes(message);
+            let back = from_bytes::<T>(&bytes).ok();
+            prop_assert_eq!(back.as_ref(), Some(message));
+            for cut in 0..bytes.len() {
+                prop_assert!(
+                    from_bytes::<T>(&bytes[..cut]).is_err(),
+                    "{} of {} bytes of {:?} decoded",
+                    cut,
+                    bytes.len(),
+                    message
+                );
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn station_messages(message in station_message()) {
+                round_trips_and_no_prefix_decodes(&message)?;
+            }
+
+            #[test]
+            fn master_messages(message in master_message()) {
+                round_trips_and_no_prefix_decodes(&message)?;
+            }
+
+            #[test]
+            fn station_hellos(hello in station_hello()) {
+                round_trips_and_no_prefix_decodes(&hello)?;
+            }
+
+            #[test]
+            fn link_openings(open in link_open()) {
+                round_trips_and_no_prefix_decodes(&open)?;
+            }
+        }
+    }
 }

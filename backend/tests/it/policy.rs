@@ -111,30 +111,42 @@ async fn a_quota_counts_this_stations_receipts_also_after_a_restart() {
         .all(|r| r.get_str("reason") == Some("quota used up: 1 of 1 copies of exam.iso")));
 }
 
+type Asked = std::sync::Arc<std::sync::Mutex<Vec<GrantRequest>>>;
+
 /// Plays the master's control link: answers every grant request with `answer` and records
 /// the requests.
 fn answer_grants(
-    mut link: burnstand_wire::io::Session<tokio::net::TcpStream>,
+    link: burnstand_wire::io::Session<tokio::net::TcpStream>,
     refuse: Option<&'static str>,
-) -> (
-    tokio::task::JoinHandle<()>,
-    std::sync::Arc<std::sync::Mutex<Vec<GrantRequest>>>,
-) {
-    let asked: std::sync::Arc<std::sync::Mutex<Vec<GrantRequest>>> = Default::default();
+) -> (tokio::task::JoinHandle<()>, Asked) {
+    answer_grants_with(link, move |request, _| match refuse {
+        None => MasterMessage::Grant {
+            copy_id: request.copy_id.clone(),
+        },
+        Some(reason) => MasterMessage::NoGrant {
+            copy_id: request.copy_id.clone(),
+            reason: reason.into(),
+        },
+    })
+}
+
+/// Plays the master's control link: answers the `n`th grant request (from 0) with
+/// `answer(request, n)` and records the requests.
+fn answer_grants_with(
+    mut link: burnstand_wire::io::Session<tokio::net::TcpStream>,
+    answer: impl Fn(&GrantRequest, usize) -> MasterMessage + Send + 'static,
+) -> (tokio::task::JoinHandle<()>, Asked) {
+    let asked: Asked = Default::default();
     let seen = std::sync::Arc::clone(&asked);
     let task = tokio::spawn(async move {
         while let Ok(message) = link.recv::<StationMessage>().await {
             if let StationMessage::GrantRequest(request) = message {
-                let answer = match refuse {
-                    None => MasterMessage::Grant {
-                        copy_id: request.copy_id.clone(),
-                    },
-                    Some(reason) => MasterMessage::NoGrant {
-                        copy_id: request.copy_id.clone(),
-                        reason: reason.into(),
-                    },
+                let answer = {
+                    let mut seen = seen.lock().unwrap();
+                    let answer = answer(&request, seen.len());
+                    seen.push(request);
+                    answer
                 };
-                seen.lock().unwrap().push(request);
                 if link.send(&answer).await.is_err() {
                     return;
                 }
@@ -350,5 +362,166 @@ async fn look_alike_principals_are_not_the_entitled_user() {
     assert!(
         reasons.iter().all(|r| r.starts_with("no entitlement")),
         "{reasons:?}"
+    );
+}
+
+/// The review's finding: an entitlement's `valid_until` was checked once, at BURN, so a
+/// `BURN id 2` started before the end burned its second copy after it. Now every copy is
+/// granted on its own: the master (played here) grants copy 1 and refuses copy 2 because the
+/// entitlement ended meanwhile; copy 2 is never written and the user is told why, after copy
+/// 1's VERIFY.
+#[tokio::test]
+async fn an_entitlement_that_ends_between_copies_refuses_the_later_copies() {
+    let lab = Lab::new();
+    lab.make_iso("exam.iso", 64 << 10, b"", true);
+    // Dated (so every copy needs a grant), and still valid by the station's clock: only the
+    // master's per-copy decision can refuse copy 2.
+    lab.entitle(
+        "exam.iso",
+        &format!(
+            "allow_users = [\"{}\"]\nvalid_until = \"2099-01-01T00:00:00Z\"",
+            lab.principal("alice")
+        ),
+    );
+    let running = lab.start(lab.config("", ""), None).await;
+    let (link, _) = control_link(&lab, running.addr).await;
+    const ENDED: &str = "the entitlement to burn exam.iso ended at 2026-01-01T00:00:00Z";
+    let (task, asked) = answer_grants_with(link, |request, n| {
+        let copy_id = request.copy_id.clone();
+        if n == 0 {
+            MasterMessage::Grant { copy_id }
+        } else {
+            MasterMessage::NoGrant {
+                copy_id,
+                reason: ENDED.into(),
+            }
+        }
+    });
+    eventually("the control link is up", || {
+        lab.records_named("control.link")
+            .iter()
+            .any(|r| r.get_str("state") == Some("up"))
+    })
+    .await;
+
+    let mut m = connect_as_master(&lab, running.addr).await.module();
+    m.send(&Request::Burn {
+        image_id: "exam.iso".into(),
+        copies: 2,
+    })
+    .await;
+    let first = m.until(is_end).await;
+    match first.last() {
+        Some(Event::Verify(v)) => assert_eq!((v.copy, v.copies, v.passed), (1, 2, true)),
+        other => panic!("copy 1 should verify first, got {other:?} in {first:?}"),
+    }
+    let second = m.until(is_end).await;
+    let refusal = denial(second.last().expect("an end event")).to_owned();
+    assert_eq!(refusal, format!("the master refused the copy: {ENDED}"));
+    assert!(
+        !second.iter().any(|e| matches!(e, Event::Receipt(_))),
+        "copy 2 has no receipt: it was never started: {second:?}"
+    );
+    drop(m);
+    task.abort();
+    running.stop().await;
+
+    // Each copy was asked for on its own, with its own copy id.
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked.iter().map(|r| (r.copy, r.copies)).collect::<Vec<_>>(),
+        [(1, 2), (2, 2)]
+    );
+    assert_ne!(asked[0].copy_id, asked[1].copy_id);
+    // Only copy 1 was written: one burn.start, one receipt, both of the granted copy id.
+    let starts = lab.records_named("burn.start");
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert_eq!(
+        starts[0].get_str("copy_id"),
+        Some(asked[0].copy_id.as_str())
+    );
+    let receipts = lab.records_named("burn.receipt");
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(
+        receipts[0].get_str("copy_id"),
+        Some(asked[0].copy_id.as_str())
+    );
+    // The refusal is audited with the reason the user saw.
+    let denies = lab.records_named("burn.deny");
+    assert_eq!(denies.len(), 1, "{denies:?}");
+    assert_eq!(denies[0].get_str("reason"), Some(refusal.as_str()));
+}
+
+/// The master goes away while its control link is idle: the station must notice and fail
+/// closed for limited images (DENIED, telling the user what to do) instead of burning an
+/// uncounted copy, while images without a limit need no master and still burn.
+#[tokio::test]
+async fn a_control_link_that_went_away_refuses_limited_images_and_not_unlimited_ones() {
+    let lab = Lab::new();
+    lab.make_iso("exam.iso", 64 << 10, b"", true);
+    lab.make_iso("free.iso", 64 << 10, b"not the exam", false);
+    lab.entitle(
+        "exam.iso",
+        &format!("allow_users = [\"{}\"]\ncopies = 5", lab.principal("alice")),
+    );
+    lab.entitle(
+        "free.iso",
+        &format!("allow_users = [\"{}\"]", lab.principal("alice")),
+    );
+    let running = lab.start(lab.config("", ""), None).await;
+    let (link, _) = control_link(&lab, running.addr).await;
+    let (task, asked) = answer_grants(link, None);
+    eventually("the control link is up", || {
+        lab.records_named("control.link")
+            .iter()
+            .any(|r| r.get_str("state") == Some("up"))
+    })
+    .await;
+
+    // While the link is up the limited image burns, granted.
+    let mut m = connect_as_master(&lab, running.addr).await.module();
+    m.send(&burn("exam.iso")).await;
+    let events = m.until(is_end).await;
+    assert!(
+        matches!(events.last(), Some(Event::Verify(v)) if v.passed),
+        "{events:?}"
+    );
+    m.until(|e| matches!(e, Event::Avail | Event::Empty)).await;
+    assert_eq!(asked.lock().unwrap().len(), 1);
+
+    // The master goes away: its end of the link is closed, as a killed process's would be.
+    task.abort();
+    let _ = task.await;
+    eventually("the station saw the control link go down", || {
+        lab.records_named("control.link")
+            .iter()
+            .any(|r| r.get_str("state") != Some("up"))
+    })
+    .await;
+
+    let e = m.ask(&burn("exam.iso")).await;
+    assert_eq!(
+        denial(&e),
+        "this image is limited and the master that counts its copies cannot be reached from \
+         the station right now; try again in a minute, or tell the lab staff"
+    );
+    assert_eq!(lab.records_named("burn.start").len(), 1, "nothing written");
+    let denies = lab.records_named("burn.deny");
+    assert_eq!(denies.len(), 1, "{denies:?}");
+
+    // An image without a limit needs no grant: it burns with no master at all.
+    m.send(&burn("free.iso")).await;
+    let events = m.until(is_end).await;
+    assert!(
+        matches!(events.last(), Some(Event::Verify(v)) if v.passed && v.image_id == "free.iso"),
+        "{events:?}"
+    );
+    drop(m);
+    running.stop().await;
+    assert_eq!(lab.records_named("burn.start").len(), 2);
+    assert_eq!(
+        asked.lock().unwrap().len(),
+        1,
+        "no grant was asked without a link"
     );
 }

@@ -130,6 +130,11 @@ pub struct Policy {
     pub header: String,
     /// Extra principals (or `*@REALM`) entitled to both images.
     pub extra_users: Vec<String>,
+    /// Both stations are configured with this `station_id` (a mistake the master must catch);
+    /// `None`: `test-station-1` and `test-station-2`.
+    pub shared_station_id: Option<&'static str>,
+    /// Lines of the master's `[limits]` table.
+    pub master_limits: String,
 }
 
 impl Default for Policy {
@@ -142,6 +147,8 @@ impl Default for Policy {
             foreign: false,
             header: format!("realms = [\"{REALM}\"]"),
             extra_users: Vec::new(),
+            shared_station_id: None,
+            master_limits: String::new(),
         }
     }
 }
@@ -258,7 +265,7 @@ principal = "{STATION}@{REALM}"
 keytab = "{keytab}"
 trusted_masters = ["{MASTER}@{REALM}"]
 friendly_name = "Test station {n} (DVD)"
-station_id = "test-station-{n}"
+station_id = "{station_id}"
 catalog = "{images}"
 state_dir = "{state}"
 audit_log = "{audit}"
@@ -271,6 +278,9 @@ allow_file_drive = true
 speed = 1
 "#,
                 keytab = realm.keytab(STATION).expect("station keytab").display(),
+                station_id = policy
+                    .shared_station_id
+                    .map_or_else(|| format!("test-station-{n}"), str::to_owned),
                 images = images.display(),
                 state = sdir.join("state").display(),
                 audit = audit.display(),
@@ -302,6 +312,9 @@ speed = 1
             policy_path.display(),
             group.join(", "),
         );
+        if !policy.master_limits.is_empty() {
+            config.push_str(&format!("\n[limits]\n{}\n", policy.master_limits));
+        }
         let allow: Vec<String> = std::iter::once("\"group:lab\"".to_owned())
             .chain(policy.extra_users.iter().map(|u| format!("\"{u}\"")))
             .collect();
@@ -313,7 +326,7 @@ speed = 1
             ));
         }
         let path = dir.path().join("master.toml");
-        std::fs::write(&path, config).unwrap();
+        std::fs::write(&path, &config).unwrap();
         let mut cmd = base_command(&master_bin, &realm);
         cmd.arg("--config").arg(&path);
         let (daemon, master_addr) = start_daemon(
@@ -321,6 +334,12 @@ speed = 1
             &dir.path().join("master.log"),
             "burnstand-master listening on ",
         );
+        // A restart (Lab::restart_master) listens on the same address.
+        std::fs::write(
+            &path,
+            config.replace("127.0.0.1:0", &master_addr.to_string()),
+        )
+        .unwrap();
         daemons.push(daemon);
 
         let mut lab = Lab {
@@ -367,6 +386,28 @@ speed = 1
         cmd.arg("--config").arg(sdir.join("station.toml"));
         let (daemon, _) = start_daemon(cmd, &sdir.join("station-2.log"), "listening on ");
         self.daemons[n - 1] = daemon;
+    }
+
+    /// Stops the master with SIGTERM (its orderly shutdown) and waits for it to exit.
+    pub fn stop_master(&mut self) {
+        let daemon = &mut self.daemons[2];
+        kill(pid(&daemon.child), Signal::SIGTERM).expect("signal the master");
+        let status = wait_child(&mut daemon.child, "the stopping master");
+        assert!(status.success(), "the master exited with {status}");
+    }
+
+    /// Starts the master again (after [`Lab::stop_master`]) with the same configuration, on
+    /// its old address; returns once it listens.
+    pub fn restart_master(&mut self) {
+        let mut cmd = base_command(&sibling("burnstand-master"), &self.realm);
+        cmd.arg("--config").arg(self.dir.path().join("master.toml"));
+        let (daemon, addr) = start_daemon(
+            cmd,
+            &self.dir.path().join("master-2.log"),
+            "burnstand-master listening on ",
+        );
+        assert_eq!(addr, self.master_addr);
+        self.daemons[2] = daemon;
     }
 
     /// SIGKILLs station `n` (1 or 2), as a crash or power loss would.
@@ -479,8 +520,11 @@ speed = 1
         let mut text = String::new();
         for name in [
             "station-1/station.log",
+            "station-1/station-2.log",
             "station-2/station.log",
+            "station-2/station-2.log",
             "master.log",
+            "master-2.log",
         ] {
             let log = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
             text.push_str(&format!("--- {name}\n{log}\n"));

@@ -14,6 +14,7 @@ mod burning;
 mod busy;
 mod cancel;
 mod config;
+mod counting;
 mod crash;
 mod grants;
 mod json;
