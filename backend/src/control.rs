@@ -188,9 +188,9 @@ pub async fn serve(
             item = next_sync_item(&mut sync) => {
                 let message = match item {
                     Some(reconcile::SyncItem::Receipt(r)) => StationMessage::Receipt(r),
-                    Some(reconcile::SyncItem::Done { head_seq }) => {
+                    Some(reconcile::SyncItem::Done { head_seq, head_hash }) => {
                         sync = None;
-                        StationMessage::Synced { head_seq }
+                        StationMessage::Synced { head_seq, head_hash }
                     }
                     Some(reconcile::SyncItem::Failed(e)) => {
                         tracing::error!(error = %e, "cannot read the audit log for a sync");

@@ -136,7 +136,7 @@ fn interrupted_receipt(start: &Record, drive: &str) -> Event {
 #[derive(Debug)]
 pub enum SyncItem {
     Receipt(Receipt),
-    Done { head_seq: u64 },
+    Done { head_seq: u64, head_hash: Sha256 },
     Failed(String),
 }
 
@@ -164,8 +164,12 @@ pub fn start_sync(
             });
         }
         let mut head = 0;
+        let mut head_hash = Sha256([0; 32]);
         let scanned = each_line(&path, |line, record| {
             head = record.seq;
+            if let Ok(hash) = Sha256::from_hex(&line_hash(line.as_bytes())) {
+                head_hash = hash;
+            }
             if record.seq <= from || record.event != RECEIPT_EVENT {
                 return true;
             }
@@ -180,7 +184,10 @@ pub fn start_sync(
             tx.blocking_send(SyncItem::Receipt(receipt)).is_ok()
         });
         let last = match scanned {
-            Ok(()) => SyncItem::Done { head_seq: head },
+            Ok(()) => SyncItem::Done {
+                head_seq: head,
+                head_hash,
+            },
             Err(e) => SyncItem::Failed(e.to_string()),
         };
         let _ = tx.blocking_send(last);

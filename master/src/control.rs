@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::error::{Error, Result};
-use crate::ledger::Copy;
+use crate::ledger::{Copy, LogPosition};
 use crate::receipts::{ReceiptWatch, GRANT_EVENT};
 use crate::server::Shared;
 use crate::station;
@@ -154,7 +154,13 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
                         session.send(&answer).await?;
                     }
                     StationMessage::Receipt(receipt) => watch.record(&receipt).await?,
-                    StationMessage::Synced { head_seq } => {
+                    StationMessage::Synced { head_seq, head_hash } => {
+                        // Every receipt up to the head arrived (and was recorded) before
+                        // SYNCED on this link: the next sync may start there.
+                        shared.ledger.set_synced(&station_id, &LogPosition {
+                            seq: head_seq,
+                            hash: head_hash.to_hex(),
+                        })?;
                         info!(head_seq, "receipts of this station are recorded up to its log's end");
                     }
                     StationMessage::Pong => {}

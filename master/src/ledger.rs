@@ -56,8 +56,13 @@ pub trait Ledger: Usage + Send + Sync {
     fn receipt(&self, copy: &Copy, result: &str, position: &LogPosition) -> Result<bool>;
     /// Whether this copy's receipt is recorded.
     fn has_receipt(&self, copy_id: &str) -> Result<bool>;
-    /// The newest receipt recorded from station `station_id`: where its next SYNC starts.
+    /// Where the next SYNC of station `station_id` starts: the head of its log at the end of
+    /// the last completed sync. Not the newest receipt recorded: a relayed receipt can be
+    /// newer than one the master has not seen yet (a copy closed at the station's start
+    /// before the link came back), and starting after it would skip that one.
     fn position(&self, station_id: &str) -> Result<Option<LogPosition>>;
+    /// Records that a sync of `station_id` completed up to `head`.
+    fn set_synced(&self, station_id: &str, head: &LogPosition) -> Result<()>;
     /// Copies recorded.
     fn copies(&self) -> Result<u64>;
 }
@@ -102,7 +107,12 @@ impl SqliteLedger {
                  receipt_hash TEXT
              );
              CREATE INDEX IF NOT EXISTS copies_by_user ON copies (user, sha256, at);
-             CREATE INDEX IF NOT EXISTS copies_by_station ON copies (station_id, station_seq);",
+             CREATE INDEX IF NOT EXISTS copies_by_station ON copies (station_id, station_seq);
+             CREATE TABLE IF NOT EXISTS synced (
+                 station_id TEXT PRIMARY KEY,
+                 seq        INTEGER NOT NULL,
+                 hash       TEXT NOT NULL
+             );",
         )
         .map_err(db_err)?;
         Ok(SqliteLedger { db: Mutex::new(db) })
@@ -174,9 +184,7 @@ impl Ledger for SqliteLedger {
     fn position(&self, station_id: &str) -> Result<Option<LogPosition>> {
         self.db()
             .query_row(
-                "SELECT station_seq, receipt_hash FROM copies
-                 WHERE station_id = ?1 AND station_seq IS NOT NULL
-                 ORDER BY station_seq DESC LIMIT 1",
+                "SELECT seq, hash FROM synced WHERE station_id = ?1",
                 params![station_id],
                 |row| {
                     let seq: i64 = row.get(0)?;
@@ -187,6 +195,18 @@ impl Ledger for SqliteLedger {
                 },
             )
             .optional()
+            .map_err(db_err)
+    }
+
+    fn set_synced(&self, station_id: &str, head: &LogPosition) -> Result<()> {
+        let seq = i64::try_from(head.seq).unwrap_or(i64::MAX);
+        self.db()
+            .execute(
+                "INSERT INTO synced (station_id, seq, hash) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (station_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                params![station_id, seq, head.hash],
+            )
+            .map(|_| ())
             .map_err(db_err)
     }
 
@@ -264,7 +284,12 @@ mod tests {
         assert_eq!(ledger.used(b"alice", &sha.to_uppercase(), None), 2);
         assert_eq!(ledger.used(b"alice", &sha, Some(from_unix(150))), 1);
         assert_eq!(ledger.used(b"bob", &sha, None), 0);
-        assert_eq!(ledger.position("st")?, Some(pos(9)));
+        // Recording receipts does not move the sync position; a completed sync does.
+        assert_eq!(ledger.position("st")?, None);
+        ledger.set_synced("st", &pos(7))?;
+        assert_eq!(ledger.position("st")?, Some(pos(7)));
+        ledger.set_synced("st", &pos(12))?;
+        assert_eq!(ledger.position("st")?, Some(pos(12)));
         assert_eq!(ledger.position("other")?, None);
         Ok(())
     }

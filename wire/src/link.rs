@@ -250,9 +250,11 @@ pub enum StationMessage {
     /// `RECEIPT` + [`Receipt`]: a `burn.receipt` the station wrote (pushed as it is written,
     /// and during a [`MasterMessage::Sync`]).
     Receipt(Receipt),
-    /// `SYNCED TQ_UINT64 head_seq`: every receipt after the asked position was sent; the
+    /// `SYNCED TQ_UINT64 head_seq, Sha256 head_hash`: every receipt after the asked position
+    /// was sent; the station's log ends at record `head_seq`, whose line hashes to `head_hash`
+    /// (zeros for an empty log). The master's next SYNC starts there. The
     /// station's log ends at `head_seq`.
-    Synced { head_seq: u64 },
+    Synced { head_seq: u64, head_hash: Sha256 },
     /// `PONG`: the answer to [`MasterMessage::Ping`].
     Pong,
 }
@@ -279,8 +281,11 @@ impl Encode for StationMessage {
             StationMessage::Receipt(receipt) => {
                 w.write(receipt);
             }
-            StationMessage::Synced { head_seq } => {
-                w.write(head_seq);
+            StationMessage::Synced {
+                head_seq,
+                head_hash,
+            } => {
+                w.write(head_seq).write(head_hash);
             }
             StationMessage::Pong => {}
         }
@@ -296,6 +301,7 @@ impl Decode for StationMessage {
             "RECEIPT" => Ok(StationMessage::Receipt(r.read()?)),
             "SYNCED" => Ok(StationMessage::Synced {
                 head_seq: r.read()?,
+                head_hash: r.read()?,
             }),
             "PONG" => Ok(StationMessage::Pong),
             _ => Err(Error::UnknownReply),
@@ -466,7 +472,10 @@ mod tests {
         }
         for message in [
             StationMessage::GrantRequest(request()),
-            StationMessage::Synced { head_seq: 9 },
+            StationMessage::Synced {
+                head_seq: 9,
+                head_hash: Sha256([2; 32]),
+            },
             StationMessage::Pong,
         ] {
             assert_eq!(
@@ -572,7 +581,10 @@ mod tests {
                         hash,
                         line
                     })),
-                any::<u64>().prop_map(|head_seq| StationMessage::Synced { head_seq }),
+                any::<u64>().prop_map(|head_seq| StationMessage::Synced {
+                    head_seq,
+                    head_hash: Sha256([7; 32]),
+                }),
                 Just(StationMessage::Pong),
             ]
         }

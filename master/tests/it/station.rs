@@ -130,7 +130,10 @@ async fn serve(
             // the sync (no receipts) and the pings, silently, until the master closes it.
             loop {
                 let answer = match session.recv::<MasterMessage>().await {
-                    Ok(MasterMessage::Sync { .. }) => StationMessage::Synced { head_seq: 0 },
+                    Ok(MasterMessage::Sync { .. }) => StationMessage::Synced {
+                        head_seq: 0,
+                        head_hash: burnstand_wire::burner::Sha256([0; 32]),
+                    },
                     Ok(MasterMessage::Ping) => StationMessage::Pong,
                     Ok(_) => continue,
                     Err(_) => return Ok(()),
