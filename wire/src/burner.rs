@@ -648,7 +648,7 @@ impl Encode for Request {
     }
 }
 
-/// An unknown tag word is [`Error::UnknownCommand`].
+/// An unknown tag word is [`Error::UnknownRequest`].
 impl Decode for Request {
     const MIN_LEN: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
@@ -665,7 +665,7 @@ impl Decode for Request {
             }
             "OPEN" => Ok(Request::Open),
             "CANCEL" => Ok(Request::Cancel),
-            _ => Err(Error::UnknownCommand),
+            _ => Err(Error::UnknownRequest),
         }
     }
 }
@@ -775,8 +775,11 @@ impl Decode for Receipt {
         let seq = r.read()?;
         let hash = r.read()?;
         let line: String = r.read()?;
+        if line.is_empty() {
+            return Err(Error::EmptyReceipt);
+        }
         let len = line.chars().count();
-        if len == 0 || len > MAX_RECEIPT_LEN {
+        if len > MAX_RECEIPT_LEN {
             return Err(Error::TooLarge {
                 what: "receipt line",
                 len: len as u64,
@@ -787,7 +790,7 @@ impl Decode for Receipt {
     }
 }
 
-/// An unknown tag word is [`Error::UnknownReply`].
+/// An unknown tag word is [`Error::UnknownEvent`].
 impl Decode for Event {
     const MIN_LEN: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
@@ -803,7 +806,7 @@ impl Decode for Event {
             "CANCELLED" => Ok(Event::Cancelled),
             "ERROR" => Ok(Event::Error(r.read()?)),
             "RECEIPT" => Ok(Event::Receipt(r.read()?)),
-            _ => Err(Error::UnknownReply),
+            _ => Err(Error::UnknownEvent),
         }
     }
 }
@@ -861,19 +864,23 @@ mod tests {
         assert!(hex(&bytes).starts_with(&clean), "{}", hex(&bytes));
         assert!(hex(&bytes).ends_with("00000004007b007d"), "{}", hex(&bytes)); // "{}"
         round_trip_event(Event::Receipt(receipt.clone()));
-        for line in [String::new(), "x".repeat(MAX_RECEIPT_LEN + 1)] {
-            let bad = Event::Receipt(Receipt {
+        let with_line = |line: String| {
+            to_bytes(&Event::Receipt(Receipt {
                 line,
                 ..receipt.clone()
-            });
-            assert!(matches!(
-                from_bytes::<Event>(&to_bytes(&bad)),
-                Err(Error::TooLarge {
-                    what: "receipt line",
-                    ..
-                })
-            ));
-        }
+            }))
+        };
+        assert!(matches!(
+            from_bytes::<Event>(&with_line(String::new())),
+            Err(Error::EmptyReceipt)
+        ));
+        assert!(matches!(
+            from_bytes::<Event>(&with_line("x".repeat(MAX_RECEIPT_LEN + 1))),
+            Err(Error::TooLarge {
+                what: "receipt line",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -1189,15 +1196,15 @@ mod tests {
     fn unknown_words_are_precise_errors() {
         assert!(matches!(
             from_bytes::<Request>(&to_bytes("capab")),
-            Err(Error::UnknownCommand)
+            Err(Error::UnknownRequest)
         ));
         assert!(matches!(
             from_bytes::<Request>(&to_bytes("GET")),
-            Err(Error::UnknownCommand)
+            Err(Error::UnknownRequest)
         ));
         assert!(matches!(
             from_bytes::<Event>(&to_bytes("DATA")),
-            Err(Error::UnknownReply)
+            Err(Error::UnknownEvent)
         ));
         let mut w = Writer::new();
         w.write("ERROR").write("OOPS").write("text");
