@@ -7,18 +7,17 @@
 //! tag word, as a `TQString`, followed by typed TQDataStream fields, one message per protected
 //! block. [`Request`]s go from the module to the station, [`Event`]s from the station to the
 //! module, either as a reply or pushed (progress, the verify result, tray and medium changes).
-//! `docs/protocol.md` §6 specifies every message with hex examples; the tests of the submodules are
-//! those examples.
+//! `docs/protocol.md` §6 specifies every message with hex examples; the tests of the
+//! submodules are those examples.
 //!
 //! Decoding is "parse, don't validate": a decoded value is always meaningful (a percentage is
 //! at most 100, a digest has its exact length, a copy count is in range), and anything else is
-//! a precise [`Error`]. No message carries image bytes: a station can describe an image by its
-//! digests and burn it, but the protocol has no way to send one back.
-
+//! a precise [`Error`](crate::Error). No message carries image bytes: a station can describe
+//! an image by its digests and burn it, but the protocol has no way to send one back.
 //!
-//! The module reads in three layers, each in its own file: [`values`] (digests, percentages,
-//! enum words and the range checks every decoder shares), [`records`] (the typed bodies that
-//! follow a tag word) and [`messages`] (the tagged [`Request`]s and [`Event`]s themselves).
+//! The module reads in three layers, each in its own file: `values.rs` (digests, percentages,
+//! enum words and the range checks every decoder shares), `records.rs` (the typed bodies that
+//! follow a tag word) and `messages.rs` (the tagged [`Request`]s and [`Event`]s themselves).
 
 mod messages;
 mod records;

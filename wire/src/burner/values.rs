@@ -234,7 +234,7 @@ word_enum!(
         /// A blank disc: ready to burn.
         Blank = "BLANK",
         /// A disc with data on it. Burnable only if the medium is rewritable (see
-        /// [`MediumInfo::rewritable`]).
+        /// [`MediumInfo::rewritable`](super::MediumInfo::rewritable)).
         Written = "WRITTEN",
         /// No disc in the drive.
         Absent = "ABSENT",
@@ -246,7 +246,7 @@ word_enum!(
 );
 
 word_enum!(
-    /// Which part of a burn a [`Progress`] report is about.
+    /// Which part of a burn a [`Progress`](super::Progress) report is about.
     Phase, "phase" {
         /// xorriso is writing the image to the disc.
         Writing = "WRITING",
@@ -256,7 +256,7 @@ word_enum!(
 );
 
 word_enum!(
-    /// The class of an [`ErrorReport`], for programs; people read its text.
+    /// The class of an [`ErrorReport`](super::ErrorReport), for programs; people read its text.
     ErrorCode, "error code" {
         /// The request could not be decoded or is not allowed now.
         BadRequest = "BADREQUEST",
