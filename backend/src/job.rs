@@ -43,8 +43,48 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// Why a job was cancelled, set by whoever cancels it (for the audit record).
-pub type CancelReason = Arc<OnceLock<&'static str>>;
+/// Why a job was cancelled, for its `burn.cancel` record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The user sent CANCEL.
+    Request,
+    /// The session ended (the master closed, the link broke, the ticket expired).
+    SessionEnded,
+    /// The station is shutting down.
+    ShuttingDown,
+}
+
+impl CancelReason {
+    /// The reason as the audit record spells it.
+    pub fn text(self) -> &'static str {
+        match self {
+            CancelReason::Request => "CANCEL request",
+            CancelReason::SessionEnded => "session ended",
+            CancelReason::ShuttingDown => "station shutting down",
+        }
+    }
+}
+
+impl std::fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+/// Where whoever cancels a job says why, before firing its token. Left unset when the
+/// station's shutdown reaches the job (a child of the shutdown token) before its session had
+/// a say; the record then says only "cancelled".
+pub type CancelSlot = Arc<OnceLock<CancelReason>>;
+
+/// How one copy ended, once the user was told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyEnd {
+    /// Burned, read back, and the read-back matched the image.
+    Verified,
+    /// Refused before writing, failed while writing or reading back, or read back different
+    /// from the image: the job stops here, the remaining copies are not attempted.
+    Failed,
+}
 
 /// A BURN, ready to run.
 pub struct BurnJob {
@@ -54,7 +94,7 @@ pub struct BurnJob {
     pub copies: u32,
     pub events: mpsc::Sender<Event>,
     pub cancel: CancellationToken,
-    pub reason: CancelReason,
+    pub reason: CancelSlot,
     pub hold: DriveHold,
 }
 
@@ -65,8 +105,8 @@ impl BurnJob {
         for copy in 1..=self.copies {
             let outcome = self.copy(copy).await;
             match outcome {
-                Ok(true) => {}
-                Ok(false) => return Outcome::Failed,
+                Ok(CopyEnd::Verified) => {}
+                Ok(CopyEnd::Failed) => return Outcome::Failed,
                 Err(StationError::Cancelled) => return Outcome::Cancelled,
                 Err(e) => {
                     tracing::warn!(copy, error = %e, "burn failed");
@@ -100,7 +140,9 @@ impl BurnJob {
     }
 
     fn cancel_reason(&self) -> &'static str {
-        self.reason.get().copied().unwrap_or("cancelled")
+        self.reason
+            .get()
+            .map_or("cancelled", |reason| reason.text())
     }
 
     /// Records a cancel; a copy that had started writing (`started`: when, and its copy id)
@@ -165,59 +207,22 @@ impl BurnJob {
     }
 
     /// Refuses the burn before anything was written: audit, then tell the user.
-    async fn deny(&self, reason: &str, report: ErrorReport) -> Result<bool> {
+    async fn deny(&self, reason: &str, report: ErrorReport) -> Result<CopyEnd> {
         self.station
             .audit(receipt::burn_deny(&self.who, &self.image.id, reason))
             .await?;
         self.send(Event::Error(report)).await;
-        Ok(false)
+        Ok(CopyEnd::Failed)
     }
 
-    /// One copy: `Ok(true)` when it verified, `Ok(false)` when it failed and the user was told.
-    async fn copy(&self, copy: u32) -> Result<bool> {
-        let drive = self.station.drive();
+    /// One copy, from checking the disc to letting it out of the drive.
+    async fn copy(&self, copy: u32) -> Result<CopyEnd> {
         if copy > 1 {
             self.wait_for_disc(copy).await?;
         }
-        let medium = drive.medium().await?;
-        if self.cancel.is_cancelled() {
-            return Err(self.cancelled(copy, "starting", None).await);
+        if let Some((reason, report)) = self.disc_refusal(copy).await? {
+            return self.deny(reason, report).await;
         }
-        if !medium.is_burnable() {
-            let text = format!(
-                "no burnable disc in the drive (it reports {}{}); put in a blank disc and send BURN again",
-                medium.state,
-                if medium.profile.is_empty() { String::new() } else { format!(", {}", medium.profile) }
-            );
-            return self
-                .deny(
-                    "no burnable disc",
-                    ErrorReport::new(ErrorCode::NoMedium, text),
-                )
-                .await;
-        }
-        if medium.free_bytes > 0 && self.image.size > medium.free_bytes {
-            let text = format!(
-                "the image needs {} bytes but the disc has {} free; use a larger disc",
-                self.image.size, medium.free_bytes
-            );
-            return self
-                .deny(
-                    "image larger than the disc",
-                    ErrorReport::new(ErrorCode::NoSpace, text),
-                )
-                .await;
-        }
-        if !self.image.unchanged() {
-            let text = "the image file changed since it was listed; send CAPAB and try again";
-            return self
-                .deny(
-                    "image changed",
-                    ErrorReport::new(ErrorCode::UnknownImage, text),
-                )
-                .await;
-        }
-
         // May this copy be burned now? The policy again (an entitlement may have expired since
         // the BURN, or the copies before this one used the quota up), then the master's grant.
         let copy_id = crate::station_id::new_copy_id();
@@ -227,27 +232,65 @@ impl BurnJob {
                     .cancelled(copy, "waiting for the copy grant", None)
                     .await);
             }
-            return self
-                .deny(
-                    &refused,
-                    ErrorReport::new(ErrorCode::Denied, refused.clone()),
-                )
-                .await;
+            let report = ErrorReport::new(ErrorCode::Denied, refused.clone());
+            return self.deny(&refused, report).await;
         }
+        let Some(start) = self.write(copy, &copy_id).await? else {
+            return Ok(CopyEnd::Failed);
+        };
+        let end = self.verify(copy, &copy_id, start).await?;
+        self.release_disc(copy).await?;
+        Ok(end)
+    }
 
-        // Write.
+    /// Why the disc in the drive cannot take this copy (the audit reason and what the user is
+    /// told), if it cannot: no burnable disc, too little space, or the image file changed
+    /// since it was listed.
+    async fn disc_refusal(&self, copy: u32) -> Result<Option<(&'static str, ErrorReport)>> {
+        let medium = self.station.drive().medium().await?;
+        if self.cancel.is_cancelled() {
+            return Err(self.cancelled(copy, "starting", None).await);
+        }
+        if !medium.is_burnable() {
+            let text = format!(
+                "no burnable disc in the drive (it reports {}{}); put in a blank disc and send BURN again",
+                medium.state,
+                if medium.profile.is_empty() { String::new() } else { format!(", {}", medium.profile) }
+            );
+            let report = ErrorReport::new(ErrorCode::NoMedium, text);
+            return Ok(Some(("no burnable disc", report)));
+        }
+        if medium.free_bytes > 0 && self.image.size > medium.free_bytes {
+            let text = format!(
+                "the image needs {} bytes but the disc has {} free; use a larger disc",
+                self.image.size, medium.free_bytes
+            );
+            let report = ErrorReport::new(ErrorCode::NoSpace, text);
+            return Ok(Some(("image larger than the disc", report)));
+        }
+        if !self.image.unchanged() {
+            let text = "the image file changed since it was listed; send CAPAB and try again";
+            let report = ErrorReport::new(ErrorCode::UnknownImage, text);
+            return Ok(Some(("image changed", report)));
+        }
+        Ok(None)
+    }
+
+    /// Writes the copy: `Some(start)` (when writing began, for its receipt) once the disc is
+    /// written, `None` when the burn failed and its records, receipt and ERROR are out.
+    async fn write(&self, copy: u32, copy_id: &str) -> Result<Option<SystemTime>> {
+        let drive = self.station.drive();
         self.station
             .audit(receipt::burn_start(
                 &self.who,
                 &self.image,
-                &copy_id,
+                copy_id,
                 drive.kind().word(),
                 copy,
                 self.copies,
             ))
             .await?;
         let start = SystemTime::now();
-        let copy_id = copy_id.as_str();
         self.progress(Phase::Writing, copy, Percent::ZERO);
         tracing::info!(copy, image = %self.image.id, bytes = self.image.size, "burn started");
         let started = Instant::now();
@@ -260,62 +303,58 @@ impl BurnJob {
                 copy,
             )
             .await;
-        match burned {
+        let error = match burned {
+            Ok(()) => None,
             Err(StationError::Cancelled) => {
                 return Err(self
                     .cancelled(copy, "writing", Some((start, copy_id)))
                     .await)
             }
-            Err(e) => {
-                let text = e.to_string();
-                self.station
-                    .audit(receipt::burn_end(
-                        &self.who,
-                        &self.image,
-                        copy,
-                        started.elapsed(),
-                        Some(&text),
-                    ))
-                    .await?;
-                self.receipt(copy, copy_id, start, CopyResult::Failed, None)
-                    .await?;
-                tracing::warn!(copy, error = %text, "burn failed");
-                let report = match e {
-                    StationError::Drive { .. } => e.report(),
-                    other => {
-                        ErrorReport::new(ErrorCode::BurnFailed, format!("the burn failed: {other}"))
-                    }
-                };
-                self.send(Event::Error(report)).await;
-                return Ok(false);
-            }
-            Ok(()) => {
-                self.station
-                    .audit(receipt::burn_end(
-                        &self.who,
-                        &self.image,
-                        copy,
-                        started.elapsed(),
-                        None,
-                    ))
-                    .await?;
-                self.progress(Phase::Writing, copy, Percent::FULL);
-            }
-        }
+            Err(e) => Some(e),
+        };
+        let text = error.as_ref().map(ToString::to_string);
+        self.station
+            .audit(receipt::burn_end(
+                &self.who,
+                &self.image,
+                copy,
+                started.elapsed(),
+                text.as_deref(),
+            ))
+            .await?;
+        let Some(e) = error else {
+            self.progress(Phase::Writing, copy, Percent::FULL);
+            return Ok(Some(start));
+        };
+        self.receipt(copy, copy_id, start, CopyResult::Failed, None)
+            .await?;
+        tracing::warn!(copy, error = %e, "burn failed");
+        let report = match e {
+            StationError::Drive { .. } => e.report(),
+            other => ErrorReport::new(ErrorCode::BurnFailed, format!("the burn failed: {other}")),
+        };
+        self.send(Event::Error(report)).await;
+        Ok(None)
+    }
 
-        // Read back and verify.
+    /// Reads the written copy back and compares it with the image; audits the result, hands
+    /// the user the receipt, then VERIFY (or ERROR when the disc could not be read back).
+    async fn verify(&self, copy: u32, copy_id: &str, start: SystemTime) -> Result<CopyEnd> {
         self.progress(Phase::Verifying, copy, Percent::ZERO);
         let verify_started = Instant::now();
         let (ptx, prx) = watch::channel(Percent::ZERO);
         let read = self
             .with_progress(
-                drive.read_back(self.image.size, &ptx, &self.cancel),
+                self.station
+                    .drive()
+                    .read_back(self.image.size, &ptx, &self.cancel),
                 prx,
                 Phase::Verifying,
                 copy,
             )
             .await;
-        let passed = match read {
+        let rb = match read {
+            Ok(rb) => rb,
             Err(StationError::Cancelled) => {
                 return Err(self
                     .cancelled(copy, "verifying", Some((start, copy_id)))
@@ -323,61 +362,51 @@ impl BurnJob {
             }
             Err(e) => {
                 let text = e.to_string();
-                let record = receipt::burn_verify(
-                    &self.who,
-                    &self.image,
-                    copy,
-                    false,
-                    None,
-                    0,
-                    verify_started.elapsed(),
-                    Some(&text),
-                );
+                let took = verify_started.elapsed();
+                let record = receipt::burn_verify_failed(&self.who, &self.image, copy, took, &text);
                 self.station.audit(record).await?;
                 self.receipt(copy, copy_id, start, CopyResult::VerifyFailed, None)
                     .await?;
                 self.send(Event::Error(ErrorReport::new(ErrorCode::BurnFailed, text)))
                     .await;
-                return Ok(false);
-            }
-            Ok(rb) => {
-                let passed = rb.bytes == self.image.size && rb.md5 == self.image.digests.md5;
-                let record = receipt::burn_verify(
-                    &self.who,
-                    &self.image,
-                    copy,
-                    passed,
-                    Some(rb.md5),
-                    rb.bytes,
-                    verify_started.elapsed(),
-                    None,
-                );
-                self.station.audit(record).await?;
-                let result = if passed {
-                    CopyResult::Verified
-                } else {
-                    CopyResult::VerifyFailed
-                };
-                self.receipt(copy, copy_id, start, result, Some(rb.md5))
-                    .await?;
-                tracing::info!(copy, passed, readback_md5 = %rb.md5, "verify finished");
-                self.progress(Phase::Verifying, copy, Percent::FULL);
-                self.send(Event::Verify(VerifyResult {
-                    copy,
-                    copies: self.copies,
-                    image_id: self.image.id.clone(),
-                    passed,
-                    bytes: self.image.size,
-                    image_sha256: self.image.digests.sha256,
-                    image_md5: self.image.digests.md5,
-                    readback_md5: rb.md5,
-                }))
-                .await;
-                passed
+                return Ok(CopyEnd::Failed);
             }
         };
+        let passed = rb.bytes == self.image.size && rb.md5 == self.image.digests.md5;
+        let took = verify_started.elapsed();
+        let record = receipt::burn_verify(&self.who, &self.image, copy, &rb, passed, took);
+        self.station.audit(record).await?;
+        let result = if passed {
+            CopyResult::Verified
+        } else {
+            CopyResult::VerifyFailed
+        };
+        self.receipt(copy, copy_id, start, result, Some(rb.md5))
+            .await?;
+        tracing::info!(copy, passed, readback_md5 = %rb.md5, "verify finished");
+        self.progress(Phase::Verifying, copy, Percent::FULL);
+        self.send(Event::Verify(VerifyResult {
+            copy,
+            copies: self.copies,
+            image_id: self.image.id.clone(),
+            passed,
+            bytes: self.image.size,
+            image_sha256: self.image.digests.sha256,
+            image_md5: self.image.digests.md5,
+            readback_md5: rb.md5,
+        }))
+        .await;
+        Ok(if passed {
+            CopyEnd::Verified
+        } else {
+            CopyEnd::Failed
+        })
+    }
 
-        // Let the disc out (seed 000: "pops tray open itself"), then say what is in the drive.
+    /// Lets the disc out (seed 000: "pops tray open itself") when another copy follows or the
+    /// station is configured to, then says what is in the drive.
+    async fn release_disc(&self, copy: u32) -> Result<()> {
+        let drive = self.station.drive();
         if copy < self.copies || self.station.config().eject_after_burn {
             match drive.eject().await {
                 Ok(()) => {
@@ -396,7 +425,7 @@ impl BurnJob {
             Ok(info) => self.send(availability(&info)).await,
             Err(e) => tracing::warn!(error = %e, "cannot read the medium state after the burn"),
         }
-        Ok(passed)
+        Ok(())
     }
 
     /// `None` when copy `copy` may be burned: the policy allows one more copy now, and, for

@@ -28,6 +28,7 @@ use burnstand_audit::Event;
 use burnstand_policy::RECEIPT_EVENT;
 use burnstand_wire::burner::Md5;
 
+use crate::burn::ReadBack;
 use crate::image::Image;
 
 /// Whom a session is for, as far as the station knows: the master it authenticated and the
@@ -181,9 +182,36 @@ pub fn burn_end(who: &Who, img: &Image, copy: u32, took: Duration, error: Option
     }
 }
 
-/// The read-back of one copy finished.
-#[allow(clippy::too_many_arguments)]
+/// The read-back of one copy finished: what it read (exactly the image's length unless the
+/// disc ended early), and whether that matched the image (`passed`).
 pub fn burn_verify(
+    who: &Who,
+    img: &Image,
+    copy: u32,
+    readback: &ReadBack,
+    passed: bool,
+    took: Duration,
+) -> Event {
+    verify_record(
+        who,
+        img,
+        copy,
+        passed,
+        Some(readback.md5),
+        readback.bytes,
+        took,
+    )
+}
+
+/// The read-back of one copy failed before it finished (`error` says why): the copy is
+/// unverified, and the record says so with no digest and no bytes read.
+pub fn burn_verify_failed(who: &Who, img: &Image, copy: u32, took: Duration, error: &str) -> Event {
+    verify_record(who, img, copy, false, None, 0, took).field("error", error)
+}
+
+/// The fields every `burn.verify` record has, in their order; only a failed read-back adds
+/// `error` after them.
+fn verify_record(
     who: &Who,
     img: &Image,
     copy: u32,
@@ -191,9 +219,8 @@ pub fn burn_verify(
     readback_md5: Option<Md5>,
     read_bytes: u64,
     took: Duration,
-    error: Option<&str>,
 ) -> Event {
-    let e = image(session("burn.verify", who), img)
+    image(session("burn.verify", who), img)
         .field("copy", copy)
         .field("passed", passed)
         .field(
@@ -201,11 +228,7 @@ pub fn burn_verify(
             readback_md5.map(|m| m.to_hex()).unwrap_or_default(),
         )
         .field("read_bytes", read_bytes)
-        .field("duration_ms", ms(took));
-    match error {
-        Some(text) => e.field("error", text),
-        None => e,
-    }
+        .field("duration_ms", ms(took))
 }
 
 /// A burn was cancelled during `phase`.

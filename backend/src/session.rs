@@ -20,7 +20,9 @@
 //! nothing after it can be trusted), when the Kerberos context ends, or when the station shuts
 //! down. A running burn is then cancelled and its xorriso reaped before the session is gone.
 //! A request that opens fine but does not parse is answered with ERROR BADREQUEST and the
-//! session goes on.
+//! session goes on. Everything before the burner protocol is in `session/open.rs`.
+
+mod open;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,11 +30,9 @@ use std::time::Duration;
 
 use burnstand_wire::burner::{Capabilities, ErrorCode, Event, MediumInfo, MediumState, Request};
 use burnstand_wire::datastream::from_bytes;
-use burnstand_wire::gss::acceptor_credentials;
-use burnstand_wire::io::{Session as WireSession, Unauthenticated};
-use burnstand_wire::link::{LinkOpen, StationHello};
+use burnstand_wire::io::Session as WireSession;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -41,19 +41,18 @@ use tracing::Span;
 use crate::control;
 use crate::error::{Result, StationError};
 use crate::flood::{self, Kind};
-use crate::job::{availability, BurnJob, CancelReason, Outcome, EVENT_QUEUE};
+use crate::job::{availability, BurnJob, CancelReason, CancelSlot, Outcome, EVENT_QUEUE};
 use crate::receipt::{self, Who};
 use crate::server::Admission;
 use crate::station::Station;
+use open::{open, Opened};
 
-/// Longest text accepted in each identity block field; the master sends a principal, a UUID
-/// and an address.
-pub const MAX_IDENTITY_FIELD_LEN: usize = 1024;
+pub use open::MAX_IDENTITY_FIELD_LEN;
 
 /// A burn job this session started.
 struct RunningBurn {
     cancel: CancellationToken,
-    reason: CancelReason,
+    reason: CancelSlot,
     events: mpsc::Receiver<Event>,
     handle: JoinHandle<Outcome>,
 }
@@ -77,8 +76,8 @@ pub async fn serve(
                 burn: None,
                 shutdown,
             };
-            let reason = session.run().await;
-            session.close(&reason).await;
+            let end = session.run().await;
+            session.close(&end).await;
         }
         Some(Opened::Control(wire, master)) => {
             if let Err(e) = station
@@ -110,164 +109,34 @@ pub async fn serve(
     }
 }
 
-/// What an accepted link turned out to be.
-enum Opened {
-    /// A user's session: the burner protocol follows. Holds its slot of `max_sessions`.
-    Session(WireSession<TcpStream>, Who, OwnedSemaphorePermit),
-    /// The master's control link (with the master's display name).
-    Control(WireSession<TcpStream>, String),
+/// Why a session ended, as its `session.end` record says.
+#[derive(Debug)]
+enum End {
+    /// The station is shutting down.
+    ShuttingDown,
+    /// The Kerberos context the master authenticated with ran out.
+    TicketExpired,
+    /// The master closed the connection between blocks.
+    MasterClosed,
+    /// A block did not frame or open, or the socket failed: nothing after it can be trusted.
+    Lost(burnstand_wire::Error),
+    /// An event (a burn's report, an idle AVAIL/EMPTY) could not be sent.
+    CannotSend(StationError),
+    /// The answer to a request could not be sent.
+    CannotAnswer(StationError),
 }
 
-/// The part before the burner protocol or the control link; `None` when the connection was
-/// closed. A session's slot of `max_sessions` comes with it, held until the session ends; a
-/// control link gives its slot back.
-async fn open(
-    station: &Arc<Station>,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    conn: u64,
-    admission: Admission,
-    shutdown: &CancellationToken,
-) -> Option<Opened> {
-    let config = station.config();
-    let principal = config.principal.clone();
-    let cred = match tokio::task::spawn_blocking(move || acceptor_credentials(&principal)).await {
-        Ok(Ok(cred)) => cred,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot acquire acceptor credentials; check the keytab");
-            return None;
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::ShuttingDown => f.write_str("station shutting down"),
+            End::TicketExpired => f.write_str("Kerberos ticket expired"),
+            End::MasterClosed => f.write_str("master closed the connection"),
+            End::Lost(e) => write!(f, "connection lost: {e}"),
+            End::CannotSend(e) => write!(f, "cannot send: {e}"),
+            End::CannotAnswer(e) => write!(f, "cannot answer: {e}"),
         }
-        Err(e) => {
-            tracing::error!(error = %e, "credential task failed");
-            return None;
-        }
-    };
-    let mut wire = tokio::select! {
-        wire = Unauthenticated::new(tcp).accept(cred, config.handshake_timeout()) => match wire {
-            Ok(wire) => wire,
-            Err(e) => {
-                // Unauthenticated peers are logged, not audited: anyone can connect, and the
-                // audit log must not be theirs to fill.
-                tracing::warn!(error = %e, "authentication failed");
-                return None;
-            }
-        },
-        _ = shutdown.cancelled() => return None,
-    };
-    let master = wire.peer().as_str().to_owned();
-    let master_exported = wire.peer().exported().to_vec();
-    Span::current().record("master", master.as_str());
-
-    if !station.is_trusted_master(wire.peer().exported()) {
-        tracing::warn!(principal = %master, "refused: not a trusted master");
-        let record = receipt::session_deny(station.id(), conn, peer, &master);
-        let _ = flood::audit_within(station, Kind::SessionDeny, &master, peer.ip(), record).await;
-        return None;
     }
-
-    // Authenticated and trusted: trade the handshake slots for a session slot.
-    let sessions = admission.handshake_done();
-    let Ok(slot) = sessions.try_acquire_owned() else {
-        tracing::warn!("too many sessions; answering ERRNOTAVL");
-        let record =
-            receipt::session_refuse(station.id(), conn, peer, &master, "too many sessions");
-        let _ = flood::audit_within(station, Kind::SessionRefuse, &master, peer.ip(), record).await;
-        let _ = wire.send(&StationHello::NotAvailable).await;
-        return None;
-    };
-
-    let unusable = match station.drive().check_usable() {
-        Err(e) => Some(e.to_string()),
-        Ok(()) if !station.audit_healthy() => Some("the audit log cannot be written".to_owned()),
-        // Low on space: new sessions wait, running ones keep the margin for their records.
-        Ok(()) => station.guards().space.check().err().map(|low| {
-            if low.log {
-                tracing::error!("{low}");
-            }
-            low.to_string()
-        }),
-    };
-    if let Some(reason) = unusable {
-        tracing::warn!(reason = %reason, "answering ERRNOTAVL");
-        let record = receipt::session_refuse(station.id(), conn, peer, &master, &reason);
-        let _ = flood::audit_within(station, Kind::SessionRefuse, &master, peer.ip(), record).await;
-        let _ = wire.send(&StationHello::NotAvailable).await;
-        return None;
-    }
-    if let Err(e) = wire.send(&StationHello::ready(station.id())).await {
-        tracing::info!(error = %e, "connection lost before OK");
-        return None;
-    }
-
-    let opening = tokio::select! {
-        opening = tokio::time::timeout(config.handshake_timeout(), wire.recv::<LinkOpen>()) => opening,
-        _ = shutdown.cancelled() => return None,
-    };
-    let identity = match opening {
-        Ok(Ok(LinkOpen::Session(identity))) => identity,
-        Ok(Ok(LinkOpen::Control)) => {
-            drop(slot);
-            return Some(Opened::Control(wire, master));
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "no valid identity block from the master; closing");
-            return None;
-        }
-        Err(_) => {
-            tracing::warn!("the master sent no identity block in time; closing");
-            return None;
-        }
-    };
-    let fields = [
-        &identity.user,
-        &identity.session_id,
-        &identity.client_address,
-    ];
-    if identity.user.is_empty()
-        || identity.user_exported_name.is_empty()
-        || fields
-            .iter()
-            .any(|f| f.chars().count() > MAX_IDENTITY_FIELD_LEN)
-        || identity.user_exported_name.len() > MAX_IDENTITY_FIELD_LEN
-    {
-        tracing::warn!("identity block with an empty or oversized field; closing");
-        return None;
-    }
-    Span::current().record("user", identity.user.as_str());
-    let who = Who {
-        station: station.id().to_owned(),
-        conn,
-        peer,
-        master,
-        master_exported,
-        user: identity.user,
-        user_exported: identity.user_exported_name,
-        session_id: identity.session_id,
-        client: identity.client_address,
-    };
-    if let Err(refusal) = station.admits(&who) {
-        // The master should have refused this user at BIND; the station has the final say.
-        tracing::warn!(reason = %refusal, "user refused by policy; closing");
-        let record =
-            receipt::session_refuse(station.id(), conn, peer, &who.user, &refusal.to_string());
-        let address = flood::client_ip(&who);
-        let budgeted =
-            flood::audit_within(station, Kind::SessionRefuse, &who.user, address, record);
-        if let Err(e) = budgeted.await {
-            let _ = wire.send(&Event::Error(e.report())).await;
-            return None;
-        }
-        let _ = wire
-            .send(&Event::error(ErrorCode::Denied, refusal.to_string()))
-            .await;
-        return None;
-    }
-    if let Err(e) = station.audit(receipt::session_start(&who)).await {
-        let _ = wire.send(&Event::Error(e.report())).await;
-        return None;
-    }
-    tracing::info!(session_id = %who.session_id, "session started");
-    Some(Opened::Session(wire, who, slot))
 }
 
 struct Session {
@@ -310,7 +179,7 @@ async fn next_burn_event(burn: &mut Option<RunningBurn>) -> Option<Event> {
 
 impl Session {
     /// The request loop; returns why it ended.
-    async fn run(&mut self) -> String {
+    async fn run(&mut self) -> End {
         let expires = Instant::now() + self.wire.protection().remaining();
         let idle_period = self.station.config().idle_report();
         let mut idle = tokio::time::interval_at(
@@ -321,8 +190,8 @@ impl Session {
         loop {
             tokio::select! {
                 biased;
-                _ = self.shutdown.cancelled() => return "station shutting down".into(),
-                _ = tokio::time::sleep_until(expires) => return "Kerberos ticket expired".into(),
+                _ = self.shutdown.cancelled() => return End::ShuttingDown,
+                _ = tokio::time::sleep_until(expires) => return End::TicketExpired,
                 event = next_burn_event(&mut self.burn) => {
                     let sent = match event {
                         Some(event) => self.send(&event).await,
@@ -332,14 +201,14 @@ impl Session {
                         }
                     };
                     if let Err(e) = sent {
-                        return format!("cannot send: {e}");
+                        return End::CannotSend(e);
                     }
                 }
                 message = self.wire.recv_bytes() => {
                     let bytes = match message {
                         Ok(bytes) => bytes,
-                        Err(burnstand_wire::Error::Closed) => return "master closed the connection".into(),
-                        Err(e) => return format!("connection lost: {e}"),
+                        Err(burnstand_wire::Error::Closed) => return End::MasterClosed,
+                        Err(e) => return End::Lost(e),
                     };
                     let reply = match from_bytes::<Request>(&bytes) {
                         Ok(request) => self.handle(request).await,
@@ -349,13 +218,13 @@ impl Session {
                         }
                     };
                     if let Err(e) = reply {
-                        return format!("cannot answer: {e}");
+                        return End::CannotAnswer(e);
                     }
                 }
                 _ = idle.tick(), if idle_period.is_some() && self.burn.is_none() => {
                     if let Ok(Some(info)) = self.medium_if_free().await {
                         if let Err(e) = self.send(&availability(&info)).await {
-                            return format!("cannot send: {e}");
+                            return End::CannotSend(e);
                         }
                     }
                 }
@@ -538,7 +407,7 @@ impl Session {
         };
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let cancel = self.shutdown.child_token();
-        let reason = CancelReason::default();
+        let reason = CancelSlot::default();
         let job = BurnJob {
             station: Arc::clone(&self.station),
             who: Arc::clone(&self.who),
@@ -597,7 +466,7 @@ impl Session {
                 ))
                 .await;
         };
-        let _ = burn.reason.set("CANCEL request");
+        let _ = burn.reason.set(CancelReason::Request);
         burn.cancel.cancel();
         let outcome = self.finish_burn(true).await?;
         match outcome {
@@ -647,21 +516,22 @@ impl Session {
     /// what the burn still reported — its RECEIPT above all — and CANCELLED while the master
     /// still reads (it keeps reading after the user left, `docs/protocol.md` §5.5), audits
     /// the end, closes the connection.
-    async fn close(&mut self, reason: &str) {
+    async fn close(&mut self, end: &End) {
         if let Some(burn) = &self.burn {
             let _ = burn.reason.set(if self.shutdown.is_cancelled() {
-                "station shutting down"
+                CancelReason::ShuttingDown
             } else {
-                "session ended"
+                CancelReason::SessionEnded
             });
             burn.cancel.cancel();
             if let Ok(Outcome::Cancelled) = self.finish_burn(true).await {
                 let _ = self.send(&Event::Cancelled).await;
             }
         }
+        let reason = end.to_string();
         if let Err(e) = self
             .station
-            .audit(receipt::session_end(&self.who, reason))
+            .audit(receipt::session_end(&self.who, &reason))
             .await
         {
             tracing::error!(error = %e, "cannot audit the session end");

@@ -98,7 +98,7 @@ impl BurnerModule {
             let bytes = self.session.recv_bytes().await.map_err(|e| self.lost(e))?;
             match from_bytes::<Event>(&bytes) {
                 Ok(event) => return Ok(event),
-                Err(burnstand_wire::Error::UnknownReply) => continue,
+                Err(burnstand_wire::Error::UnknownEvent) => continue,
                 Err(e) => {
                     return Err(ClientError::Unexpected {
                         peer: "the station",

@@ -144,7 +144,7 @@ pub(crate) async fn serve(
             principal,
             registration,
             expires_at,
-            bound: None,
+            mode: Mode::Command,
             invalid: 0,
         };
         let end = conn.run(session).await;
@@ -209,10 +209,30 @@ struct Connection {
     principal: Principal,
     registration: Registration,
     expires_at: Instant,
-    /// Set by a granted BIND: this is the user's container connection.
-    bound: Option<Bound>,
+    /// What the next command may be: any, or (after BIND) only QUIT.
+    mode: Mode,
     /// ERRINVCMD answers so far; at [`MAX_INVALID_COMMANDS`] the connection is closed.
     invalid: u32,
+}
+
+/// Where a connection stands in command mode (`docs/protocol.md` §4.3).
+enum Mode {
+    /// Before BIND: LIST, BIND, SERV and QUIT are accepted; the idle timeout is the
+    /// connection's own.
+    Command,
+    /// A granted BIND made this the user's container connection: only QUIT is accepted, the
+    /// reservation's idle timeout applies, and the connection's end ends the reservation.
+    Bound(Bound),
+}
+
+impl Mode {
+    /// The reservation of a container connection.
+    fn bound(&self) -> Option<&Bound> {
+        match self {
+            Mode::Command => None,
+            Mode::Bound(bound) => Some(bound),
+        }
+    }
 }
 
 /// Invalid commands one connection gets answered (and audited) before it is closed: a
@@ -238,32 +258,34 @@ impl Connection {
                 Ok(message) => message,
                 Err(end) => return end,
             };
-            if let Some(bound) = &self.bound {
+            if let Some(bound) = self.mode.bound() {
                 self.shared
                     .registry
                     .touch(&self.principal, bound.session_id);
             }
-            let flow = match (from_bytes::<Command>(&message), self.bound.is_some()) {
+            let flow = match (from_bytes::<Command>(&message), &self.mode) {
                 (Err(e), _) => {
                     self.invalid(&mut session, &format!("not a command: {e}"))
                         .await
                 }
                 (Ok(Command::Quit), _) => return self.quit(&mut session).await,
-                (Ok(command), true) => {
+                (Ok(command), Mode::Bound(_)) => {
                     let reason = format!("{} after BIND: only QUIT is accepted", command.word());
                     self.invalid(&mut session, &reason).await
                 }
-                (Ok(Command::List), false) => self.list(&mut session).await,
-                (Ok(Command::Bind(station_type)), false) => {
+                (Ok(Command::List), Mode::Command) => self.list(&mut session).await,
+                (Ok(Command::Bind(station_type)), Mode::Command) => {
                     self.bind(&mut session, &station_type).await
                 }
-                (Ok(Command::Serv(service)), false) => match self.serv(session, &service).await {
-                    Serv::Refused(back) => {
-                        session = *back;
-                        None
+                (Ok(Command::Serv(service)), Mode::Command) => {
+                    match self.serv(session, &service).await {
+                        Serv::Refused(back) => {
+                            session = *back;
+                            None
+                        }
+                        Serv::Ended(end) => return end,
                     }
-                    Serv::Ended(end) => return end,
-                },
+                }
             };
             if let Some(end) = flow {
                 return end;
@@ -293,7 +315,7 @@ impl Connection {
                     });
                 }
                 () = tokio::time::sleep(idle) => {
-                    if self.bound.is_none() {
+                    if let Mode::Command = self.mode {
                         info!("idle timeout in command mode");
                         return Err(End::Idle);
                     }
@@ -306,9 +328,9 @@ impl Connection {
     /// How long this connection may stay silent from now on.
     fn idle_left(&self) -> Result<std::time::Duration, End> {
         let limits = &self.shared.config.limits;
-        match &self.bound {
-            None => Ok(limits.idle_timeout),
-            Some(bound) => self
+        match &self.mode {
+            Mode::Command => Ok(limits.idle_timeout),
+            Mode::Bound(bound) => self
                 .shared
                 .registry
                 .reservation_idle_left(
@@ -403,7 +425,7 @@ impl Connection {
         let session_id = bound.session_id.to_string();
         // From here on this is the container connection: if anything below fails, `finish`
         // ends the reservation like any other loss of the container.
-        self.bound = Some(bound.clone());
+        self.mode = Mode::Bound(bound.clone());
         let event = audit::bind(
             self.conn_id,
             &self.principal,
@@ -587,7 +609,7 @@ impl Connection {
         // and that new connection must not be caught by this teardown (it was, rarely, when
         // the OK went first: docs/benchmarks.md, "the one failed session").
         let teardown = self.shared.registry.end_user(self.registration.key());
-        self.bound = None;
+        self.mode = Mode::Command;
         // The OK may not arrive if the peer is gone; the teardown happened regardless.
         let _ = self.reply(session, Reply::Ok).await;
         info!(
@@ -611,7 +633,7 @@ impl Connection {
     /// Runs when the connection ends: a container connection takes its reservation and every
     /// other connection of the user with it.
     async fn finish(&mut self, end: &End) {
-        let Some(bound) = self.bound.take() else {
+        let Mode::Bound(bound) = std::mem::replace(&mut self.mode, Mode::Command) else {
             debug!(?end, "connection closed");
             return;
         };

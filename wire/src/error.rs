@@ -72,6 +72,24 @@ pub enum Error {
     #[error("unknown reply")]
     UnknownReply,
 
+    // --- burner protocol ----------------------------------------------------------------------
+    /// A burner request tag word the station does not know (a module newer than the station,
+    /// or garbage). Kept apart from [`Error::UnknownCommand`] so that a log line says which
+    /// protocol the word was refused by.
+    #[error("unknown burner request")]
+    UnknownRequest,
+
+    /// A burner event tag word the module does not know. A module skips these: a newer
+    /// station may push optional events without bumping the protocol version.
+    #[error("unknown burner event")]
+    UnknownEvent,
+
+    /// A RECEIPT whose audit line is empty: the station never logs an empty record, so this is
+    /// a broken or forged receipt, not an oversized one.
+    #[error("empty receipt line")]
+    EmptyReceipt,
+
+    // --- greeting -----------------------------------------------------------------------------
     /// The greeting did not carry burnstand's magic number.
     #[error("bad magic number {found:#010x}: the peer is not a burnstand server")]
     BadMagic { found: u32 },

@@ -43,6 +43,39 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// bounded by the message length; this cap only rejects absurd lists early.
 pub const MAX_LIST_LEN: u32 = 65_536;
 
+// --- burner protocol (docs/protocol.md §6) ---------------------------------------------------
+
+/// Most copies one BURN may ask for: a station burns them one after the other, so this only
+/// bounds how long a single request can keep a drive.
+pub const MAX_COPIES: u32 = 99;
+
+/// Longest image id, in characters. Ids are catalog keys chosen by operators, never paths.
+pub const MAX_IMAGE_ID_LEN: usize = 128;
+
+/// Longest receipt line, in characters: the audit log's own bound on a record
+/// (`burnstand_audit::MAX_RECORD_LEN`, 64 KiB), so every record the station can write fits,
+/// and a receipt costs at most 128 KiB of UTF-16 in one message.
+pub const MAX_RECEIPT_LEN: usize = 64 * 1024;
+
+// --- master–station link (docs/protocol.md §4.4, §5.9) ---------------------------------------
+
+/// Longest station id on the link, in characters (a UUID is 36; an admin-chosen id may be
+/// longer).
+pub const MAX_STATION_ID_LEN: usize = 128;
+
+/// Longest free text in a grant refusal or a grant request's names, in characters: one line
+/// a person reads, 2 KiB of UTF-16 at most.
+pub const MAX_LINK_TEXT_LEN: usize = 1024;
+
+/// Longest exported name carried on the link, in bytes (a Kerberos exported name is the
+/// principal plus 15 bytes).
+pub const MAX_EXPORTED_NAME_LEN: usize = 1024;
+
+/// Length of a copy id: a UUID in its hyphenated lower-case form.
+pub const COPY_ID_LEN: usize = 36;
+
+// --- block framing ----------------------------------------------------------------------------
+
 /// Length of the base64 line (including LF and a tolerated CR) that carries a block of
 /// `max_block` decoded bytes: the decoder never buffers more than this.
 pub const fn max_line_len(max_block: usize) -> usize {

@@ -20,19 +20,11 @@ use crate::{Error, Result};
 /// The master–station link protocol this build speaks.
 pub const LINK_VERSION: u32 = 2;
 
-/// Longest station id, in characters (a UUID is 36; an admin-chosen id may be longer).
-pub const MAX_STATION_ID_LEN: usize = 128;
-
-/// Longest free text in a grant refusal or a grant request's names, in characters: one line
-/// a person reads, 2 KiB of UTF-16 at most.
-pub const MAX_LINK_TEXT_LEN: usize = 1024;
-
-/// Longest exported name carried on the link, in bytes (a Kerberos exported name is the
-/// principal plus 15 bytes).
-pub const MAX_EXPORTED_NAME_LEN: usize = 1024;
-
-/// Length of a copy id: a UUID in its hyphenated lower-case form.
-pub const COPY_ID_LEN: usize = 36;
+/// The link's bounds live with every other bound in [`crate::limits`]; they are re-exported
+/// here, where the link's callers have always found them.
+pub use crate::limits::{
+    COPY_ID_LEN, MAX_EXPORTED_NAME_LEN, MAX_LINK_TEXT_LEN, MAX_STATION_ID_LEN,
+};
 
 fn bounded(what: &'static str, s: String, limit: usize) -> Result<String> {
     let len = s.chars().count();
