@@ -338,7 +338,7 @@ impl Session {
                 message = self.wire.recv_bytes() => {
                     let bytes = match message {
                         Ok(bytes) => bytes,
-                        Err(burnstand_wire::Error::Closed) => return "master closed the connection".into(),
+                        Err(burnstand_wire::IoError::Closed) => return "master closed the connection".into(),
                         Err(e) => return format!("connection lost: {e}"),
                     };
                     let reply = match from_bytes::<Request>(&bytes) {
