@@ -18,6 +18,9 @@ cargo fmt --all -- --check
 echo "== clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== wire's sans-I/O core alone (codec, framing, GSS state machines: no async runtime)" >&2
+cargo build -p burnstand-wire --no-default-features --locked
+
 echo "== tests (one process per test: each test owns its Kerberos environment)" >&2
 cargo nextest run --workspace --locked --no-fail-fast --profile ci
 

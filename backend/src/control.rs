@@ -163,7 +163,7 @@ pub async fn serve(
             message = wire.recv::<MasterMessage>() => {
                 let message = match message {
                     Ok(m) => m,
-                    Err(burnstand_wire::Error::Closed) => break "master closed the link".to_owned(),
+                    Err(burnstand_wire::IoError::Closed) => break "master closed the link".to_owned(),
                     Err(e) => break format!("control link lost: {e}"),
                 };
                 let sent = match message {

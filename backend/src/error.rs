@@ -35,6 +35,11 @@ pub enum StationError {
     #[error(transparent)]
     Wire(#[from] burnstand_wire::Error),
 
+    /// A connection failed as a connection: closed, reset, timed out, or a protocol failure
+    /// met while reading it (see `burnstand_wire::IoError`).
+    #[error(transparent)]
+    WireIo(#[from] burnstand_wire::IoError),
+
     /// Any other I/O failure, with what we were doing.
     #[error("{context}: {source}")]
     Io {

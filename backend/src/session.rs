@@ -119,7 +119,7 @@ enum End {
     /// The master closed the connection between blocks.
     MasterClosed,
     /// A block did not frame or open, or the socket failed: nothing after it can be trusted.
-    Lost(burnstand_wire::Error),
+    Lost(burnstand_wire::IoError),
     /// An event (a burn's report, an idle AVAIL/EMPTY) could not be sent.
     CannotSend(StationError),
     /// The answer to a request could not be sent.
@@ -207,7 +207,7 @@ impl Session {
                 message = self.wire.recv_bytes() => {
                     let bytes = match message {
                         Ok(bytes) => bytes,
-                        Err(burnstand_wire::Error::Closed) => return End::MasterClosed,
+                        Err(burnstand_wire::IoError::Closed) => return End::MasterClosed,
                         Err(e) => return End::Lost(e),
                     };
                     let reply = match from_bytes::<Request>(&bytes) {

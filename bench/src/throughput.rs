@@ -45,8 +45,8 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Vec<Figure>, Error> {
         .initiate(lab::user_cred(realm)?, &principal, TIMEOUT)
         .await?;
     let server = accept.await??;
-    let (_, mut sender) = client.into_parts();
-    let (_, mut receiver) = server.into_parts();
+    let mut sender = client.into_protection();
+    let mut receiver = server.into_protection();
     let started = Instant::now();
     for _ in 0..messages {
         let sealed = sender.seal(&payload)?;

@@ -6,7 +6,7 @@
 //! table of codes is [`EXIT_CODES`]; `burnstand --help` and docs/client.md print the same.
 
 use burnstand_wire::burner::ErrorCode;
-use burnstand_wire::Error as WireError;
+use burnstand_wire::{Error as WireError, IoError};
 
 /// Every exit code `burnstand` uses: (code, name, meaning). The single source for `--help`.
 pub const EXIT_CODES: &[(u8, &str, &str)] = &[
@@ -126,7 +126,7 @@ pub enum ClientError {
 
     /// The master refused our authentication or is not the service we asked for.
     #[error("the master refused the Kerberos login: {0}\n  check your ticket (klist; kinit again if it expired) and the master principal (--master-principal)")]
-    AuthenticationFailed(WireError),
+    AuthenticationFailed(IoError),
 
     /// The peer does not speak burnstand, or speaks another version.
     #[error("{0}")]
@@ -134,7 +134,7 @@ pub enum ClientError {
 
     /// The connection failed after login.
     #[error("connection to the master failed: {0}")]
-    Connection(WireError),
+    Connection(IoError),
 
     /// The connection ended while burnstand was waiting for an answer.
     #[error("{0}")]
@@ -299,12 +299,12 @@ impl ClientError {
 
     /// Maps a failure of an established connection: an ended ticket and a closed connection
     /// get their own messages.
-    pub fn from_wire(e: WireError) -> Self {
+    pub fn from_wire(e: IoError) -> Self {
         match e {
-            WireError::ContextExpired => ClientError::TicketExpired {
+            IoError::Codec(WireError::ContextExpired) => ClientError::TicketExpired {
                 for_whom: String::new(),
             },
-            WireError::Closed | WireError::UnterminatedBlock { .. } => ClientError::ConnectionLost(
+            IoError::Closed | IoError::Codec(WireError::UnterminatedBlock { .. }) => ClientError::ConnectionLost(
                 "the master closed the connection (it may be restarting, or your reservation was ended); try again".into(),
             ),
             other => ClientError::Connection(other),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use burnstand_wire::command::{Command, Greeting, Reply, ServiceType, StationType};
 use burnstand_wire::datastream::{from_bytes, Decode};
 use burnstand_wire::io::{Session, Unauthenticated};
-use burnstand_wire::Error as WireError;
+use burnstand_wire::{Error as WireError, IoError};
 use tokio::net::TcpStream;
 
 use crate::config::Settings;
@@ -149,7 +149,7 @@ impl MasterConnection {
         self.send(&Command::Quit).await?;
         match tokio::time::timeout(REPLY_TIMEOUT, self.session.recv::<Reply>()).await {
             // The master answers OK and closes; a close without the OK means the same.
-            Ok(Ok(_) | Err(WireError::Closed)) => Ok(()),
+            Ok(Ok(_) | Err(IoError::Closed)) => Ok(()),
             Ok(Err(e)) => Err(ClientError::from_wire(e)),
             Err(_) => Err(no_answer("QUIT")),
         }
@@ -178,10 +178,10 @@ fn no_answer(what: &str) -> ClientError {
 }
 
 /// What a failed handshake means for the user: an ended ticket, or a refused login.
-fn login_failure(e: WireError, ticket: &Ticket) -> ClientError {
-    let expired = match &e {
-        WireError::ContextExpired => true,
-        WireError::Gss { message, .. } => message.to_ascii_lowercase().contains("expired"),
+fn login_failure(e: IoError, ticket: &Ticket) -> ClientError {
+    let expired = match e.codec() {
+        Some(WireError::ContextExpired) => true,
+        Some(WireError::Gss { message, .. }) => message.to_ascii_lowercase().contains("expired"),
         _ => false,
     };
     if expired {

@@ -147,9 +147,10 @@ impl BurnerModule {
         }
     }
 
-    fn lost(&self, e: burnstand_wire::Error) -> ClientError {
+    fn lost(&self, e: burnstand_wire::IoError) -> ClientError {
         match e {
-            burnstand_wire::Error::Closed | burnstand_wire::Error::UnterminatedBlock { .. } => {
+            burnstand_wire::IoError::Closed
+            | burnstand_wire::IoError::Codec(burnstand_wire::Error::UnterminatedBlock { .. }) => {
                 ClientError::ConnectionLost(format!(
                     "the connection to {} closed (the master ended the session, or the station stopped); an unfinished burn is cancelled by the station",
                     self.station

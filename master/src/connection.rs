@@ -14,6 +14,7 @@
 //!   task, buffers and context.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,7 +34,6 @@ use crate::registry::{Bound, Registration, ServRefusal};
 use crate::relay::{self, RelayEnd};
 use crate::server::Shared;
 use crate::station;
-use crate::stream::SharedTcp;
 
 /// Budget slots a connection holds; the unauthenticated one is returned after the handshake.
 pub(crate) struct Permits {
@@ -60,11 +60,11 @@ pub(crate) async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let io = SharedTcp::new(stream);
-        // Held until a failed handshake is audited, so the peer sees the close only after
-        // the record is durable.
-        let hold = io.clone();
-        let handshake = Unauthenticated::new(io).accept(
+        // A second descriptor of the socket, held until a failed handshake is audited, so the
+        // peer sees the close only after the record is durable. (Without a spare descriptor the
+        // close merely comes before the record.)
+        let hold = stream.as_fd().try_clone_to_owned();
+        let handshake = Unauthenticated::new(stream).accept(
             shared.acceptor.clone(),
             shared.config.limits.handshake_timeout,
         );
@@ -242,13 +242,13 @@ pub const MAX_INVALID_COMMANDS: u32 = 16;
 /// The outcome of SERV.
 enum Serv {
     /// Refused with ERRNOCONN: back to command mode.
-    Refused(Box<Session<SharedTcp>>),
+    Refused(Box<Session<TcpStream>>),
     /// The connection is done (pass-through over, or refused with ERRNOTAVL).
     Ended(End),
 }
 
 impl Connection {
-    async fn run(&mut self, session: Session<SharedTcp>) -> End {
+    async fn run(&mut self, session: Session<TcpStream>) -> End {
         let mut session = session;
         if let Err(e) = session.send(&Greeting::CURRENT).await {
             return End::Lost(e.to_string());
@@ -296,10 +296,10 @@ impl Connection {
     /// Waits for the next message of command mode, or for what ends the connection.
     ///
     /// The receive future is created once and kept across the idle re-checks of a
-    /// reservation: `BlockStream::read_block` is not cancel-safe (dropped while waiting for the
-    /// socket, it leaves stale buffer indices and would decode old bytes again), so it is only
-    /// ever dropped when the connection ends anyway.
-    async fn next_message(&self, session: &mut Session<SharedTcp>) -> Result<Vec<u8>, End> {
+    /// reservation. `Session::recv_bytes` is cancel-safe (no byte is lost or read twice when it
+    /// is dropped), so this is not needed for correctness; it only saves re-creating the
+    /// future on each re-check.
+    async fn next_message(&self, session: &mut Session<TcpStream>) -> Result<Vec<u8>, End> {
         let recv = session.recv_bytes();
         tokio::pin!(recv);
         loop {
@@ -343,7 +343,7 @@ impl Connection {
     }
 
     /// Sends a reply; `Some(end)` if the connection is gone.
-    async fn reply(&self, session: &mut Session<SharedTcp>, reply: Reply) -> Option<End> {
+    async fn reply(&self, session: &mut Session<TcpStream>, reply: Reply) -> Option<End> {
         session
             .send(&reply)
             .await
@@ -351,7 +351,7 @@ impl Connection {
             .map(|e| End::Lost(e.to_string()))
     }
 
-    async fn invalid(&mut self, session: &mut Session<SharedTcp>, reason: &str) -> Option<End> {
+    async fn invalid(&mut self, session: &mut Session<TcpStream>, reason: &str) -> Option<End> {
         info!(reason, "invalid command");
         self.invalid += 1;
         if self.invalid > MAX_INVALID_COMMANDS {
@@ -370,7 +370,7 @@ impl Connection {
         flood::record_within(&self.shared, kind, principal, address, event).await
     }
 
-    async fn list(&self, session: &mut Session<SharedTcp>) -> Option<End> {
+    async fn list(&self, session: &mut Session<TcpStream>) -> Option<End> {
         let types = self.shared.registry.list(&self.principal);
         if !record(
             &self.shared,
@@ -390,7 +390,7 @@ impl Connection {
 
     async fn bind(
         &mut self,
-        session: &mut Session<SharedTcp>,
+        session: &mut Session<TcpStream>,
         station_type: &StationType,
     ) -> Option<End> {
         if let Some(refusal) = self.policy_refusal(station_type.id) {
@@ -468,7 +468,7 @@ impl Connection {
 
     /// SERV: on success the connection becomes a pass-through and never returns to command
     /// mode; only ERRNOCONN hands the session back.
-    async fn serv(&mut self, session: Session<SharedTcp>, service: &ServiceType) -> Serv {
+    async fn serv(&mut self, session: Session<TcpStream>, service: &ServiceType) -> Serv {
         let mut session = session;
         let lease = match self
             .shared
@@ -588,7 +588,7 @@ impl Connection {
 
     async fn deny_serv(
         &self,
-        session: &mut Session<SharedTcp>,
+        session: &mut Session<TcpStream>,
         service: u32,
         reply: Reply,
         reason: &str,
@@ -601,7 +601,7 @@ impl Connection {
         self.reply(session, reply).await
     }
 
-    async fn quit(&mut self, session: &mut Session<SharedTcp>) -> End {
+    async fn quit(&mut self, session: &mut Session<TcpStream>) -> End {
         if !record(&self.shared, audit::quit(self.conn_id, &self.principal)).await {
             return End::AuditFailed;
         }

@@ -144,7 +144,7 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
             message = session.recv::<StationMessage>() => {
                 let message = match message {
                     Ok(m) => m,
-                    Err(burnstand_wire::Error::Closed) => return Ok("station closed the link".into()),
+                    Err(burnstand_wire::IoError::Closed) => return Ok("station closed the link".into()),
                     Err(e) => return Err(e.into()),
                 };
                 last_heard = Instant::now();

@@ -28,6 +28,11 @@ pub enum Error {
     #[error(transparent)]
     Wire(#[from] burnstand_wire::Error),
 
+    /// A connection or link failed as a connection: closed, reset, timed out, or a protocol
+    /// failure met while reading it.
+    #[error(transparent)]
+    WireIo(#[from] burnstand_wire::IoError),
+
     /// The audit log refused a record: the action it would have recorded is not acknowledged.
     #[error(transparent)]
     Audit(#[from] burnstand_audit::Error),

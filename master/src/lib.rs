@@ -22,7 +22,7 @@
 //! teardown), [`station`] (the link to a station), [`relay`] (pass-through), [`control`] (the
 //! control link to each station: copy grants, receipts), [`ledger`] (the copies quotas count),
 //! [`receipts`] (checking and recording station receipts), [`audit`] (the records this daemon
-//! writes), [`stream`] (a TCP socket shared by a reader and a writer).
+//! writes).
 //!
 //! `docs/protocol.md` §5 specifies the behaviour; `docs/master.md` is the operator's guide.
 #![forbid(unsafe_code)]
@@ -39,7 +39,6 @@ pub mod registry;
 pub mod relay;
 pub mod server;
 pub mod station;
-pub mod stream;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -3,28 +3,29 @@
 //! Seed 003: the master "must decrypt all incoming client data and reencrypt it for
 //! transmission to the appropriate backend server". Each block from the client is opened with
 //! the client's context and sealed with the station's; each block from the station the other
-//! way round. Both contexts are needed in both directions, so each sits in a
-//! `std::sync::Mutex`, locked only around one `open` or `seal` (never across an `.await`).
+//! way round. Each session is split ([`Session::into_split`]) into a receiving and a sending
+//! half; the halves of one session share its context, locked only around one `open` or
+//! `seal` (never across an `.await`; see `burnstand_wire::io`'s session docs for why).
 //!
 //! Two pumps run concurrently, one per direction. A pump reads one block, re-seals it and
 //! writes it completely before reading the next: at most one block is in flight per direction
 //! and nothing queues beyond the socket buffers, so a slow reader slows the writer down
 //! (TCP back-pressure) instead of growing memory. A clean end of stream from one side is
-//! passed on as a half-close (`shutdown(SHUT_WR)`) and the other direction keeps going; any
-//! error ends both directions and closes both sockets.
+//! passed on as a half-close (`shutdown(SHUT_WR)` on the TCP write half) and the other
+//! direction keeps going; any error ends both directions and closes both sockets. Every write
+//! is bounded by `burnstand_wire::limits::SEND_TIMEOUT` inside the send half: the relay has no
+//! write path of its own.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use burnstand_wire::gss::Established;
-use burnstand_wire::io::{BlockStream, Session};
-use burnstand_wire::protection::{seal_block, Protection};
-use tokio::io::AsyncWriteExt;
+use burnstand_wire::io::{RecvHalf, SendHalf, Session};
+use burnstand_wire::IoError;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::receipts::ReceiptWatch;
-use crate::stream::SharedTcp;
 
 /// How a pass-through ended.
 #[derive(Debug)]
@@ -70,35 +71,20 @@ pub const RECEIPT_DRAIN: Duration = Duration::from_secs(30);
 /// the relay ends any other way than both sides closing, the station's side is half-closed
 /// and read for up to [`RECEIPT_DRAIN`] more, so a receipt in flight is recorded, not dropped.
 pub(crate) async fn run(
-    client: Session<SharedTcp>,
-    station: Session<SharedTcp>,
+    client: Session<TcpStream>,
+    station: Session<TcpStream>,
     cancel: &CancellationToken,
     client_expires_at: Instant,
     receipts: &ReceiptWatch<'_>,
 ) -> (RelayEnd, Counts) {
-    let (client_rx, client_ctx) = client.into_parts();
-    let (mut station_rx, station_ctx) = station.into_parts();
-    let client_tx = client_rx.get_ref().clone();
-    let station_tx = station_rx.get_ref().clone();
-    let client_ctx = Mutex::new(client_ctx);
-    let station_ctx = Mutex::new(station_ctx);
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut station_rx, mut station_tx) = station.into_split();
     let mut counts = Counts::default();
-    let (up_count, down_count) = (&mut counts.up, &mut counts.down);
-    let mut client_rx = client_rx;
-    let up = pump(
-        &mut client_rx,
-        &client_ctx,
-        station_tx,
-        &station_ctx,
-        up_count,
-        None,
-    );
+    let up = pump(&mut client_rx, &mut station_tx, &mut counts.up, None);
     let down = pump(
         &mut station_rx,
-        &station_ctx,
-        client_tx,
-        &client_ctx,
-        down_count,
+        &mut client_tx,
+        &mut counts.down,
         Some(receipts),
     );
     let end = tokio::select! {
@@ -110,8 +96,9 @@ pub(crate) async fn run(
         },
     };
     if !matches!(end, RelayEnd::Finished) {
-        drop(client_rx);
-        drain_receipts(&mut station_rx, &station_ctx, receipts).await;
+        // The user's connection closes now, not after the drain.
+        drop((client_rx, client_tx));
+        drain_receipts(&mut station_rx, &mut station_tx, receipts).await;
     }
     (end, counts)
 }
@@ -119,16 +106,15 @@ pub(crate) async fn run(
 /// Reads the station's side until it closes (or [`RECEIPT_DRAIN`] passes), recording the
 /// receipts and dropping everything else: the user is gone.
 async fn drain_receipts(
-    from: &mut BlockStream<SharedTcp>,
-    ctx: &Mutex<Established>,
+    from: &mut RecvHalf<OwnedReadHalf>,
+    to: &mut SendHalf<OwnedWriteHalf>,
     receipts: &ReceiptWatch<'_>,
 ) {
     // Tell the station nothing more comes: its session ends and cancels a running burn.
-    let _ = from.get_ref().clone().shutdown().await;
+    let _ = to.shutdown().await;
     let drained = tokio::time::timeout(RECEIPT_DRAIN, async {
         loop {
-            let block = from.read_block().await?;
-            let plaintext = ctx.lock().map_err(|_| Error::Poisoned)?.open(&block)?;
+            let plaintext = from.recv_bytes().await?;
             receipts.observe(&plaintext).await?;
         }
         #[allow(unreachable_code)]
@@ -137,51 +123,38 @@ async fn drain_receipts(
     .await;
     match drained {
         Err(_) => tracing::warn!("the station kept the link open after the user left; closed"),
-        Ok(Err(Error::Wire(burnstand_wire::Error::Closed))) => {}
+        Ok(Err(Error::WireIo(IoError::Closed))) => {}
         Ok(Err(e)) => tracing::info!(error = %e, "station side ended after the user left"),
         Ok(Ok(())) => {}
     }
 }
 
-/// One direction: read a block from `from`, open it with `from_ctx`, seal it with `to_ctx`,
-/// write it to `to`. A clean end of stream is passed on as a half-close. With `receipts`,
-/// each plaintext is shown to it first (station → user only).
+/// One direction: receive a block from `from` (opened with its session's context), send it
+/// to `to` (sealed with the other session's). At most one block is in flight: the next is
+/// read only once this one is written. A clean end of stream is passed on as a half-close.
+/// With `receipts`, each plaintext is shown to it first (station → user only).
 async fn pump(
-    from: &mut BlockStream<SharedTcp>,
-    from_ctx: &Mutex<Established>,
-    mut to: SharedTcp,
-    to_ctx: &Mutex<Established>,
+    from: &mut RecvHalf<OwnedReadHalf>,
+    to: &mut SendHalf<OwnedWriteHalf>,
     count: &mut u64,
     receipts: Option<&ReceiptWatch<'_>>,
 ) -> Result<()> {
-    let mut line = Vec::new();
     loop {
-        let block = match from.read_block().await {
-            Ok(block) => block,
-            Err(burnstand_wire::Error::Closed) => {
+        let plaintext = match from.recv_bytes().await {
+            Ok(plaintext) => plaintext,
+            Err(IoError::Closed) => {
                 to.shutdown().await?;
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
         };
-        let plaintext = from_ctx.lock().map_err(|_| Error::Poisoned)?.open(&block)?;
         if let Some(receipts) = receipts {
             receipts.observe(&plaintext).await?;
         }
-        line.clear();
-        // seal_block also refuses plaintext over MAX_MESSAGE_LEN, so the re-sealed block
-        // always fits the receiver's block bound.
-        seal_block(
-            &mut *to_ctx.lock().map_err(|_| Error::Poisoned)?,
-            &plaintext,
-            &mut line,
-        )?;
-        // A side that stops reading must not pin the relay: the same deadline as every send.
-        let timeout = burnstand_wire::limits::SEND_TIMEOUT;
-        match tokio::time::timeout(timeout, to.write_all(&line)).await {
-            Ok(written) => written?,
-            Err(_) => return Err(burnstand_wire::Error::SendTimeout(timeout).into()),
-        }
+        // send_bytes refuses plaintext over MAX_MESSAGE_LEN, so the re-sealed block always
+        // fits the receiver's block bound; a side that stops reading fails it after
+        // SEND_TIMEOUT instead of pinning the relay.
+        to.send_bytes(&plaintext).await?;
         *count += 1;
     }
 }

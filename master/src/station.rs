@@ -15,15 +15,15 @@ use burnstand_wire::command::Identity;
 use burnstand_wire::gss::Cred;
 use burnstand_wire::io::{Session, Unauthenticated};
 use burnstand_wire::link::{LinkOpen, StationHello};
+use burnstand_wire::IoError;
 use tokio::net::TcpStream;
 
 use crate::config::StationConfig;
 use crate::error::{Error, Result};
-use crate::stream::SharedTcp;
 
 /// An authenticated link to a station that said it can serve, and the id it presented.
 pub struct Linked {
-    pub session: Session<SharedTcp>,
+    pub session: Session<TcpStream>,
     pub station_id: String,
 }
 
@@ -45,7 +45,7 @@ pub async fn connect(station: &StationConfig, cred: Cred, timeout: Duration) -> 
         .map_err(|_| connect_err(format!("no connection within {timeout:?}")))?
         .map_err(|e| connect_err(e.to_string()))?;
     tcp.set_nodelay(true)?;
-    let mut session = Unauthenticated::new(SharedTcp::new(tcp))
+    let mut session = Unauthenticated::new(tcp)
         .initiate(cred, &station.principal, timeout)
         .await?;
     // Mutual authentication already proved the station holds the key of the principal we
@@ -69,7 +69,7 @@ pub async fn connect(station: &StationConfig, cred: Cred, timeout: Duration) -> 
             station: station.name.clone(),
             reply: "ERRNOTAVL".to_owned(),
         }),
-        Err(burnstand_wire::Error::UnsupportedVersion { found, supported }) => {
+        Err(IoError::Codec(burnstand_wire::Error::UnsupportedVersion { found, supported })) => {
             Err(Error::StationLink {
                 station: station.name.clone(),
                 reason: format!(

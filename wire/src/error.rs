@@ -1,9 +1,12 @@
-//! The one error type of `burnstand-wire`.
+//! The codec error type of `burnstand-wire`.
 //!
 //! Every variant names what was wrong with the peer's bytes or the security context precisely
 //! enough for a log line or a user message, and never carries payload, tokens or keys.
-
-use std::time::Duration;
+//!
+//! This is everything the sans-I/O core (TQDataStream, block framing, commands, the GSSAPI
+//! state machines and protection) can fail with. What only a live connection can meet — end
+//! of stream, a socket error, a send or handshake timeout — is [`crate::io::IoError`], which
+//! wraps this type; see [`crate::io::error`] for why the two are kept apart.
 
 /// Why a decode, a frame, a handshake or a protected exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -122,19 +125,6 @@ pub enum Error {
     #[error("empty handshake token")]
     EmptyToken,
 
-    /// The handshake did not complete in time.
-    #[error("authentication did not complete within {0:?}")]
-    HandshakeTimeout(Duration),
-
-    /// The peer did not take a block within [`crate::limits::SEND_TIMEOUT`]: it stopped
-    /// reading.
-    #[error("the peer stopped reading: a block could not be sent within {0:?}")]
-    SendTimeout(Duration),
-
-    /// The peer closed the connection before the handshake completed.
-    #[error("peer closed the connection during authentication (it refused our credentials or is not a burnstand service)")]
-    HandshakeClosed,
-
     /// A protected block that is not an encrypted RFC 4121 wrap token (the peer turned
     /// confidentiality off, or used a legacy token format).
     #[error("protected block is not an encrypted Kerberos wrap token")]
@@ -143,15 +133,6 @@ pub enum Error {
     /// The Kerberos context (the ticket it was built from) has expired.
     #[error("Kerberos session expired: authenticate again (kinit)")]
     ContextExpired,
-
-    // --- I/O edge -----------------------------------------------------------------------------
-    /// The peer closed the connection between blocks.
-    #[error("connection closed by peer")]
-    Closed,
-
-    /// Reading or writing the socket failed.
-    #[error("connection I/O failed: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// The result type of this crate.

@@ -13,7 +13,7 @@ async fn a_principal_that_is_not_the_master_is_refused_and_audited() {
     // mallory has a valid ticket for the station, but is not a trusted master.
     let cred = user_credentials(&lab, "mallory");
     match connect_with(&lab, running.addr, cred, "mallory").await {
-        Connected::Closed(e) => assert!(matches!(e, burnstand_wire::Error::Closed), "{e}"),
+        Connected::Closed(e) => assert!(matches!(e, burnstand_wire::IoError::Closed), "{e}"),
         Connected::Ok(_) => panic!("mallory was served"),
         Connected::NotAvailable => panic!("mallory got ERRNOTAVL instead of a closed connection"),
     }
@@ -261,14 +261,14 @@ async fn a_block_that_does_not_open_ends_the_session() {
     let lab = Lab::new();
     let running = lab.start(lab.config("", ""), None).await;
     let m = connect_as_master(&lab, running.addr).await.module();
-    let (mut blocks, _ctx) = m.session.into_parts();
+    let (mut blocks, _ctx) = m.session.into_raw_parts();
     blocks
         .write_block(b"this is not a Kerberos wrap token")
         .await
         .unwrap();
     assert!(matches!(
         blocks.read_block().await,
-        Err(burnstand_wire::Error::Closed)
+        Err(burnstand_wire::IoError::Closed)
     ));
     eventually("the session end is audited", || {
         lab.records_named("session.end").iter().any(|r| {

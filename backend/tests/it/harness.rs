@@ -375,7 +375,7 @@ pub struct Module {
 pub enum Connected {
     Ok(Box<Module>),
     NotAvailable,
-    Closed(burnstand_wire::Error),
+    Closed(burnstand_wire::IoError),
 }
 
 impl Connected {

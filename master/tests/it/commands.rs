@@ -196,14 +196,17 @@ fn serv_is_ok_then_relays_with_the_identity_block() {
         }
 
         // A half-close from the module reaches the station, whose answer still comes back.
-        let (mut blocks, mut ctx) = module.into_parts();
+        let (mut blocks, mut ctx) = module.into_raw_parts();
         half_close(blocks.get_ref());
         let last = guard("the station's last block", blocks.read_block())
             .await
             .expect("the station's last block");
         assert_eq!(ctx.open(&last).expect("open"), EOF_REPLY);
         let end = guard("end of stream", blocks.read_block()).await;
-        assert!(matches!(end, Err(burnstand_wire::Error::Closed)), "{end:?}");
+        assert!(
+            matches!(end, Err(burnstand_wire::IoError::Closed)),
+            "{end:?}"
+        );
         assert!(matches!(
             lab.stations[0].next_event().await,
             StationEvent::Ended

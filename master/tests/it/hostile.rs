@@ -163,7 +163,7 @@ async fn bob_raw(
     burnstand_wire::io::BlockStream<tokio::net::TcpStream>,
     burnstand_wire::gss::Established,
 ) {
-    connect(lab, "bob").await.into_parts()
+    connect(lab, "bob").await.into_raw_parts()
 }
 
 /// The connection is closed by the master: the next read fails.
@@ -307,17 +307,17 @@ fn hostile_lines_and_tokens_close_only_their_connection() {
         still_fine(&mut module, b"after a wrong ticket").await;
 
         // After authentication: a line longer than any block, and bad base64.
-        let (blocks, _) = connect(&lab, "bob").await.into_parts();
+        let (blocks, _) = connect(&lab, "bob").await.into_raw_parts();
         let mut stream = crate::client::into_stream(blocks);
         let _ = stream.write_all(&vec![b'A'; 3 << 20]).await;
         assert_raw_closed(&mut stream).await;
-        let (blocks, _) = connect(&lab, "bob").await.into_parts();
+        let (blocks, _) = connect(&lab, "bob").await.into_raw_parts();
         let mut stream = crate::client::into_stream(blocks);
         stream.write_all(b"QR==\n").await.expect("send");
         assert_raw_closed(&mut stream).await;
 
         // CRLF line ends are accepted (protocol.md §1): a sealed LIST ending in "\r\n".
-        let (blocks, mut ctx) = connect(&lab, "bob").await.into_parts();
+        let (blocks, mut ctx) = connect(&lab, "bob").await.into_raw_parts();
         let mut stream = crate::client::into_stream(blocks);
         let sealed =
             burnstand_wire::protection::Protection::seal(&mut ctx, &to_bytes(&Command::List))

@@ -81,13 +81,13 @@ fn a_broken_block_in_command_mode_closes_only_that_connection() {
         // bob sends a block that is valid base64 but not a GSSAPI token of his context:
         // lost sync, closed without a reply.
         let bob = connect(&lab, "bob").await;
-        let (mut blocks, _) = bob.into_parts();
+        let (mut blocks, _) = bob.into_raw_parts();
         blocks.write_block(b"not a wrap token").await.expect("send");
         assert!(blocks.read_block().await.is_err(), "closed without a reply");
 
         // A second bob connection sends a line that is not base64 after authenticating.
         let bob = connect(&lab, "bob").await;
-        let (blocks, _) = bob.into_parts();
+        let (blocks, _) = bob.into_raw_parts();
         let mut stream = blocks_stream(blocks);
         stream.write_all(b"%%%\n").await.expect("send");
         assert_raw_closed(&mut stream).await;
@@ -116,7 +116,7 @@ fn blocks_stream(
 fn garbage_from_a_module_in_pass_through_ends_only_its_relay() {
     lab_test(LabSpec::default(), |mut lab| async move {
         let (mut container, module) = established(&mut lab).await;
-        let (mut blocks, _) = module.into_parts();
+        let (mut blocks, _) = module.into_raw_parts();
         blocks.write_block(b"forged").await.expect("send");
         assert!(
             blocks.read_block().await.is_err(),

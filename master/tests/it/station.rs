@@ -11,7 +11,7 @@ use burnstand_wire::command::Identity;
 use burnstand_wire::gss::acceptor_credentials;
 use burnstand_wire::io::Unauthenticated;
 use burnstand_wire::link::{LinkOpen, MasterMessage, StationHello, StationMessage};
-use burnstand_wire::Error;
+use burnstand_wire::IoError as Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 

@@ -90,7 +90,7 @@ fn a_closed_container_connection_tears_down_like_quit() {
 fn a_reset_container_connection_tears_down_like_quit() {
     lab_test(LabSpec::default(), |mut lab| async move {
         let (container, relaying, waiting, bob) = scene(&mut lab).await;
-        let (blocks, _) = container.into_parts();
+        let (blocks, _) = container.into_raw_parts();
         reset_on_close(blocks.get_ref());
         drop(blocks); // RST, as when a killed process leaves unread data or a machine dies
         assert_torn_down(&mut lab, relaying, waiting, bob).await;
