@@ -42,7 +42,7 @@ pub struct Config {
     pub trusted_masters: Vec<String>,
     /// A name for people: shown by displays and in CAP.
     pub friendly_name: String,
-    /// A stable identifier for this station (seed 000: "something identifiable"); defaults to
+    /// A stable identifier for this station (burner-farm design: "something identifiable"); defaults to
     /// an MD5 over the principal and the drive path.
     #[serde(default)]
     pub station_id: Option<String>,
@@ -61,11 +61,11 @@ pub struct Config {
     /// send the identity block, in seconds.
     #[serde(default = "default_handshake_timeout")]
     pub handshake_timeout_secs: u64,
-    /// How often an idle session is told AVAIL or EMPTY (seed 000: "repeat occasionally"), in
+    /// How often an idle session is told AVAIL or EMPTY (burner-farm design: "repeat occasionally"), in
     /// seconds; 0 turns it off.
     #[serde(default = "default_idle_report")]
     pub idle_report_secs: u64,
-    /// Whether the tray is opened after every burn (seed 000: "possibly pops tray open
+    /// Whether the tray is opened after every burn (burner-farm design: "possibly pops tray open
     /// itself"). Between copies of a multi-copy burn it is always opened.
     #[serde(default = "default_true")]
     pub eject_after_burn: bool,
@@ -319,7 +319,7 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("xorriso"))
     }
 
-    /// The station id: configured, or an MD5 over principal and drive path (seed 000 suggests
+    /// The station id: configured, or an MD5 over principal and drive path (the burner-farm design suggests
     /// "MAC+device path md5 hashed"; the principal names the host already).
     pub fn station_id(&self) -> String {
         if let Some(id) = &self.station_id {

@@ -403,7 +403,7 @@ impl BurnJob {
         })
     }
 
-    /// Lets the disc out (seed 000: "pops tray open itself") when another copy follows or the
+    /// Lets the disc out (burner-farm design: "pops tray open itself") when another copy follows or the
     /// station is configured to, then says what is in the drive.
     async fn release_disc(&self, copy: u32) -> Result<()> {
         let drive = self.station.drive();
@@ -536,7 +536,7 @@ impl BurnJob {
     }
 }
 
-/// AVAIL or EMPTY for a medium report (seed 000's idle status).
+/// AVAIL or EMPTY for a medium report (the burner-farm design's idle status).
 pub fn availability(info: &MediumInfo) -> Event {
     if info.is_burnable() {
         Event::Avail

@@ -2,10 +2,10 @@
 //!
 //! # Place in the architecture
 //!
-//! In the remote-laboratory design (seed 003) a station is a *backend server*: it accepts
+//! In the remote-laboratory design a station is a *backend server*: it accepts
 //! Kerberos-authenticated connections **only from the master**, answers `OK` (or `ERRNOTAVL`
 //! when its drive is unusable), learns from the master's identity block which user the session
-//! is for, and then speaks the burner protocol of seed 000 with that user's burner module
+//! is for, and then speaks the burner protocol of the burner-farm design with that user's burner module
 //! through the master's relay. Each master also keeps a control link open, over which the
 //! station asks for a copy grant before each copy of a limited image:
 //!

@@ -1,6 +1,6 @@
 //! `burnstand`, the client container: the command a user runs after `kinit`.
 //!
-//! Seed 003's client container opens the first connection to the master, authenticates with
+//! The remote-laboratory design's client container opens the first connection to the master, authenticates with
 //! the user's Kerberos ticket, checks the greeting, lists the station types and reserves a
 //! station with BIND, holding the reservation on that connection. Its burner module opens a
 //! second connection that SERVs the burner service through the master and then speaks the

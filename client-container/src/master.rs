@@ -135,7 +135,7 @@ impl MasterConnection {
 
     /// Closes a connection that holds no reservation, without QUIT.
     ///
-    /// QUIT ends **every** connection of the user at the master (seed 003), including a
+    /// QUIT ends **every** connection of the user at the master (the remote-laboratory design), including a
     /// reservation the same user holds in another burnstand — a burn in another terminal. So
     /// only the connection holding the reservation says QUIT; the others just close, which the
     /// master treats as a connection without a reservation ending.

@@ -1,7 +1,7 @@
 //! A reserved station with its burner module open: what `images`, `burn`, `status` and
 //! `eject` work on.
 //!
-//! [`Reservation::open`] follows seed 003: the container connection logs in, LISTs, picks the
+//! [`Reservation::open`] follows the remote-laboratory design: the container connection logs in, LISTs, picks the
 //! station type and BINDs (holding the reservation on that connection); then a second
 //! connection, the burner module, logs in and SERVs the burner service; CAPAB says which
 //! station it is. [`Reservation::release`] sends QUIT on the container connection, which ends

@@ -1,4 +1,4 @@
-//! `burnstand audit show`: burn statistics from audit logs (seed 000's "statistics?").
+//! `burnstand audit show`: burn statistics from audit logs (the burner-farm design asks for "statistics").
 //!
 //! Counts `burn.receipt` records — one per copy, whatever its outcome — per user, per image
 //! (by SHA-256, with its name), per station, and verify failures per drive. A master's log

@@ -42,11 +42,11 @@ pub const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
 
 /// A service a station can offer, from the catalogue this master knows.
 ///
-/// Seed 003 builds station descriptions "from station service type flags as known to the
+/// The remote-laboratory design builds station descriptions "from station service type flags as known to the
 /// master server": this enum is that knowledge. Adding a service means adding a variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
-    /// The burner protocol (seed 000), [`burnstand_wire::command::ServiceType::BURNER`].
+    /// The burner protocol (the burner-farm design), [`burnstand_wire::command::ServiceType::BURNER`].
     Burner,
 }
 

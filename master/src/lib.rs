@@ -2,7 +2,7 @@
 //!
 //! # Place in the architecture
 //!
-//! Seed 003 ("Master Server") puts this daemon in the middle of every link. A user's
+//! The remote-laboratory design ("Master Server") puts this daemon in the middle of every link. A user's
 //! **container connection** authenticates with Kerberos, lists the station types ([`registry`])
 //! and BINDs one station; the user's **module connections** then ask for a service of that
 //! station with SERV and get a pass-through ([`relay`]) to the station daemon, which the master

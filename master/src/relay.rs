@@ -1,6 +1,6 @@
 //! Pass-through between a module connection and its station: the "semi-transparent relay".
 //!
-//! Seed 003: the master "must decrypt all incoming client data and reencrypt it for
+//! The remote-laboratory design: the master "must decrypt all incoming client data and reencrypt it for
 //! transmission to the appropriate backend server". Each block from the client is opened with
 //! the client's context and sealed with the station's; each block from the station the other
 //! way round. Each session is split ([`Session::into_split`]) into a receiving and a sending

@@ -1,7 +1,7 @@
 //! Base64 block framing: the outermost layer of every burnstand connection.
 //!
 //! A block is one line: the payload in standard, padded base64 (RFC 4648 §4, canonical), then a
-//! single LF (0x0A). An empty line is a zero-length block. The seed text asks for "a single
+//! single LF (0x0A). An empty line is a zero-length block. The remote-laboratory design asks for "a single
 //! newline character, 0xD ('\n')", which contradicts itself (0x0D is CR); TQt's `canReadLine()`
 //! and `readLine()` split on '\n' = 0x0A, so we write LF, and on read tolerate one CR right
 //! before the LF (it costs nothing and lets a CRLF peer, or a human with a terminal, in). A CR

@@ -1,6 +1,6 @@
 //! The master's command mode: the greeting, the commands LIST, BIND, SERV, QUIT, and the replies.
 //!
-//! Seed 003 fixes the words and their meaning; `docs/protocol.md` §4 fixes the bytes. Each
+//! The remote-laboratory design fixes the words and their meaning; `docs/protocol.md` §4 fixes the bytes. Each
 //! command or reply is one TQDataStream message in one protected block: a TQString word,
 //! followed by the command's argument, if it has one. Decoding is "parse, don't validate": a
 //! [`Command`] value is a command the master understands, and anything else is an [`Error`]
@@ -14,7 +14,7 @@ use crate::{Error, Result};
 pub const MAGIC: u32 = 0x4255_524E;
 
 /// The protocol version this build speaks. Bumped only for incompatible changes; new optional
-/// messages do not bump it (seed 004's "immutable nucleus").
+/// messages do not bump it (the protocol-nucleus design's "immutable nucleus").
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The first protected message from the master: `TQ_UINT32 magic, TQ_UINT32 version`.
@@ -72,7 +72,7 @@ pub struct ServiceType {
 }
 
 impl ServiceType {
-    /// The id of the burner service (seed 000's burner protocol).
+    /// The id of the burner service (the burner-farm design's burner protocol).
     pub const BURNER: u32 = 1;
 }
 
@@ -181,7 +181,7 @@ impl Decode for Command {
     }
 }
 
-/// The master's and the station's one-word replies (seed 003), each a TQString.
+/// The master's and the station's one-word replies (the remote-laboratory design), each a TQString.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reply {
     /// The command succeeded; after SERV, pass-through starts; from a station, the channel is up.
@@ -200,7 +200,7 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// The case-sensitive reply text on the wire. "ERRUNAVAL" is spelled as in seed 003.
+    /// The case-sensitive reply text on the wire. "ERRUNAVAL" is spelled as in the remote-laboratory design.
     pub fn word(&self) -> &'static str {
         match self {
             Reply::Ok => "OK",

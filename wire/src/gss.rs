@@ -3,7 +3,7 @@
 //! [`Initiator`] and [`Acceptor`] are handshake state machines: they take the peer's token and
 //! return the token to send, counting rounds and bounding token sizes, but never touch a socket
 //! (the async edge in [`crate::io`] moves the tokens). Completing a handshake yields an
-//! [`Established`] context, and only after checking what seed 003 leaves implicit: the
+//! [`Established`] context, and only after checking what the remote-laboratory design leaves implicit: the
 //! mechanism is Kerberos 5 (never SPNEGO) and every protection this protocol relies on —
 //! mutual authentication, confidentiality, integrity, replay and sequence detection — is in
 //! force. An [`Established`] context is the production [`Protection`].

@@ -1,8 +1,7 @@
 //! `burnstand-wire`: the burnstand protocol, shared by the client container, the master relay and
 //! the burner stations.
 //!
-//! Every byte between those parts follows the layering of the remote-laboratory architecture
-//! (seed 003): messages are serialized with TQDataStream ([`datastream`]), protected by a GSSAPI
+//! Every byte between those parts follows the layering of the remote-laboratory design: messages are serialized with TQDataStream ([`datastream`]), protected by a GSSAPI
 //! Kerberos 5 context ([`protection`], [`gss`]), and carried as base64 lines ([`block`]). The
 //! master's command mode ([`command`]) is defined here too. `docs/protocol.md` is the
 //! specification; this crate is its executable form.

@@ -1,4 +1,4 @@
-//! Command mode: every reply of seed 003 in its situation.
+//! Command mode: every reply of the remote-laboratory design in its situation.
 
 use burnstand_wire::command::{Command, Reply, ServiceType, StationType};
 use burnstand_wire::datastream::to_bytes;

@@ -1,9 +1,9 @@
 //! The burner protocol: what a user's burner module and a burner station say to each other
-//! once the master has opened the pass-through (seed 000's "IF BURNER" dialogue).
+//! once the master has opened the pass-through (the burner-farm design's "IF BURNER" dialogue).
 //!
-//! Seed 000 sketches a tab-separated text protocol (`CAPAB`, `CAP`, `BURN`, `STATUS 50%`,
-//! `STATUS MD5-pass/fail`, `Tray Open`, `AVAIL/EMPTY`, `WHATIS`/`INFO`, `ERROR`); seed 003
-//! asks every link to use TQDataStream where possible. So each message here keeps the seed's
+//! The burner-farm design sketches a tab-separated text protocol (`CAPAB`, `CAP`, `BURN`, `STATUS 50%`,
+//! `STATUS MD5-pass/fail`, `Tray Open`, `AVAIL/EMPTY`, `WHATIS`/`INFO`, `ERROR`); the remote-laboratory design
+//! asks every link to use TQDataStream where possible. So each message here keeps the burner-farm design's
 //! tag word, as a `TQString`, followed by typed TQDataStream fields, one message per protected
 //! block. [`Request`]s go from the module to the station, [`Event`]s from the station to the
 //! module, either as a reply or pushed (progress, the verify result, tray and medium changes).

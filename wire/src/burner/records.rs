@@ -53,10 +53,10 @@ impl Decode for ImageInfo {
     }
 }
 
-/// The answer to CAPAB (seed 000 "CAP"): `TQString station_id, TQString friendly_name,
+/// The answer to CAPAB (the burner-farm design's "CAP"): `TQString station_id, TQString friendly_name,
 /// DriveKind drive, MediumState medium, TQValueList<ImageInfo> images`.
 ///
-/// `station_id` is stable across restarts (seed 000: "something identifiable"), so displays
+/// `station_id` is stable across restarts (burner-farm design: "something identifiable"), so displays
 /// can follow a station even when its connection drops. `images` lists only what this
 /// session's user may burn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl Decode for Capabilities {
     }
 }
 
-/// The answer to WHATIS (seed 000 "INFO"): `MediumState state, TQString profile,
+/// The answer to WHATIS (the burner-farm design's "INFO"): `MediumState state, TQString profile,
 /// bool rewritable, TQ_UINT64 used_bytes, TQ_UINT64 free_bytes`.
 ///
 /// `profile` is the drive's own description of the medium (e.g. "DVD+RW", "stdio file,
@@ -139,7 +139,7 @@ impl Decode for MediumInfo {
     }
 }
 
-/// A progress report pushed during a burn (seed 000 "STATUS 50%"): `Phase phase,
+/// A progress report pushed during a burn (the burner-farm design's "STATUS 50%"): `Phase phase,
 /// TQ_UINT32 copy, TQ_UINT32 copies, TQ_UINT8 percent`. `copy` counts from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -174,7 +174,7 @@ impl Decode for Progress {
     }
 }
 
-/// The end of one copy (seed 000 "STATUS MD5-pass/fail"): `TQ_UINT32 copy, TQ_UINT32 copies,
+/// The end of one copy (the burner-farm design's "STATUS MD5-pass/fail"): `TQ_UINT32 copy, TQ_UINT32 copies,
 /// TQString image_id, bool passed, TQ_UINT64 bytes, TQString image_sha256, TQString image_md5,
 /// TQString readback_md5`.
 ///
@@ -227,7 +227,7 @@ impl Decode for VerifyResult {
     }
 }
 
-/// An error a person can act on (seed 000 "ERROR"): `ErrorCode code, TQString text`.
+/// An error a person can act on (the burner-farm design's "ERROR"): `ErrorCode code, TQString text`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorReport {
     pub code: ErrorCode,

@@ -217,7 +217,7 @@ macro_rules! word_enum {
 }
 
 word_enum!(
-    /// What kind of discs the station's drive writes (seed 000: "CD/DVD burner").
+    /// What kind of discs the station's drive writes (burner-farm design: "CD/DVD burner").
     DriveKind, "drive kind" {
         /// CD-R/RW.
         Cd = "CD",
