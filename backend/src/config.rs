@@ -155,22 +155,17 @@ impl DriveTarget {
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config> {
-        use std::io::Read;
-        let read_err = |source| StationError::ConfigRead {
-            path: path.to_owned(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(read_err)?;
-        let mut text = String::new();
-        file.take(MAX_CONFIG_LEN + 1)
-            .read_to_string(&mut text)
-            .map_err(read_err)?;
-        if text.len() as u64 > MAX_CONFIG_LEN {
-            return Err(StationError::Config {
-                path: path.to_owned(),
-                message: format!("longer than {MAX_CONFIG_LEN} bytes; is this the right file?"),
-            });
-        }
+        let text =
+            burnstand_daemon::read_config_text(path, MAX_CONFIG_LEN).map_err(|e| match e {
+                burnstand_daemon::ConfigTextError::Read(source) => StationError::ConfigRead {
+                    path: path.to_owned(),
+                    source,
+                },
+                burnstand_daemon::ConfigTextError::TooLong { .. } => StationError::Config {
+                    path: path.to_owned(),
+                    message: format!("longer than {MAX_CONFIG_LEN} bytes; is this the right file?"),
+                },
+            })?;
         Config::parse(&text, path)
     }
 

@@ -11,7 +11,8 @@
 //! and fail-closed audit checks; the station's nothing more) and returns the connection's task,
 //! which holds its [`HandshakeSlot`] until its Kerberos handshake is done. Shutdown follows the
 //! hickory-dns pattern: one [`CancellationToken`] stops the loop, the caller then [`drain`]s the
-//! [`JoinSet`] of connection tasks within its deadline.
+//! [`JoinSet`] of connection tasks within its deadline. Both `main`s also set up logging
+//! ([`init_logging`]) and read their configuration file ([`read_config_text`]) the same way.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -128,4 +129,39 @@ fn log_join(done: Result<(), tokio::task::JoinError>, what: &'static str) {
             tracing::error!(error = %e, task = what, "task failed");
         }
     }
+}
+
+/// Logs to stderr (systemd's journal picks it up), filtered by `RUST_LOG`, `info` by default.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Why a configuration file could not be read as text.
+#[derive(Debug)]
+pub enum ConfigTextError {
+    /// Opening or reading it failed.
+    Read(std::io::Error),
+    /// It is longer than the daemon's bound: probably not the configuration file.
+    TooLong { limit: u64 },
+}
+
+/// The text of the configuration file at `path`, read at most to `limit` bytes (a wrong path
+/// pointing at a large file must not be read whole).
+pub fn read_config_text(path: &std::path::Path, limit: u64) -> Result<String, ConfigTextError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(ConfigTextError::Read)?;
+    let mut text = String::new();
+    file.take(limit.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(ConfigTextError::Read)?;
+    if text.len() as u64 > limit {
+        return Err(ConfigTextError::TooLong { limit });
+    }
+    Ok(text)
 }

@@ -9,7 +9,6 @@
 //! same Kerberos library that authenticates the users.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -228,21 +227,17 @@ pub struct Config {
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config> {
-        let read_err = |source| Error::ConfigRead {
-            path: path.to_owned(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(read_err)?;
-        let mut text = String::new();
-        file.take(MAX_CONFIG_LEN + 1)
-            .read_to_string(&mut text)
-            .map_err(read_err)?;
-        if text.len() as u64 > MAX_CONFIG_LEN {
-            return Err(Error::ConfigInvalid(format!(
-                "{} is larger than {MAX_CONFIG_LEN} bytes: is this really the config file?",
-                path.display()
-            )));
-        }
+        let text =
+            burnstand_daemon::read_config_text(path, MAX_CONFIG_LEN).map_err(|e| match e {
+                burnstand_daemon::ConfigTextError::Read(source) => Error::ConfigRead {
+                    path: path.to_owned(),
+                    source,
+                },
+                burnstand_daemon::ConfigTextError::TooLong { .. } => Error::ConfigInvalid(format!(
+                    "{} is larger than {MAX_CONFIG_LEN} bytes: is this really the config file?",
+                    path.display()
+                )),
+            })?;
         let raw: RawConfig = toml::from_str(&text).map_err(|e| Error::ConfigSyntax {
             path: path.to_owned(),
             message: e.to_string(),

@@ -39,13 +39,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    burnstand_daemon::init_logging();
 
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
