@@ -18,13 +18,13 @@ fn quota_of_big(copies: u32) -> Lab {
 /// A station kept reserved: `user` burns `sample` (no limit) and is stopped (SIGSTOP) once the
 /// burn started, so the master's reservation lasts until [`Hold::release`]. BIND hands out the
 /// first free station, so holding one steers the next user to the other.
-struct Hold {
+pub(crate) struct Hold {
     client: Running,
     /// The master's name of the held station (`dvd-1`, `dvd-2`).
-    station: String,
+    pub(crate) station: String,
 }
 
-fn hold_a_station(lab: &Lab, user: &str) -> Hold {
+pub(crate) fn hold_a_station(lab: &Lab, user: &str) -> Hold {
     let client = lab.spawn(user, &["burn", "sample"]);
     lab.wait_for_burn_start(user);
     client.signal(Signal::SIGSTOP);
@@ -42,7 +42,7 @@ fn hold_a_station(lab: &Lab, user: &str) -> Hold {
 }
 
 impl Hold {
-    fn release(self) {
+    pub(crate) fn release(self) {
         self.client.signal(Signal::SIGCONT);
         let (status, stdout, stderr) = self.client.wait();
         assert!(status.success(), "{stdout}\n{stderr}");

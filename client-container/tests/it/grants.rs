@@ -6,6 +6,15 @@ use nix::sys::signal::Signal;
 
 use crate::lab::{text, Lab, Policy};
 
+/// The master's name of the station a `burn.start` record comes from.
+fn start_station_name(start: &burnstand_audit::Record) -> String {
+    match start.get_str("station") {
+        Some("test-station-1") => "dvd-1".into(),
+        Some("test-station-2") => "dvd-2".into(),
+        other => panic!("unknown station {other:?}"),
+    }
+}
+
 fn quota_of_one_big() -> Lab {
     Lab::start_with_policy(&Policy {
         big_copies: Some(1),
@@ -42,8 +51,13 @@ fn a_copy_whose_client_is_killed_mid_burn_still_uses_the_quota() {
     });
     assert_eq!(receipt.get_str("result"), Some("cancelled"));
 
-    // A second copy is refused, on either station, and nothing more is written.
+    // A second copy is refused, also on the other station (bob holds the one alice used, so
+    // her BIND gets the other: the station that never saw her copy), and nothing more of
+    // hers is written.
+    let bob = crate::counting::hold_a_station(&lab, "bob");
+    assert_eq!(bob.station, start_station_name(&start));
     let out = lab.run("alice", &["burn", "big"]);
+    bob.release();
     assert_ne!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("quota used up"), "{stderr}");
@@ -91,7 +105,12 @@ fn a_copy_interrupted_by_a_station_crash_is_closed_and_counted() {
     });
     assert_eq!(recorded.get_str("result"), Some("interrupted"));
 
+    // bob holds the restarted station, so alice's next BIND gets the other one, which never
+    // saw her copy: only the master's count can refuse it.
+    let bob = crate::counting::hold_a_station(&lab, "bob");
+    assert_eq!(bob.station, format!("dvd-{station}"));
     let out = lab.run("alice", &["burn", "big"]);
+    bob.release();
     assert_ne!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(
         text(&out.stderr).contains("quota used up"),
