@@ -2,14 +2,14 @@
 //! real master (the `burnstand` client, as a user runs it), against running the station's own
 //! xorriso command line and `md5sum` of the written bytes by hand.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use burnstand_station::config::DriveTarget;
 use burnstand_station::drive::burn_args;
+use burnstand_testlab::{daemon_command, try_start_daemon, Daemon, Noise};
 use kdc_test::Realm;
 use sha2::Digest as _;
 
@@ -20,15 +20,10 @@ use crate::{Error, Figure};
 fn make_image(path: &Path, mib: u64) -> Result<String, Error> {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut sha = sha2::Sha256::new();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut noise = Noise::new(Noise::SEED);
     let mut block = vec![0u8; 1 << 20];
     for _ in 0..mib {
-        for chunk in block.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes());
-        }
+        noise.fill(&mut block);
         sha.update(&block);
         file.write_all(&block)?;
     }
@@ -36,11 +31,7 @@ fn make_image(path: &Path, mib: u64) -> Result<String, Error> {
     Ok(hex::encode(sha.finalize()))
 }
 
-fn station(
-    realm: &Realm,
-    dir: &Path,
-    policy: &Path,
-) -> Result<(std::process::Child, SocketAddr), Error> {
+fn station(realm: &Realm, dir: &Path, policy: &Path) -> Result<Daemon, Error> {
     let config = dir.join("station.toml");
     std::fs::write(
         &config,
@@ -58,25 +49,13 @@ fn station(
             dir.join("disc.img").display(),
         ),
     )?;
-    let mut child = Command::new(lab::sibling("burnstand-station")?)
-        .arg("--config")
-        .arg(&config)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .envs(realm.env())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("station.log"))?)
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| format!("unexpected station output {line:?}"))?;
-    Ok((child, addr))
+    let mut cmd = daemon_command(&lab::sibling("burnstand-station")?, realm);
+    cmd.arg("--config").arg(&config).env("RUST_LOG", "warn");
+    Ok(try_start_daemon(
+        cmd,
+        &dir.join("station.log"),
+        "listening on ",
+    )?)
 }
 
 pub async fn run(realm: &Realm, mib: u64) -> Result<Figure, Error> {
@@ -115,7 +94,8 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Figure, Error> {
     std::fs::remove_file(&disc)?;
 
     // burnstand: station and master daemons, the user's ticket, `burnstand burn`.
-    let (mut station_child, station_addr) = station(realm, dir.path(), &policy)?;
+    let mut station = station(realm, dir.path(), &policy)?;
+    let station_addr = station.addr;
     let master = lab::master_with_policy(
         realm,
         &lab::sibling("burnstand-master")?,
@@ -141,8 +121,8 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Figure, Error> {
     let started = Instant::now();
     let out = client(&["burn", "bench"])?.output()?;
     let through = started.elapsed();
-    let _ = station_child.kill();
-    let _ = station_child.wait();
+    let _ = station.child.kill();
+    let _ = station.child.wait();
     drop(master);
     if !out.status.success() {
         return Err(format!(

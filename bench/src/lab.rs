@@ -1,26 +1,26 @@
 //! The bench lab: a real MIT realm (kdc-test), the real `burnstand-master` binary, and an
 //! in-process **sink station** that authenticates as the station principal like a real one
 //! (OK, then the identity block) and counts the bytes relayed to it.
+//!
+//! Built on the workspace's test lab (`burnstand-testlab`), like the integration tests.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use burnstand_testlab::{apply_env, daemon_command, realm_builder, try_start_daemon, Daemon};
 use burnstand_wire::command::{Command as Cmd, Greeting, Identity, Reply, ServiceType};
 use burnstand_wire::gss::{acceptor_credentials, password_credentials, Cred};
 use burnstand_wire::io::{Session, Unauthenticated};
-use kdc_test::{Realm, RealmBuilder};
+use kdc_test::Realm;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::Error;
 
 pub const REALM: &str = "BENCH.TEST";
-pub const MASTER: &str = "burnstand/localhost";
-pub const STATION: &str = "burnstand-station/localhost";
+pub use burnstand_testlab::{MASTER, STATION};
 pub const USER: &str = "bench";
 pub const PASSWORD: &str = "bench-pw";
 /// Users for concurrent clients: QUIT ends every connection of its principal, so each
@@ -32,17 +32,13 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 /// A realm whose keytabs this process uses: the station's to accept (sink station and the
 /// in-process baselines).
 pub fn realm() -> Result<Realm, Error> {
-    let mut builder = RealmBuilder::new(REALM)
-        .user(USER, PASSWORD)
-        .service(MASTER)
-        .service(STATION);
+    let mut builder = realm_builder(REALM, &[]).user(USER, PASSWORD);
     for n in 0..CLIENT_USERS {
         builder = builder.user(format!("{USER}{n}"), PASSWORD);
     }
     let realm = builder.start()?;
-    realm.apply_to_process(None)?;
     let keytab = realm.keytab(STATION).ok_or("no station keytab")?;
-    std::env::set_var("KRB5_KTNAME", format!("FILE:{}", keytab.display()));
+    apply_env(&realm, Some(keytab), None)?;
     Ok(realm)
 }
 
@@ -99,32 +95,12 @@ pub async fn sink(realm: &Realm) -> Result<Sink, Error> {
     Ok(Sink { addr, received })
 }
 
-/// The master daemon, stopped on drop.
+/// The master daemon, stopped on drop (SIGTERM and a bounded wait, so a profiler wrapping
+/// the master can write its output, then SIGKILL).
 pub struct Master {
-    pub child: Child,
+    daemon: Daemon,
     pub addr: SocketAddr,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Master {
-    /// SIGTERM and a short wait (so a profiler wrapping the master can write its output),
-    /// then SIGKILL.
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        for _ in 0..300 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Master {
@@ -137,8 +113,8 @@ impl Master {
 
     /// CPU time the master has used (user + system), from /proc/PID/stat.
     pub fn cpu_seconds(&self) -> f64 {
-        let text =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let text = std::fs::read_to_string(format!("/proc/{}/stat", self.daemon.child.id()))
+            .unwrap_or_default();
         // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
         let after = text.rsplit_once(')').map_or("", |(_, rest)| rest);
         let fields: Vec<&str> = after.split_whitespace().collect();
@@ -152,30 +128,16 @@ impl Master {
         (ticks(11) + ticks(12)) / 100.0
     }
 
-    /// A line of /proc/PID/status in kB (VmRSS, VmHWM).
+    /// A line of /proc/PID/status in kB (VmRSS, VmHWM); 0 if it cannot be read.
     pub fn status_kb(&self, field: &str) -> u64 {
-        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        text.lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-            .unwrap_or(0)
+        burnstand_testlab::status_kb(self.daemon.child.id(), field).unwrap_or(0)
     }
 }
 
-/// The binary `name` next to this one (cargo puts every workspace binary there).
+/// The workspace binary `name` next to this one (build it first: `cargo build --release
+/// --workspace`).
 pub fn sibling(name: &str) -> Result<PathBuf, Error> {
-    let exe = std::env::current_exe()?;
-    let path = exe.with_file_name(name);
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} not found: build it first (cargo build --release --workspace)",
-            path.display()
-        )
-        .into())
-    }
+    Ok(burnstand_testlab::binary(name)?)
 }
 
 /// A policy letting everyone of the realm burn the image with `sha256` without limit.
@@ -217,27 +179,16 @@ pub fn master_with_policy(
             realm.principal(STATION),
         ),
     )?;
-    let mut child = Command::new(binary)
-        .arg("--config")
-        .arg(&config)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .envs(realm.env())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("master.log"))?)
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("burnstand-master listening on ")
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| format!("unexpected master output {line:?}"))?;
+    let mut cmd = daemon_command(binary, realm);
+    cmd.arg("--config").arg(&config).env("RUST_LOG", "warn");
+    let daemon = try_start_daemon(
+        cmd,
+        &dir.path().join("master.log"),
+        "burnstand-master listening on ",
+    )?;
     Ok(Master {
-        child,
-        addr,
+        addr: daemon.addr,
+        daemon,
         _dir: dir,
     })
 }

@@ -16,7 +16,7 @@ use burnstand_wire::burner::{ErrorCode, Event, Request};
 use burnstand_wire::gss::initiator_credentials;
 
 use crate::harness::*;
-use crate::small_disk::SmallDisk;
+use burnstand_testlab::SmallDisk;
 
 /// The station binary with its audit log on a tmpfs of `kib` KiB, refusing new sessions
 /// below `min_free` bytes free there.
@@ -115,7 +115,7 @@ async fn a_user_connecting_directly_cannot_flood_the_audit_log() {
     // Once the budget refills, the count of what was left out is written.
     all_accounted_for(&log, "session.deny", flood).await;
     assert!(suppressed(&log, "session.deny") > 0);
-    crate::small_disk::assert_intact_or_torn(&log);
+    burnstand_testlab::assert_intact_or_torn(&log);
     drop(station);
 }
 
@@ -261,6 +261,6 @@ async fn below_the_free_space_watermark_new_sessions_are_refused_and_running_one
     // Space freed: new sessions again.
     std::fs::remove_file(disk.path.join("filler")).unwrap();
     master_still_served(&lab, station.addr).await;
-    crate::small_disk::assert_intact_or_torn(&log);
+    burnstand_testlab::assert_intact_or_torn(&log);
     drop(station);
 }

@@ -5,34 +5,36 @@
 //! like a module would through the relay.
 //!
 //! Each test runs in its own process (nextest): the Kerberos environment is process-global.
+//!
+//! Built on the workspace's test lab (`burnstand-testlab`): the realm, ISO images, the daemon
+//! binary, `/proc` look-ups and hang guards are shared with the other crates' tests.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use burnstand_audit::Record;
 use burnstand_station::drive::Drive;
 use burnstand_station::{server, Config, Station};
+use burnstand_testlab::{apply_env, daemon_command, realm_builder, start_daemon};
 use burnstand_wire::burner::{Event, Request};
 use burnstand_wire::command::Identity;
 use burnstand_wire::datastream::from_bytes;
 use burnstand_wire::gss::{initiator_credentials, password_credentials};
 use burnstand_wire::io::{Session, Unauthenticated};
 use burnstand_wire::link::{LinkOpen, StationHello};
-use kdc_test::{Realm, RealmBuilder};
+use kdc_test::Realm;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const REALM: &str = "BURNSTAND.TEST";
-pub const MASTER: &str = "burnstand/localhost";
-pub const STATION: &str = "burnstand-station/localhost";
+pub use burnstand_testlab::{xorriso_children, MASTER, REALM, STATION};
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// Generous bound on waiting for one event; only a hang trips it (no timing assertions).
 pub const EVENT_WAIT: Duration = Duration::from_secs(120);
+/// Bound on [`eventually`]: only a hang trips it.
+pub const EVENTUALLY: Duration = Duration::from_secs(60);
 
 pub struct Lab {
     pub realm: Realm,
@@ -58,22 +60,11 @@ impl Lab {
     /// process environment set so the station accepts with its keytab and the test initiates
     /// with the master's.
     pub fn new() -> Lab {
-        let realm = RealmBuilder::new(REALM)
-            .user("alice", "alice-pw")
-            .user("mallory", "mallory-pw")
-            .service(MASTER)
-            .service(STATION)
+        let realm = realm_builder(REALM, &["alice", "mallory"])
             .start()
             .expect("start the test realm");
-        realm.apply_to_process(None).expect("apply the realm env");
-        std::env::set_var(
-            "KRB5_KTNAME",
-            file_kt(realm.keytab(STATION).expect("station keytab")),
-        );
-        std::env::set_var(
-            "KRB5_CLIENT_KTNAME",
-            file_kt(realm.keytab(MASTER).expect("master keytab")),
-        );
+        apply_env(&realm, realm.keytab(STATION), realm.keytab(MASTER))
+            .expect("apply the realm env");
         let dir = tempfile::tempdir().expect("temp dir");
         let images = dir.path().join("images");
         std::fs::create_dir(&images).expect("images dir");
@@ -199,29 +190,8 @@ allow_file_drive = true
         marker: &[u8],
         restricted: bool,
     ) -> PathBuf {
-        let tree = self.dir.path().join(format!("tree-{file}"));
-        std::fs::create_dir_all(&tree).expect("tree dir");
-        let mut data = Vec::with_capacity(payload_bytes);
-        data.extend_from_slice(marker);
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ payload_bytes as u64;
-        while data.len() < payload_bytes {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            data.extend_from_slice(&x.to_le_bytes());
-        }
-        data.truncate(payload_bytes.max(marker.len()));
-        std::fs::write(tree.join("payload.bin"), &data).expect("payload");
         let out = self.images.join(file);
-        let status = Command::new("xorriso")
-            .args(["-as", "mkisofs", "-quiet", "-V", "BURNSTAND_TEST", "-o"])
-            .arg(&out)
-            .arg(&tree)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run xorriso mkisofs");
-        assert!(status.success(), "xorriso -as mkisofs failed");
+        burnstand_testlab::make_iso(&out, payload_bytes, marker);
         self.publish(
             file,
             &format!("name = \"Image {file}\"\nrestricted = {restricted}\n"),
@@ -276,41 +246,17 @@ allow_file_drive = true
     pub fn start_binary(&self, config_text: &str) -> ChildStation {
         let path = self.dir.path().join("station.toml");
         std::fs::write(&path, config_text).expect("write config");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_burnstand-station"));
-        cmd.arg("--config")
-            .arg(&path)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        for (k, v) in self.realm.env() {
-            cmd.env(k, v);
-        }
-        let log = std::fs::File::create(self.dir.path().join("station.stderr")).expect("log file");
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start burnstand-station");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the address line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected first line {line:?}; see {}",
-                    self.dir.path().join("station.stderr").display()
-                )
-            });
-        ChildStation { child, addr }
+        let mut cmd = daemon_command(
+            Path::new(env!("CARGO_BIN_EXE_burnstand-station")),
+            &self.realm,
+        );
+        cmd.arg("--config").arg(&path);
+        start_daemon(
+            cmd,
+            &self.dir.path().join("station.stderr"),
+            "listening on ",
+        )
     }
-}
-
-fn file_kt(path: &Path) -> String {
-    format!("FILE:{}", path.display())
 }
 
 pub struct Running {
@@ -329,41 +275,8 @@ impl Running {
     }
 }
 
-pub struct ChildStation {
-    pub child: Child,
-    pub addr: SocketAddr,
-}
-
-impl ChildStation {
-    /// A line of /proc/PID/status in kB (VmHWM, VmRSS).
-    pub fn status_kb(&self, field: &str) -> u64 {
-        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("proc status");
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(field)?
-                    .strip_prefix(':')?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("no {field} in /proc status"))
-    }
-}
-
-impl Drop for ChildStation {
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let _ = self.child.wait();
-    }
-}
+/// The real `burnstand-station` binary (`child`, `addr`, `status_kb`), stopped on drop.
+pub type ChildStation = burnstand_testlab::Daemon;
 
 /// The test's side of a station connection: the master (and, after the identity block, the
 /// module behind it).
@@ -505,42 +418,8 @@ impl Module {
     }
 }
 
-/// Children of this process named `xorriso`, zombies included.
-pub fn xorriso_children() -> Vec<u32> {
-    let me = std::process::id();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("list /proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid …
-        let Some((comm_part, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let comm = comm_part.split_once('(').map(|(_, c)| c).unwrap_or("");
-        let ppid: Option<u32> = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
-        if comm == "xorriso" && ppid == Some(me) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-/// Polls `cond` until it holds; panics only if it never does within a generous bound (a hang,
+/// Polls `cond` until it holds; panics only if it never does within [`EVENTUALLY`] (a hang,
 /// not a timing assertion).
-pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..1200 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never happened: {what}");
+pub async fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    burnstand_testlab::eventually(EVENTUALLY, what, cond).await
 }

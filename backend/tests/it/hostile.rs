@@ -143,7 +143,7 @@ async fn sigterm_with_a_live_session_drains_and_exits() {
     assert!(events.iter().any(|e| e == "session.end"), "{events:?}");
 }
 
-use crate::small_disk::SmallDisk;
+use burnstand_testlab::SmallDisk;
 
 #[tokio::test]
 async fn a_full_disk_refuses_the_action_and_acknowledges_nothing_unrecorded() {
@@ -187,7 +187,7 @@ async fn a_full_disk_refuses_the_action_and_acknowledges_nothing_unrecorded() {
         Connected::NotAvailable
     ));
     // Every acknowledged refusal is on disk; at most a torn, unacknowledged tail follows.
-    crate::small_disk::assert_intact_or_torn(&log);
+    burnstand_testlab::assert_intact_or_torn(&log);
     let mut logged = std::collections::HashSet::new();
     let _ = burnstand_audit::scan_records(&log, |r| {
         if let Some(image) = r.get_str("image") {

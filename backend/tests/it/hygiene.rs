@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use burnstand_station::config::DriveTarget;
 use burnstand_station::drive::{Drive, XorrisoDrive};
 use burnstand_station::StationError;
+use burnstand_testlab::xorriso_children_of;
 use burnstand_wire::burner::{DriveKind, Event, Percent, Phase, Request};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -90,32 +91,6 @@ async fn server_paths_in_xorriso_failures_never_reach_users() {
         "a server path reached the user: {text}"
     );
     assert!(text.contains("the drive"), "{text}");
-}
-
-/// `xorriso` processes whose parent is `pid`.
-fn xorriso_children_of(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        let Some((comm, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let comm = comm.split_once('(').map(|(_, c)| c).unwrap_or("");
-        let ppid: Option<u32> = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
-        if comm == "xorriso" && ppid == Some(pid) {
-            found.push(child);
-        }
-    }
-    found
 }
 
 /// Whether `pid` still runs (a zombie has stopped running: it only waits to be reaped).

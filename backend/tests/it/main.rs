@@ -14,5 +14,3 @@ mod hostile;
 mod hygiene;
 mod memory;
 mod policy;
-#[path = "../../../test-support/small_disk.rs"]
-mod small_disk;

@@ -6,22 +6,23 @@
 //! every package's binaries for `cargo nextest run --workspace`; run `cargo build --workspace`
 //! first for `-p burnstand`). They run with the realm's environment only, like scripts/demo.sh.
 //! Every wait is bounded by [`HANG_GUARD`], a hang guard and never a timing assertion.
+//!
+//! Built on the workspace's test lab (`burnstand-testlab`): the realm, ISO images, starting
+//! the daemons and the hang guards are shared with the other crates' tests.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
 
 use burnstand_audit::Record;
+use burnstand_testlab::{daemon_command, digest, realm_builder, start_daemon, Daemon};
 use kdc_test::{Realm, RealmBuilder};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-pub const REALM: &str = "BURNSTAND.TEST";
-pub const MASTER: &str = "burnstand/localhost";
-pub const STATION: &str = "burnstand-station/localhost";
+pub use burnstand_testlab::{read_records, MASTER, REALM, STATION};
 /// alice, bob, carol and dave may use both stations; mallory is on no access list.
 pub const USERS: [&str; 5] = ["alice", "bob", "carol", "dave", "mallory"];
 /// Upper bound on any single wait: only a hang trips it.
@@ -54,64 +55,13 @@ pub struct Lab {
 /// The foreign realm of [`Policy::foreign`].
 pub const FOREIGN: &str = "FOREIGN.TEST";
 
-struct Daemon {
-    child: Child,
-    /// Kept open so a late line on stdout never meets a closed pipe.
-    _stdout: BufReader<ChildStdout>,
-}
-
-/// A path next to the `burnstand` binary under test.
+/// A workspace binary next to the `burnstand` binary under test.
 fn sibling(name: &str) -> PathBuf {
-    let me = Path::new(env!("CARGO_BIN_EXE_burnstand"));
-    let path = me.with_file_name(name);
-    assert!(
-        path.is_file(),
-        "{name} not found at {}: the end-to-end tests run the real daemons; run `cargo build --workspace` first",
-        path.display()
-    );
-    path
-}
-
-/// The daemons' and the clients' environment: PATH and the realm's variables only.
-fn base_command(program: &Path, realm: &Realm) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(realm.env());
-    cmd
-}
-
-/// Starts a daemon and returns it with the address from its first stdout line.
-fn start_daemon(mut cmd: Command, log: &Path, prefix: &str) -> (Daemon, SocketAddr) {
-    let stderr = std::fs::File::create(log).expect("daemon log file");
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("start a daemon");
-    let mut stdout = BufReader::new(child.stdout.take().expect("daemon stdout"));
-    let mut line = String::new();
-    stdout
-        .read_line(&mut line)
-        .expect("read the daemon's first line");
-    let addr = line
-        .trim()
-        .strip_prefix(prefix)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!(
-                "daemon said {line:?} instead of {prefix:?}; its log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            )
-        });
-    (
-        Daemon {
-            child,
-            _stdout: stdout,
-        },
-        addr,
-    )
+    burnstand_testlab::binary(name).unwrap_or_else(|e| {
+        panic!(
+            "{e}: the end-to-end tests run the real daemons; run `cargo build --workspace` first"
+        )
+    })
 }
 
 /// The policy a lab runs with: which users may burn the two images, and their quota.
@@ -177,29 +127,10 @@ impl Policy {
     }
 }
 
-/// Builds an ISO 9660 image of a `payload` bytes file with xorriso.
-fn make_iso(dir: &Path, images: &Path, id: &'static str, payload: usize) -> Image {
-    let tree = dir.join(format!("tree-{id}"));
-    std::fs::create_dir_all(&tree).unwrap();
-    let mut data = Vec::with_capacity(payload);
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ payload as u64;
-    while data.len() < payload {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
-    std::fs::write(tree.join("payload.bin"), &data).unwrap();
+/// Builds an ISO 9660 image of a `payload` bytes file with xorriso, published as `id`.
+fn make_iso(images: &Path, id: &'static str, payload: usize) -> Image {
     let file = images.join(format!("{id}.iso"));
-    let status = Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-V", "BURNSTAND_TEST", "-o"])
-        .arg(&file)
-        .arg(&tree)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run xorriso (install it: apt-get install xorriso)");
-    assert!(status.success(), "xorriso -as mkisofs failed");
+    burnstand_testlab::make_iso(&file, payload, b"");
     std::fs::write(
         images.join(format!("{id}.iso.toml")),
         format!("name = \"Test image {id}\"\nid = \"{id}\"\nrestricted = true\n"),
@@ -210,19 +141,6 @@ fn make_iso(dir: &Path, images: &Path, id: &'static str, payload: usize) -> Imag
         md5: digest("md5sum", &file),
         size: std::fs::metadata(&file).unwrap().len(),
     }
-}
-
-/// `sha256sum`/`md5sum` of a file: an independent check of the digests burnstand reports.
-fn digest(tool: &str, file: &Path) -> String {
-    let out = Command::new(tool)
-        .arg(file)
-        .output()
-        .expect("run the digest tool");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("a digest")
-        .to_owned()
 }
 
 impl Lab {
@@ -236,19 +154,15 @@ impl Lab {
     pub fn start_with_policy(policy: &Policy) -> Lab {
         let station_bin = sibling("burnstand-station");
         let master_bin = sibling("burnstand-master");
-        let mut builder = RealmBuilder::new(REALM)
-            .service(MASTER)
-            .service(STATION)
-            .anonymous(policy.anonymous);
-        for user in USERS {
-            builder = builder.user(user, format!("{user}-pw"));
-        }
-        let realm = builder.start().expect("start the test realm");
+        let realm = realm_builder(REALM, &USERS)
+            .anonymous(policy.anonymous)
+            .start()
+            .expect("start the test realm");
         let dir = tempfile::tempdir().expect("temp dir");
         let images = dir.path().join("images");
         std::fs::create_dir_all(&images).unwrap();
-        let sample = make_iso(dir.path(), &images, "sample", 2 << 20);
-        let big = make_iso(dir.path(), &images, "big", 12 << 20);
+        let sample = make_iso(&images, "sample", 2 << 20);
+        let big = make_iso(&images, "big", 12 << 20);
         let policy_path = dir.path().join("policy.toml");
         std::fs::write(&policy_path, policy.text(&sample, &big)).unwrap();
 
@@ -289,9 +203,10 @@ speed = 1
             );
             let path = sdir.join("station.toml");
             std::fs::write(&path, config).unwrap();
-            let mut cmd = base_command(&station_bin, &realm);
+            let mut cmd = daemon_command(&station_bin, &realm);
             cmd.arg("--config").arg(&path);
-            let (daemon, addr) = start_daemon(cmd, &sdir.join("station.log"), "listening on ");
+            let daemon = start_daemon(cmd, &sdir.join("station.log"), "listening on ");
+            let addr = daemon.addr;
             // A restart (Lab::restart_station) listens on the same address.
             let text = std::fs::read_to_string(&path).unwrap();
             std::fs::write(&path, text.replace("127.0.0.1:0", &addr.to_string())).unwrap();
@@ -327,13 +242,14 @@ speed = 1
         }
         let path = dir.path().join("master.toml");
         std::fs::write(&path, &config).unwrap();
-        let mut cmd = base_command(&master_bin, &realm);
+        let mut cmd = daemon_command(&master_bin, &realm);
         cmd.arg("--config").arg(&path);
-        let (daemon, master_addr) = start_daemon(
+        let daemon = start_daemon(
             cmd,
             &dir.path().join("master.log"),
             "burnstand-master listening on ",
         );
+        let master_addr = daemon.addr;
         // A restart (Lab::restart_master) listens on the same address.
         std::fs::write(
             &path,
@@ -382,16 +298,16 @@ speed = 1
     /// Starts station `n` again (after [`Lab::kill_station`]) on its old address.
     pub fn restart_station(&mut self, n: usize) {
         let sdir = self.dir.path().join(format!("station-{n}"));
-        let mut cmd = base_command(&sibling("burnstand-station"), &self.realm);
+        let mut cmd = daemon_command(&sibling("burnstand-station"), &self.realm);
         cmd.arg("--config").arg(sdir.join("station.toml"));
-        let (daemon, _) = start_daemon(cmd, &sdir.join("station-2.log"), "listening on ");
+        let daemon = start_daemon(cmd, &sdir.join("station-2.log"), "listening on ");
         self.daemons[n - 1] = daemon;
     }
 
     /// Stops the master with SIGTERM (its orderly shutdown) and waits for it to exit.
     pub fn stop_master(&mut self) {
         let daemon = &mut self.daemons[2];
-        kill(pid(&daemon.child), Signal::SIGTERM).expect("signal the master");
+        kill(daemon.pid(), Signal::SIGTERM).expect("signal the master");
         let status = wait_child(&mut daemon.child, "the stopping master");
         assert!(status.success(), "the master exited with {status}");
     }
@@ -399,14 +315,14 @@ speed = 1
     /// Starts the master again (after [`Lab::stop_master`]) with the same configuration, on
     /// its old address; returns once it listens.
     pub fn restart_master(&mut self) {
-        let mut cmd = base_command(&sibling("burnstand-master"), &self.realm);
+        let mut cmd = daemon_command(&sibling("burnstand-master"), &self.realm);
         cmd.arg("--config").arg(self.dir.path().join("master.toml"));
-        let (daemon, addr) = start_daemon(
+        let daemon = start_daemon(
             cmd,
             &self.dir.path().join("master-2.log"),
             "burnstand-master listening on ",
         );
-        assert_eq!(addr, self.master_addr);
+        assert_eq!(daemon.addr, self.master_addr);
         self.daemons[2] = daemon;
     }
 
@@ -429,7 +345,7 @@ speed = 1
     /// `burnstand ARGS` as `user`: the realm's environment, the user's ccache, the master's
     /// address and principal from the environment (as a user's shell would have them).
     pub fn client(&self, user: &str, args: &[&str]) -> Command {
-        let mut cmd = base_command(Path::new(env!("CARGO_BIN_EXE_burnstand")), &self.realm);
+        let mut cmd = daemon_command(Path::new(env!("CARGO_BIN_EXE_burnstand")), &self.realm);
         let mut ccache = OsString::from("FILE:");
         ccache.push(self.ccache(user));
         cmd.env("KRB5CCNAME", ccache)
@@ -534,24 +450,12 @@ speed = 1
 }
 
 impl Drop for Lab {
+    /// SIGTERM to every daemon at once, then each one's bounded wait (as it drops).
     fn drop(&mut self) {
         for daemon in &self.daemons {
-            let _ = kill(pid(&daemon.child), Signal::SIGTERM);
+            daemon.terminate();
         }
-        for daemon in &mut self.daemons {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                match daemon.child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() >= deadline => {
-                        let _ = daemon.child.kill();
-                        let _ = daemon.child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }
+        self.daemons.clear();
     }
 }
 
@@ -592,59 +496,17 @@ fn pid(child: &Child) -> Pid {
 }
 
 fn wait_child(child: &mut Child, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + HANG_GUARD;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for burnstand") {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("hang guard: {what} did not finish within {HANG_GUARD:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    burnstand_testlab::wait_child(child, HANG_GUARD, what)
 }
 
 /// Collects a child's piped output with a hang guard.
-pub fn wait_output(mut child: Child, what: &str) -> Output {
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stderr, &mut buf);
-        buf
-    });
-    let status = wait_child(&mut child, what);
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
-}
-
-/// The records of an audit log; empty while it does not exist (or a line is being written).
-pub fn read_records(path: &Path) -> Vec<Record> {
-    burnstand_audit::read_records(path).unwrap_or_default()
+pub fn wait_output(child: Child, what: &str) -> Output {
+    burnstand_testlab::wait_output(child, HANG_GUARD, what)
 }
 
 /// Polls `f` until it returns something (bounded by [`HANG_GUARD`]).
 pub fn wait_for<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
-    let deadline = Instant::now() + HANG_GUARD;
-    loop {
-        if let Some(value) = f() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "hang guard: {what} did not happen within {HANG_GUARD:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    burnstand_testlab::wait_for(HANG_GUARD, what, f)
 }
 
 /// stdout or stderr as text.

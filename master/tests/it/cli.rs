@@ -1,9 +1,8 @@
 //! The daemon binary: `--check-config`, and SIGTERM (stop accepting, drain, exit).
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use burnstand_wire::command::{Command as Cmd, Reply};
@@ -152,50 +151,32 @@ fn check_config_explains_what_is_wrong() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("--check-config"));
 }
 
-/// The daemon, killed on drop.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-}
+/// The daemon (stopped on drop).
+struct Daemon(burnstand_testlab::Daemon);
 
 impl Daemon {
     fn start(setup: &Setup, limits: &str) -> Daemon {
         let config = setup.write_config("master.toml", limits, |t| t);
-        let log = std::fs::File::create(setup.dir.path().join("master.log")).expect("log file");
-        let mut child = setup
-            .command(&config)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start burnstand-master");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("burnstand-master listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .expect("address");
-        Daemon { child, addr }
+        Daemon(burnstand_testlab::start_daemon(
+            setup.command(&config),
+            &setup.dir.path().join("master.log"),
+            "burnstand-master listening on ",
+        ))
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.0.addr
     }
 
     fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        nix::sys::signal::kill(self.0.pid(), nix::sys::signal::Signal::SIGTERM).expect("kill");
     }
 
     /// Waits for the process to exit (polling, so the runtime is never blocked for long).
     async fn wait(&mut self) -> std::process::ExitStatus {
         guard("the daemon to exit", async {
             loop {
-                if let Some(status) = self.child.try_wait().expect("try_wait") {
+                if let Some(status) = self.0.child.try_wait().expect("try_wait") {
                     return status;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -205,15 +186,8 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn connect(setup: &Setup, daemon: &Daemon, user: &str) -> Client {
-    let stream = TcpStream::connect(daemon.addr).await.expect("connect");
+    let stream = TcpStream::connect(daemon.addr()).await.expect("connect");
     guard("handshake", handshake_in(&setup.realm, user, stream))
         .await
         .expect("authenticate")
@@ -237,7 +211,7 @@ fn sigterm_stops_accepting_and_lets_sessions_finish() {
         daemon.terminate();
         // No new connections once the listener is closed.
         guard("the listener to close", async {
-            while TcpStream::connect(daemon.addr).await.is_ok() {
+            while TcpStream::connect(daemon.addr()).await.is_ok() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })

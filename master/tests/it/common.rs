@@ -6,6 +6,9 @@
 //! keys (each acceptor names its principal, so sharing the file is safe), KRB5_CLIENT_KTNAME the
 //! master's (its initiator credentials towards stations). Users authenticate with in-memory
 //! password credentials, so several users can act in one process.
+//!
+//! Built on the workspace's test lab (`burnstand-testlab`): the realm, keytabs, the daemon
+//! binary, audit waits and the small disk are shared with the other crates' tests.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,16 +18,15 @@ use std::time::Duration;
 
 use burnstand_audit::{OpenOptions, Record, SharedAuditLog, TestOnlyFailure};
 use burnstand_master::Config;
-use kdc_test::{Realm, RealmBuilder};
+use burnstand_testlab::{daemon_command, realm_builder, start_daemon, within, Daemon};
+use kdc_test::Realm;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::station::{StationMode, TestStation};
 
-pub const REALM: &str = "BURNSTAND.TEST";
-pub const MASTER: &str = "burnstand/localhost";
-pub const STATION: &str = "burnstand-station/localhost";
+pub use burnstand_testlab::{events, merged_keytab, SmallDisk, MASTER, REALM, STATION};
 /// Users of the realm: alice and bob are in the `lab` group, carol is in no access list.
 pub const USERS: [(&str, &str); 3] = [
     ("alice", "alice-pw"),
@@ -37,10 +39,7 @@ pub const HANG_GUARD: Duration = Duration::from_secs(30);
 
 /// Awaits `future`, failing the test if it hangs.
 pub async fn guard<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(HANG_GUARD, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("hang guard: {what} did not finish within {HANG_GUARD:?}"),
-    }
+    within(HANG_GUARD, what, future).await
 }
 
 /// One station of the lab.
@@ -174,16 +173,8 @@ pub enum MasterProcess {
         shutdown: CancellationToken,
         server: JoinHandle<burnstand_master::Result<()>>,
     },
-    Binary(std::process::Child),
-}
-
-impl Drop for MasterProcess {
-    fn drop(&mut self) {
-        if let MasterProcess::Binary(child) = self {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    /// Stopped on drop, if [`Lab::stop`] did not.
+    Binary(Daemon),
 }
 
 impl Lab {
@@ -198,10 +189,9 @@ impl Lab {
                     .expect("server task")
                     .expect("server result");
             }
-            MasterProcess::Binary(child) => {
-                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-                let status = child.wait().expect("wait for the master");
+            MasterProcess::Binary(daemon) => {
+                daemon.terminate();
+                let status = daemon.child.wait().expect("wait for the master");
                 assert!(status.success(), "{status:?}");
             }
         }
@@ -219,10 +209,8 @@ impl Lab {
 
 /// Starts a realm with the users, the master and station services.
 pub fn start_realm(lifetime: Option<Duration>) -> Realm {
-    let mut builder = RealmBuilder::new(REALM).service(MASTER).service(STATION);
-    for (user, pw) in USERS {
-        builder = builder.user(user, pw);
-    }
+    let users = USERS.map(|(user, _)| user);
+    let mut builder = realm_builder(REALM, &users);
     if let Some(lifetime) = lifetime {
         // GSSAPI reports an acceptor's context lifetime as the ticket's end plus the allowed
         // clock skew; keep the skew small so the test does not wait for minutes.
@@ -233,25 +221,6 @@ pub fn start_realm(lifetime: Option<Duration>) -> Realm {
     builder
         .start()
         .unwrap_or_else(|e| panic!("starting the test realm: {e}"))
-}
-
-/// Exports the keys of `principals` into one new keytab `file`.
-pub fn merged_keytab(realm: &Realm, file: &Path, principals: &[&str]) {
-    let names: Vec<String> = principals.iter().map(|p| realm.principal(p)).collect();
-    let query = format!("ktadd -norandkey -k {} {}", file.display(), names.join(" "));
-    let out = realm
-        .command("kadmin.local")
-        .arg("-r")
-        .arg(REALM)
-        .arg("-q")
-        .arg(&query)
-        .output()
-        .expect("run kadmin.local");
-    assert!(
-        out.status.success(),
-        "kadmin.local {query}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The config text for `spec`, with the stations' real addresses. The policy file is
@@ -303,12 +272,11 @@ where
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     let merged = dir.path().join("acceptors.keytab");
     merged_keytab(&realm, &merged, &[MASTER, STATION]);
-    realm
-        .apply_to_process(Some(MASTER))
-        .expect("realm environment");
-    // Before any runtime thread exists: the acceptors' keytab (master and stations).
-    std::env::set_var("KRB5_KTNAME", format!("FILE:{}", merged.display()));
     let master_keytab = realm.keytab(MASTER).expect("master keytab").to_owned();
+    // Before any runtime thread exists: the acceptors' keytab (master and stations), the
+    // master's as the initiator's.
+    burnstand_testlab::apply_env(&realm, Some(&merged), Some(&master_keytab))
+        .expect("realm environment");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -383,51 +351,21 @@ where
 /// Starts the `burnstand-master` binary with the config `text` and the realm's environment
 /// (it reads its keytab from the config); returns once it printed its address.
 fn start_binary(realm: &Realm, dir: &Path, text: &str) -> (MasterProcess, SocketAddr) {
-    use std::io::BufRead;
     let config = dir.join("master.toml");
     std::fs::write(&config, text).expect("write the config");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_burnstand-master"))
-        .arg("--config")
-        .arg(&config)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(realm.env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("master.log")).expect("log"))
-        .spawn()
-        .expect("start burnstand-master");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the address line");
-    let addr = line
-        .trim()
-        .strip_prefix("burnstand-master listening on ")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    (MasterProcess::Binary(child), addr)
+    let mut cmd = daemon_command(Path::new(env!("CARGO_BIN_EXE_burnstand-master")), realm);
+    cmd.arg("--config").arg(&config);
+    let daemon = start_daemon(
+        cmd,
+        &dir.join("master.log"),
+        "burnstand-master listening on ",
+    );
+    let addr = daemon.addr;
+    (MasterProcess::Binary(daemon), addr)
 }
 
 /// Keeps reading the audit log until a record satisfies `pred` (records are appended by
 /// other tasks; this is how a test waits for one without sleeping).
 pub async fn wait_for_record(path: &Path, pred: impl Fn(&Record) -> bool) -> Vec<Record> {
-    guard("an audit record", async {
-        loop {
-            if let Ok(records) = burnstand_audit::read_records(path) {
-                if records.iter().any(&pred) {
-                    return records;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
+    burnstand_testlab::wait_for_record(HANG_GUARD, path, pred).await
 }
-
-/// Events of the records, for readable assertions.
-pub fn events(records: &[Record]) -> Vec<&str> {
-    records.iter().map(|r| r.event.as_str()).collect()
-}
-
-pub use crate::small_disk::SmallDisk;

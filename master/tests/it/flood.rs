@@ -258,6 +258,6 @@ fn below_the_free_space_watermark_new_connections_are_refused_and_running_ones_g
         // Space freed: new connections again.
         std::fs::remove_file(disk.path.join("filler")).expect("remove the filler");
         assert!(bob(&lab).await.is_some());
-        crate::small_disk::assert_intact_or_torn(&lab.audit_path);
+        burnstand_testlab::assert_intact_or_torn(&lab.audit_path);
     });
 }

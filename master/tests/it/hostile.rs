@@ -376,7 +376,7 @@ fn a_full_disk_closes_unrecorded_actions_and_refuses_new_connections() {
 
             // What is on disk verifies (at most a torn, unacknowledged last line), and every
             // answered LIST has its record.
-            crate::small_disk::assert_intact_or_torn(&lab.audit_path);
+            burnstand_testlab::assert_intact_or_torn(&lab.audit_path);
             let mut lists = 0;
             let _ = burnstand_audit::scan_records(&lab.audit_path, |r| {
                 if r.event == "list" {

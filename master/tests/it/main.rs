@@ -17,6 +17,4 @@ mod hostile;
 mod limits;
 mod policy;
 mod robustness;
-#[path = "../../../test-support/small_disk.rs"]
-mod small_disk;
 mod teardown;

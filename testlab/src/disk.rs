@@ -1,6 +1,5 @@
 //! A disk that can really fill up, for the tests that show what a daemon does when its audit
-//! log cannot be written. Shared by the integration tests of `master/` and `backend/`
-//! (included with `#[path]`): it is test code, not a crate.
+//! log cannot be written (the integration tests of `master/` and `backend/`).
 
 use std::path::{Path, PathBuf};
 
