@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burnstand_testlab::{apply_env, daemon_command, realm_builder, try_start_daemon, Daemon};
-use burnstand_wire::command::{Command as Cmd, Greeting, Identity, Reply, ServiceType};
+use burnstand_wire::burner::Sha256;
+use burnstand_wire::command::{Command as Cmd, Greeting, Reply, ServiceType};
 use burnstand_wire::gss::{acceptor_credentials, password_credentials, Cred};
 use burnstand_wire::io::{Session, Unauthenticated};
+use burnstand_wire::link::{LinkOpen, MasterMessage, StationHello, StationMessage};
 use kdc_test::Realm;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -83,11 +85,32 @@ pub async fn sink(realm: &Realm) -> Result<Sink, Error> {
                 let Ok(mut s) = Unauthenticated::new(tcp).accept(cred, TIMEOUT).await else {
                     return;
                 };
-                if s.send(&Reply::Ok).await.is_err() || s.recv::<Identity>().await.is_err() {
+                if s.send(&StationHello::ready("bench-sink")).await.is_err() {
                     return;
                 }
-                while let Ok(bytes) = s.recv_bytes().await {
-                    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                match s.recv::<LinkOpen>().await {
+                    Ok(LinkOpen::Session(_)) => {
+                        while let Ok(bytes) = s.recv_bytes().await {
+                            counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                        }
+                    }
+                    // The master's control link: the sink burns nothing, so it only answers
+                    // the sync and the pings until the master closes it.
+                    Ok(LinkOpen::Control) => loop {
+                        let answer = match s.recv::<MasterMessage>().await {
+                            Ok(MasterMessage::Sync { .. }) => StationMessage::Synced {
+                                head_seq: 0,
+                                head_hash: Sha256([0; 32]),
+                            },
+                            Ok(MasterMessage::Ping) => StationMessage::Pong,
+                            Ok(_) => continue,
+                            Err(_) => return,
+                        };
+                        if s.send(&answer).await.is_err() {
+                            return;
+                        }
+                    },
+                    Err(_) => {}
                 }
             });
         }
