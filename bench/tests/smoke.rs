@@ -1,0 +1,49 @@
+//! The benchmark binary still speaks the protocol: a one-second run of each benchmark that
+//! talks to the daemons, against the real master and station binaries and a real KDC. Checks
+//! only that every figure was produced and no session failed — never a speed (figures are for
+//! `docs/benchmarks.md`, not for tests).
+
+use std::process::Command;
+
+#[test]
+fn every_benchmark_runs_against_the_current_daemons() {
+    let out = Command::new(env!("CARGO_BIN_EXE_burnstand-bench"))
+        .args([
+            "--only",
+            "a,b,d",
+            "--relay-mib",
+            "1",
+            "--session-secs",
+            "1",
+            "--session-clients",
+            "2",
+            "--burn-mib",
+            "2",
+            "--json",
+        ])
+        .output()
+        .expect("run burnstand-bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let figures: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the figures as JSON");
+    let figures = figures.as_array().expect("a list of figures");
+    let of = |bench: &str| -> Vec<&str> {
+        figures
+            .iter()
+            .filter(|f| f.get("bench").and_then(|b| b.as_str()) == Some(bench))
+            .filter_map(|f| f.get("what")?.as_str())
+            .collect()
+    };
+    for bench in ["a", "b", "d"] {
+        assert!(
+            !of(bench).is_empty(),
+            "no figure ({bench}): {figures:?}\n{stderr}"
+        );
+    }
+    let sessions = of("b");
+    assert!(
+        sessions.iter().all(|w| w.contains(", 0 failed)")),
+        "{sessions:?}\n{stderr}"
+    );
+}
