@@ -42,8 +42,9 @@ pub struct Config {
     pub trusted_masters: Vec<String>,
     /// A name for people: shown by displays and in CAP.
     pub friendly_name: String,
-    /// A stable identifier for this station (burner-farm design: "something identifiable"); defaults to
-    /// an MD5 over the principal and the drive path.
+    /// A stable identifier for this station (burner-farm design: "something identifiable").
+    /// Unset: a UUID made at first start and kept in `state_dir/station-id` (see
+    /// [`crate::station_id`]).
     #[serde(default)]
     pub station_id: Option<String>,
     /// The directory of images and their `.toml` sidecars.
@@ -155,17 +156,7 @@ impl DriveTarget {
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config> {
-        let text =
-            burnstand_daemon::read_config_text(path, MAX_CONFIG_LEN).map_err(|e| match e {
-                burnstand_daemon::ConfigTextError::Read(source) => StationError::ConfigRead {
-                    path: path.to_owned(),
-                    source,
-                },
-                burnstand_daemon::ConfigTextError::TooLong { .. } => StationError::Config {
-                    path: path.to_owned(),
-                    message: format!("longer than {MAX_CONFIG_LEN} bytes; is this the right file?"),
-                },
-            })?;
+        let text = burnstand_daemon::read_config_text(path, MAX_CONFIG_LEN)?;
         Config::parse(&text, path)
     }
 
@@ -313,24 +304,6 @@ impl Config {
             .clone()
             .unwrap_or_else(|| PathBuf::from("xorriso"))
     }
-
-    /// The station id: configured, or an MD5 over principal and drive path (the burner-farm design suggests
-    /// "MAC+device path md5 hashed"; the principal names the host already).
-    pub fn station_id(&self) -> String {
-        if let Some(id) = &self.station_id {
-            return id.clone();
-        }
-        use md5::{Digest, Md5};
-        let mut h = Md5::new();
-        h.update(self.principal.as_bytes());
-        h.update([0]);
-        h.update(
-            self.target()
-                .map(|t| t.path().to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
-        burnstand_wire::burner::Md5(h.finalize().into()).to_hex()
-    }
 }
 
 #[cfg(test)]
@@ -361,8 +334,6 @@ policy = "/etc/burnstand/policy.toml"
         assert_eq!(c.handshake_timeout(), Duration::from_secs(10));
         assert_eq!(c.idle_report(), Some(Duration::from_secs(10)));
         assert!(c.eject_after_burn);
-        assert_eq!(c.station_id().len(), 32);
-        assert_eq!(c.station_id(), c.station_id());
     }
 
     #[test]

@@ -12,12 +12,9 @@ use burnstand_wire::burner::{ErrorCode, ErrorReport};
 #[derive(Debug, thiserror::Error)]
 pub enum StationError {
     // --- configuration and start-up -----------------------------------------------------------
-    /// The configuration file could not be read.
-    #[error("cannot read the configuration {path}: {source}")]
-    ConfigRead {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The configuration file could not be read (or is far too long to be one).
+    #[error(transparent)]
+    ConfigText(#[from] burnstand_daemon::ConfigTextError),
 
     /// The configuration is not valid TOML for this daemon, or a value is out of range.
     #[error("configuration {path}: {message}")]

@@ -76,7 +76,8 @@ async fn check(config: Config, origin: &std::path::Path) -> Result<(), Box<dyn s
     let report = preflight::check(&config, origin).await?;
     println!(
         "configuration ok: station {} ({}), {} image(s) in {}",
-        config.station_id(),
+        burnstand_station::station_id::peek(&config)
+            .unwrap_or_else(|| "id not made yet (made at first start)".to_owned()),
         config.friendly_name,
         report.images,
         config.catalog.display()

@@ -61,6 +61,17 @@ pub fn load_or_create(config: &Config) -> Result<String> {
     Ok(id)
 }
 
+/// The id without making one: configured, or kept in the state directory; `None` before the
+/// first start (for `--check-config`, which changes nothing on disk).
+pub fn peek(config: &Config) -> Option<String> {
+    if let Some(id) = &config.station_id {
+        return Some(id.clone());
+    }
+    let text = std::fs::read_to_string(path(config)).ok()?;
+    let id = text.trim();
+    uuid_like(id).then(|| id.to_owned())
+}
+
 /// A random (version 4) UUID.
 fn new_uuid() -> Result<String> {
     Ok(uuid::Uuid::new_v4().to_string())

@@ -143,25 +143,41 @@ pub fn init_logging() {
 }
 
 /// Why a configuration file could not be read as text.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigTextError {
     /// Opening or reading it failed.
-    Read(std::io::Error),
+    #[error("cannot read the configuration {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// It is longer than the daemon's bound: probably not the configuration file.
-    TooLong { limit: u64 },
+    #[error("configuration {path} is longer than {limit} bytes; is this the right file?")]
+    TooLong {
+        path: std::path::PathBuf,
+        limit: u64,
+    },
 }
 
 /// The text of the configuration file at `path`, read at most to `limit` bytes (a wrong path
 /// pointing at a large file must not be read whole).
 pub fn read_config_text(path: &std::path::Path, limit: u64) -> Result<String, ConfigTextError> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(ConfigTextError::Read)?;
+    let read_err = |source| ConfigTextError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
     let mut text = String::new();
     file.take(limit.saturating_add(1))
         .read_to_string(&mut text)
-        .map_err(ConfigTextError::Read)?;
+        .map_err(read_err)?;
     if text.len() as u64 > limit {
-        return Err(ConfigTextError::TooLong { limit });
+        return Err(ConfigTextError::TooLong {
+            path: path.to_owned(),
+            limit,
+        });
     }
     Ok(text)
 }

@@ -227,17 +227,7 @@ pub struct Config {
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config> {
-        let text =
-            burnstand_daemon::read_config_text(path, MAX_CONFIG_LEN).map_err(|e| match e {
-                burnstand_daemon::ConfigTextError::Read(source) => Error::ConfigRead {
-                    path: path.to_owned(),
-                    source,
-                },
-                burnstand_daemon::ConfigTextError::TooLong { .. } => Error::ConfigInvalid(format!(
-                    "{} is larger than {MAX_CONFIG_LEN} bytes: is this really the config file?",
-                    path.display()
-                )),
-            })?;
+        let text = burnstand_daemon::read_config_text(path, MAX_CONFIG_LEN)?;
         let raw: RawConfig = toml::from_str(&text).map_err(|e| Error::ConfigSyntax {
             path: path.to_owned(),
             message: e.to_string(),

@@ -8,13 +8,9 @@ use std::path::PathBuf;
 /// Why the master refused to start, or why one connection or station link ended.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The configuration file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    ConfigRead {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The configuration file could not be read (or is far too long to be one).
+    #[error(transparent)]
+    ConfigText(#[from] burnstand_daemon::ConfigTextError),
 
     /// The configuration is not valid TOML or does not match the schema.
     #[error("config file {path} is not valid: {message}")]
