@@ -387,6 +387,24 @@ impl Module {
         self.session.send(request).await.expect("send request");
     }
 
+    /// BURN one copy of `image` and wait for its end, which must be a passed VERIFY; returns
+    /// every event until then.
+    pub async fn burn_verified(&mut self, image: &str) -> Vec<Event> {
+        self.send(&Request::Burn {
+            image_id: image.into(),
+            copies: 1,
+        })
+        .await;
+        let events = self
+            .until(|e| matches!(e, Event::Verify(_) | Event::Error(_)))
+            .await;
+        assert!(
+            matches!(events.last(), Some(Event::Verify(v)) if v.passed),
+            "{events:?}"
+        );
+        events
+    }
+
     pub async fn recv_raw(&mut self) -> Vec<u8> {
         tokio::time::timeout(EVENT_WAIT, self.session.recv_bytes())
             .await

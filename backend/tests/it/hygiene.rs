@@ -27,18 +27,7 @@ async fn the_file_drive_and_the_digest_cache_are_created_private() {
     assert!(!lab.disc.exists());
     let running = lab.start(lab.config("", ""), None).await;
     let mut m = connect_as_master(&lab, running.addr).await.module();
-    m.send(&Request::Burn {
-        image_id: "exam.iso".into(),
-        copies: 1,
-    })
-    .await;
-    let events = m
-        .until(|e| matches!(e, Event::Verify(_) | Event::Error(_)))
-        .await;
-    assert!(
-        matches!(events.last(), Some(Event::Verify(r)) if r.passed),
-        "{events:?}"
-    );
+    m.burn_verified("exam.iso").await;
     drop(m);
     running.stop().await;
     // The pseudo-drive holds a copy of a restricted image: owner only.
