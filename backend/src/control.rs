@@ -137,11 +137,6 @@ impl ControlLinks {
             links.remove(master);
         }
     }
-
-    /// Whether a control link to `master` is up (for tests and the operator's log).
-    pub fn is_linked(&self, master: &[u8]) -> bool {
-        self.sender(master).is_some()
-    }
 }
 
 /// Serves one control link until the master closes it, it fails, or `shutdown` fires.

@@ -94,9 +94,7 @@ pub async fn close_interrupted(station: &Station) -> Result<usize> {
             copy_id = start.get_str("copy_id").unwrap_or(""),
             "a copy started before the station stopped has no receipt; closing it as interrupted"
         );
-        station
-            .receipt_interrupted(interrupted_receipt(start, drive))
-            .await?;
+        station.receipt(interrupted_receipt(start, drive)).await?;
     }
     Ok(open.len())
 }

@@ -211,11 +211,6 @@ impl Station {
         Ok(appended)
     }
 
-    /// [`Station::receipt`] for a copy closed at start-up.
-    pub(crate) async fn receipt_interrupted(&self, event: Event) -> Result<()> {
-        self.receipt(event).await.map(|_| ())
-    }
-
     /// Appends an audit record and returns once it is durable. Fails closed: an error means
     /// the action must not be acknowledged (or performed).
     pub async fn audit(&self, event: Event) -> Result<()> {

@@ -156,9 +156,9 @@ fn answer_grants_with(
     (task, asked)
 }
 
-#[tokio::test]
-async fn a_limited_image_burns_only_with_the_masters_grant() {
-    let lab = Lab::new();
+/// Two images for alice: `exam.iso`, limited to 5 copies (each needs the master's grant), and
+/// `free.iso`, unlimited (needs none).
+fn limited_and_free(lab: &Lab) {
     lab.make_iso("exam.iso", 64 << 10, b"", true);
     lab.make_iso("free.iso", 64 << 10, b"not the exam", false);
     lab.entitle(
@@ -169,6 +169,12 @@ async fn a_limited_image_burns_only_with_the_masters_grant() {
         "free.iso",
         &format!("allow_users = [\"{}\"]", lab.principal("alice")),
     );
+}
+
+#[tokio::test]
+async fn a_limited_image_burns_only_with_the_masters_grant() {
+    let lab = Lab::new();
+    limited_and_free(&lab);
     let running = lab.start(lab.config("", ""), None).await;
 
     // No control link: the limited image is refused with a reason a user can act on, before
@@ -458,16 +464,7 @@ async fn an_entitlement_that_ends_between_copies_refuses_the_later_copies() {
 #[tokio::test]
 async fn a_control_link_that_went_away_refuses_limited_images_and_not_unlimited_ones() {
     let lab = Lab::new();
-    lab.make_iso("exam.iso", 64 << 10, b"", true);
-    lab.make_iso("free.iso", 64 << 10, b"not the exam", false);
-    lab.entitle(
-        "exam.iso",
-        &format!("allow_users = [\"{}\"]\ncopies = 5", lab.principal("alice")),
-    );
-    lab.entitle(
-        "free.iso",
-        &format!("allow_users = [\"{}\"]", lab.principal("alice")),
-    );
+    limited_and_free(&lab);
     let running = lab.start(lab.config("", ""), None).await;
     let (link, _) = control_link(&lab, running.addr).await;
     let (task, asked) = answer_grants(link, None);
