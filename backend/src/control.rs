@@ -175,6 +175,8 @@ pub async fn serve(
                         Ok(())
                     }
                     MasterMessage::Ping => wire.send(&StationMessage::Pong).await,
+                    // Live state reporting: not yet (issue 13 in progress).
+                    MasterMessage::Watch { .. } => Ok(()),
                 };
                 if let Err(e) = sent {
                     break format!("cannot send: {e}");

@@ -286,6 +286,10 @@ impl Connection {
                         Serv::Ended(end) => return end,
                     }
                 }
+                (Ok(command), Mode::Command) => {
+                    let reason = format!("{} is not served yet", command.word());
+                    self.invalid(&mut session, &reason).await
+                }
             };
             if let Some(end) = flow {
                 return end;

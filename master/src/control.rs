@@ -164,6 +164,7 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
                         info!(head_seq, "receipts of this station are recorded up to its log's end");
                     }
                     StationMessage::Pong => {}
+                    StationMessage::State(_) => {}
                 }
             }
         }

@@ -7,6 +7,8 @@
 //! the master answers with ERRINVCMD.
 
 use crate::datastream::{ByteArray, Decode, Encode, Reader, Writer};
+use crate::farm::Reserve;
+use crate::limits::MAX_FARM_TEXT_LEN;
 use crate::{Error, Result};
 
 /// Sent by the master right after authentication so a client can tell it reached burnstand.
@@ -138,6 +140,28 @@ pub enum Command {
     Serv(ServiceType),
     /// End every connection of the user and release the station.
     Quit,
+    // --- burner-farm extensions (§5.10); an old master answers each with ERRINVCMD ---
+    /// `LISTX TQ_UINT32 version`: LIST with counts, in the highest version both know.
+    ListX(u32),
+    /// `RESERVE` + [`Reserve`]: BIND for one or several stations, a named one, waiting.
+    Reserve(Reserve),
+    /// `LEAVE`: leave the queue (while waiting after RESERVE with WAIT).
+    Leave,
+    /// `SREPORT`: the station report (admin group only).
+    StationReport,
+    /// `QREPORT`: the queue report (admin group only).
+    QueueReport,
+    /// `QCLEAR`: empty the queue; every waiting client is told (admin group only).
+    QueueClear,
+    /// `DRAIN TQString station`: let the running reservation finish, make no new one.
+    Drain(String),
+    /// `RESUME TQString station`: undo DRAIN.
+    Resume(String),
+    /// `RELEASE TQString station`: end the reservation holding the station once its running
+    /// copy is done; never cuts a burn (admin group only).
+    Release(String),
+    /// `WHO`: who is logged in and what they hold (admin group only).
+    Who,
 }
 
 impl Command {
@@ -148,7 +172,31 @@ impl Command {
             Command::Bind(_) => "BIND",
             Command::Serv(_) => "SERV",
             Command::Quit => "QUIT",
+            Command::ListX(_) => "LISTX",
+            Command::Reserve(_) => "RESERVE",
+            Command::Leave => "LEAVE",
+            Command::StationReport => "SREPORT",
+            Command::QueueReport => "QREPORT",
+            Command::QueueClear => "QCLEAR",
+            Command::Drain(_) => "DRAIN",
+            Command::Resume(_) => "RESUME",
+            Command::Release(_) => "RELEASE",
+            Command::Who => "WHO",
         }
+    }
+
+    /// Whether only the configured admin group may send it.
+    pub fn is_admin(&self) -> bool {
+        matches!(
+            self,
+            Command::StationReport
+                | Command::QueueReport
+                | Command::QueueClear
+                | Command::Drain(_)
+                | Command::Resume(_)
+                | Command::Release(_)
+                | Command::Who
+        )
     }
 }
 
@@ -162,7 +210,22 @@ impl Encode for Command {
             Command::Serv(service) => {
                 w.write(service);
             }
-            Command::List | Command::Quit => {}
+            Command::ListX(version) => {
+                w.write(version);
+            }
+            Command::Reserve(reserve) => {
+                w.write(reserve);
+            }
+            Command::Drain(station) | Command::Resume(station) | Command::Release(station) => {
+                w.write(station);
+            }
+            Command::List
+            | Command::Quit
+            | Command::Leave
+            | Command::StationReport
+            | Command::QueueReport
+            | Command::QueueClear
+            | Command::Who => {}
         }
     }
 }
@@ -176,9 +239,29 @@ impl Decode for Command {
             "BIND" => Ok(Command::Bind(r.read()?)),
             "SERV" => Ok(Command::Serv(r.read()?)),
             "QUIT" => Ok(Command::Quit),
+            "LISTX" => match r.read::<u32>()? {
+                0 => Err(Error::InvalidValue {
+                    what: "LISTX version",
+                    value: 0,
+                }),
+                version => Ok(Command::ListX(version)),
+            },
+            "RESERVE" => Ok(Command::Reserve(r.read()?)),
+            "LEAVE" => Ok(Command::Leave),
+            "SREPORT" => Ok(Command::StationReport),
+            "QREPORT" => Ok(Command::QueueReport),
+            "QCLEAR" => Ok(Command::QueueClear),
+            "DRAIN" => Ok(Command::Drain(station_name(r)?)),
+            "RESUME" => Ok(Command::Resume(station_name(r)?)),
+            "RELEASE" => Ok(Command::Release(station_name(r)?)),
+            "WHO" => Ok(Command::Who),
             _ => Err(Error::UnknownCommand),
         }
     }
+}
+
+fn station_name(r: &mut Reader<'_>) -> Result<String> {
+    crate::link::bounded("station name", r.read()?, MAX_FARM_TEXT_LEN)
 }
 
 /// The master's and the station's one-word replies (the remote-laboratory design), each a TQString.

@@ -37,6 +37,7 @@ pub mod burner;
 pub mod command;
 pub mod datastream;
 pub mod error;
+pub mod farm;
 pub mod gss;
 #[cfg(feature = "tokio")]
 pub mod io;

@@ -71,6 +71,14 @@ pub const MAX_LINK_TEXT_LEN: usize = 1024;
 /// principal plus 15 bytes).
 pub const MAX_EXPORTED_NAME_LEN: usize = 1024;
 
+/// Shortest heartbeat a master may ask a station for: a state record every 100 ms is already
+/// far more than any display needs, and bounds the link's idle traffic.
+pub const MIN_HEARTBEAT_MS: u32 = 100;
+
+/// Longest heartbeat a master may ask for (10 minutes): longer would make a hung station
+/// invisible for too long to be of use.
+pub const MAX_HEARTBEAT_MS: u32 = 600_000;
+
 /// Length of a copy id: a UUID in its hyphenated lower-case form.
 pub const COPY_ID_LEN: usize = 36;
 
@@ -81,3 +89,16 @@ pub const COPY_ID_LEN: usize = 36;
 pub const fn max_line_len(max_block: usize) -> usize {
     max_block.div_ceil(3) * 4 + 2
 }
+
+// --- burner farm (docs/protocol.md §5.10) -----------------------------------------------------
+
+/// Most stations one RESERVE may ask for (a job's copies spread over drives). Bounds the
+/// reply's list and how much of a farm one user can take at once.
+pub const MAX_JOB_DRIVES: u32 = 16;
+
+/// Longest station name, location, user or reason in a farm message, in characters.
+pub const MAX_FARM_TEXT_LEN: usize = 1024;
+
+/// Most entries in a station, queue or who report: the reply is bounded by the message length
+/// anyway; this caps what a master builds for one admin command.
+pub const MAX_REPORT_ROWS: usize = 4096;

@@ -15,18 +15,25 @@
 use crate::burner::{Receipt, Sha256};
 use crate::command::Identity;
 use crate::datastream::{ByteArray, Decode, Encode, Reader, Writer};
+use crate::farm::StationState;
 use crate::{Error, Result};
 
-/// The master–station link protocol this build speaks.
-pub const LINK_VERSION: u32 = 2;
+/// The master–station link protocol this build speaks. Version 3 added the station's live
+/// state (`WATCH` / `STATE`, §5.10.1); nothing else changed, so a version-3 master still
+/// serves a version-2 station (without live state).
+pub const LINK_VERSION: u32 = 3;
+
+/// The oldest link protocol this build's master still accepts from a station.
+pub const MIN_LINK_VERSION: u32 = 2;
 
 /// The link's bounds live with every other bound in [`crate::limits`]; they are re-exported
 /// here, where the link's callers have always found them.
 pub use crate::limits::{
-    COPY_ID_LEN, MAX_EXPORTED_NAME_LEN, MAX_LINK_TEXT_LEN, MAX_STATION_ID_LEN,
+    COPY_ID_LEN, MAX_EXPORTED_NAME_LEN, MAX_HEARTBEAT_MS, MAX_LINK_TEXT_LEN, MAX_STATION_ID_LEN,
+    MIN_HEARTBEAT_MS,
 };
 
-fn bounded(what: &'static str, s: String, limit: usize) -> Result<String> {
+pub(crate) fn bounded(what: &'static str, s: String, limit: usize) -> Result<String> {
     let len = s.chars().count();
     if len > limit {
         return Err(Error::TooLarge {
@@ -104,7 +111,7 @@ impl Decode for StationHello {
             }),
             "OK" => {
                 let version: u32 = r.read()?;
-                if version != LINK_VERSION {
+                if !(MIN_LINK_VERSION..=LINK_VERSION).contains(&version) {
                     return Err(Error::UnsupportedVersion {
                         found: version,
                         supported: LINK_VERSION,
@@ -249,6 +256,9 @@ pub enum StationMessage {
     Synced { head_seq: u64, head_hash: Sha256 },
     /// `PONG`: the answer to [`MasterMessage::Ping`].
     Pong,
+    /// `STATE` + [`StationState`] (link version 3): what the station is doing, sent after
+    /// WATCH, whenever it changes, and every heartbeat interval.
+    State(StationState),
 }
 
 impl StationMessage {
@@ -259,6 +269,7 @@ impl StationMessage {
             StationMessage::Receipt(_) => "RECEIPT",
             StationMessage::Synced { .. } => "SYNCED",
             StationMessage::Pong => "PONG",
+            StationMessage::State(_) => "STATE",
         }
     }
 }
@@ -280,6 +291,9 @@ impl Encode for StationMessage {
                 w.write(head_seq).write(head_hash);
             }
             StationMessage::Pong => {}
+            StationMessage::State(state) => {
+                w.write(state);
+            }
         }
     }
 }
@@ -296,6 +310,7 @@ impl Decode for StationMessage {
                 head_hash: r.read()?,
             }),
             "PONG" => Ok(StationMessage::Pong),
+            "STATE" => Ok(StationMessage::State(r.read()?)),
             _ => Err(Error::UnknownReply),
         }
     }
@@ -315,6 +330,9 @@ pub enum MasterMessage {
     Sync { after_seq: u64, after_hash: Sha256 },
     /// `PING`: the link is alive; answered with PONG.
     Ping,
+    /// `WATCH TQ_UINT32 heartbeat_ms` (link version 3): report your state now, on every
+    /// change, and at least every `heartbeat_ms` milliseconds.
+    Watch { heartbeat_ms: u32 },
 }
 
 impl MasterMessage {
@@ -325,6 +343,7 @@ impl MasterMessage {
             MasterMessage::NoGrant { .. } => "NOGRANT",
             MasterMessage::Sync { .. } => "SYNC",
             MasterMessage::Ping => "PING",
+            MasterMessage::Watch { .. } => "WATCH",
         }
     }
 }
@@ -346,6 +365,9 @@ impl Encode for MasterMessage {
                 w.write(after_seq).write(after_hash);
             }
             MasterMessage::Ping => {}
+            MasterMessage::Watch { heartbeat_ms } => {
+                w.write(heartbeat_ms);
+            }
         }
     }
 }
@@ -367,6 +389,15 @@ impl Decode for MasterMessage {
                 after_hash: r.read()?,
             }),
             "PING" => Ok(MasterMessage::Ping),
+            "WATCH" => match r.read::<u32>()? {
+                ms if (MIN_HEARTBEAT_MS..=MAX_HEARTBEAT_MS).contains(&ms) => {
+                    Ok(MasterMessage::Watch { heartbeat_ms: ms })
+                }
+                ms => Err(Error::InvalidValue {
+                    what: "heartbeat",
+                    value: u64::from(ms),
+                }),
+            },
             _ => Err(Error::UnknownCommand),
         }
     }

@@ -28,7 +28,7 @@ fn the_documented_hello() {
     let hello = StationHello::ready("st");
     assert_eq!(
         hex(&to_bytes(&hello)),
-        concat!("00000004 004f004b", "00000002", "00000004 00730074").replace(' ', "")
+        concat!("00000004 004f004b", "00000003", "00000004 00730074").replace(' ', "")
     );
     assert_eq!(
         from_bytes::<StationHello>(&to_bytes(&hello)).ok(),
@@ -43,14 +43,21 @@ fn a_version_one_station_is_named_as_such() {
         from_bytes::<StationHello>(&bare_ok),
         Err(Error::UnsupportedVersion {
             found: 1,
-            supported: 2
+            supported: 3
         })
     ));
+    // A version-2 station is still served (without live state); a future one is not.
     let mut w = Writer::new();
-    w.write("OK").write(&3u32).write("st");
+    w.write("OK").write(&2u32).write("st");
     assert!(matches!(
         from_bytes::<StationHello>(w.as_bytes()),
-        Err(Error::UnsupportedVersion { found: 3, .. })
+        Ok(StationHello::Ready { version: 2, .. })
+    ));
+    let mut w = Writer::new();
+    w.write("OK").write(&4u32).write("st");
+    assert!(matches!(
+        from_bytes::<StationHello>(w.as_bytes()),
+        Err(Error::UnsupportedVersion { found: 4, .. })
     ));
     assert_eq!(
         from_bytes::<StationHello>(&to_bytes("ERRNOTAVL")).ok(),
