@@ -195,11 +195,17 @@ enum AuditAction {
     /// verify failures per drive.
     ///
     /// Counts the `burn.receipt` records of the given master and/or station logs (a copy
-    /// recorded in both is counted once). Refuses a log whose chain does not verify.
+    /// recorded in both is counted once). Stations are shown by the name the master's log
+    /// records for them (the newest one), else by id. Refuses a log whose chain does not
+    /// verify.
     Show {
         /// Audit logs (JSON Lines) of the master and/or stations.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also count copies per station per UTC day (2026-11-22) or per ISO week (2026-W48),
+        /// by when each copy ended.
+        #[arg(long, value_enum, value_name = "PERIOD")]
+        by: Option<burnstand::stats::Period>,
     },
 }
 
@@ -267,8 +273,8 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
         config_path: cli.config,
     };
     match cli.command {
-        Action::Audit(AuditAction::Show { files }) => {
-            out.report(&burnstand::stats::show(&files)?);
+        Action::Audit(AuditAction::Show { files, by }) => {
+            out.report(&burnstand::stats::show(&files, by)?);
             Ok(())
         }
         Action::Audit(AuditAction::Repair { file, dry_run }) => {
