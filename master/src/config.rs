@@ -19,6 +19,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, Result};
 
+pub mod queue;
 mod validate;
 
 use validate::RawConfig;
@@ -222,6 +223,8 @@ pub struct Config {
     pub limits: Limits,
     /// The stations, in file order (which is also BIND's preference order).
     pub stations: Vec<StationConfig>,
+    /// The wait queue (`[queue]`): timeouts, aging and priority classes.
+    pub queue: queue::QueueSettings,
 }
 
 impl Config {

@@ -72,6 +72,15 @@ pub enum Error {
     #[error("copy ledger: {0}")]
     Ledger(String),
 
+    /// The wait queue's store (`state_dir/queue.sqlite`) cannot be read or written, or holds
+    /// something this master cannot load; the message names the file and what to do.
+    #[error("wait queue: {0}")]
+    Queue(String),
+
+    /// The wait queue holds its bound of entries: the join is refused, not queued.
+    #[error("the wait queue is full ({limit} users waiting)")]
+    QueueFull { limit: usize },
+
     /// A station presented a link protocol or an id the master cannot accept.
     #[error("station {station}: {reason}")]
     StationLink { station: String, reason: String },

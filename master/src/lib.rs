@@ -21,8 +21,8 @@
 //! [`registry`] (station types, health, reservations, the connections of each user and their
 //! teardown), [`station`] (the link to a station), [`relay`] (pass-through), [`control`] (the
 //! control link to each station: copy grants, receipts), [`ledger`] (the copies quotas count),
-//! [`receipts`] (checking and recording station receipts), [`audit`] (the records this daemon
-//! writes).
+//! [`receipts`] (checking and recording station receipts), [`queue`] (users waiting for a busy
+//! station type, kept across restarts), [`audit`] (the records this daemon writes).
 //!
 //! `docs/protocol.md` §5 specifies the behaviour; `docs/master.md` is the operator's guide.
 #![forbid(unsafe_code)]
@@ -34,6 +34,7 @@ pub mod control;
 pub mod error;
 pub mod flood;
 pub mod ledger;
+pub mod queue;
 pub mod receipts;
 pub mod registry;
 pub mod relay;

@@ -31,6 +31,8 @@ pub(super) struct RawConfig {
     groups: BTreeMap<String, Vec<String>>,
     #[serde(default, rename = "station")]
     stations: Vec<RawStation>,
+    #[serde(default)]
+    queue: super::queue::RawQueue,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +62,7 @@ impl RawConfig {
         problems.principal("principal", &raw.principal);
         check_limits(&raw.limits, &mut problems);
         let groups = check_groups(&raw.groups, &mut problems);
+        let queue = raw.queue.validate(&groups, &mut problems);
         if raw.stations.is_empty() {
             problems.push("no [[station]] is configured: there would be nothing to reserve".into());
         }
@@ -109,16 +112,17 @@ impl RawConfig {
             policy,
             limits: raw.limits,
             stations,
+            queue,
         })
     }
 }
 
 /// Problems found so far; validation goes on after the first to report them all.
 #[derive(Default)]
-struct Problems(Vec<String>);
+pub(super) struct Problems(Vec<String>);
 
 impl Problems {
-    fn push(&mut self, problem: String) {
+    pub(super) fn push(&mut self, problem: String) {
         self.0.push(problem);
     }
 
@@ -216,7 +220,7 @@ fn check_limits(limits: &Limits, problems: &mut Problems) {
 }
 
 /// An access entry resolved to what [`Access`] compares.
-enum Entry {
+pub(super) enum Entry {
     Principal(String, Vec<u8>),
     Realm(String),
 }
@@ -333,7 +337,7 @@ fn check_station(
     })
 }
 
-fn check_allow(
+pub(super) fn check_allow(
     raw: &[String],
     groups: &BTreeMap<String, Vec<Entry>>,
     what: &str,
@@ -374,7 +378,7 @@ fn check_allow(
     access
 }
 
-fn is_name(s: &str) -> bool {
+pub(super) fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAME_LEN
         && s.chars()
