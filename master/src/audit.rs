@@ -187,3 +187,43 @@ pub fn teardown(
         .field("connections", connections)
         .field("reason", reason)
 }
+
+/// A reservation ended by the master, not by its user (an admin's RELEASE, a missed claim).
+pub fn ended_by_master(teardown: &crate::registry::Teardown, reason: &str) -> Event {
+    let mut event = Event::new("teardown").field("principal", teardown.user.as_str());
+    if let (Some(station), Some(session)) = (&teardown.station, &teardown.session_id) {
+        event = event
+            .field("station", station.as_str())
+            .field("session", session.as_str());
+    }
+    event
+        .field("connections", teardown.connections)
+        .field("reason", reason)
+}
+
+/// An admin command, before it is answered.
+pub fn admin(conn: u64, principal: &Principal, command: &str, target: &str) -> Event {
+    Event::new("admin")
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("command", command)
+        .field("target", target)
+}
+
+/// A station's health changed: quarantined (with the reason) or healthy again.
+pub fn station_health(station: &str, quarantined: Option<&str>) -> Event {
+    match quarantined {
+        Some(reason) => Event::new("station.quarantine")
+            .field("station", station)
+            .field("reason", reason),
+        None => Event::new("station.healthy").field("station", station),
+    }
+}
+
+/// A user joined or left the wait queue (`event` is `queue.join` or `queue.leave`).
+pub fn queue(conn: u64, principal: &Principal, event: &str, station_type: u32) -> Event {
+    Event::new(event)
+        .field("conn", conn)
+        .field("principal", principal.as_str())
+        .field("station_type", station_type)
+}

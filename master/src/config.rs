@@ -19,9 +19,11 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, Result};
 
+mod farm;
 pub mod queue;
 mod validate;
 
+pub use farm::FarmSettings;
 use validate::RawConfig;
 
 /// Largest config file read, so a wrong path (a device, a huge log) fails fast.
@@ -198,6 +200,8 @@ pub struct StationConfig {
     pub services: Vec<Service>,
     /// Who may reserve this station.
     pub allow: Access,
+    /// Where it is, for people ("room 2.14, left"); shown with its name. May be empty.
+    pub location: String,
 }
 
 /// The validated configuration.
@@ -225,6 +229,11 @@ pub struct Config {
     pub stations: Vec<StationConfig>,
     /// The wait queue (`[queue]`): timeouts, aging and priority classes.
     pub queue: queue::QueueSettings,
+    /// Who may use the admin commands (station and queue reports, drain, release…).
+    /// Empty: nobody.
+    pub admin: Access,
+    /// How stations are watched.
+    pub farm: FarmSettings,
 }
 
 impl Config {

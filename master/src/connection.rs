@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burnstand_audit::Event;
-use burnstand_wire::command::{Command, Greeting, Reply, StationType};
+use burnstand_wire::command::{Command, Greeting, Reply};
 use burnstand_wire::datastream::from_bytes;
+use burnstand_wire::farm::Reserve;
 use burnstand_wire::gss::Principal;
 use burnstand_wire::io::{Session, Unauthenticated};
 use tokio::net::TcpStream;
@@ -33,6 +34,7 @@ use crate::receipts;
 use crate::registry::{Bound, Registration};
 use crate::server::Shared;
 
+mod farm;
 mod serv;
 
 /// Budget slots a connection holds; the unauthenticated one is returned after the handshake.
@@ -269,13 +271,31 @@ impl Connection {
                         .await
                 }
                 (Ok(Command::Quit), _) => return self.quit(&mut session).await,
+                (Ok(Command::ListX(version)), _) => self.list_x(&mut session, version).await,
                 (Ok(command), Mode::Bound(_)) => {
-                    let reason = format!("{} after BIND: only QUIT is accepted", command.word());
+                    let reason = format!(
+                        "{} after BIND: only QUIT and LISTX are accepted",
+                        command.word()
+                    );
                     self.invalid(&mut session, &reason).await
                 }
                 (Ok(Command::List), Mode::Command) => self.list(&mut session).await,
                 (Ok(Command::Bind(station_type)), Mode::Command) => {
-                    self.bind(&mut session, &station_type).await
+                    let request = Reserve {
+                        type_id: station_type.id,
+                        station: String::new(),
+                        drives: 1,
+                        flags: 0,
+                    };
+                    self.reserve(&mut session, &request, farm::Asked::Bind)
+                        .await
+                }
+                (Ok(Command::Reserve(request)), Mode::Command) => {
+                    self.reserve(&mut session, &request, farm::Asked::Reserve)
+                        .await
+                }
+                (Ok(command), Mode::Command) if command.is_admin() => {
+                    self.admin(&mut session, &command).await
                 }
                 (Ok(Command::Serv(service)), Mode::Command) => {
                     match self.serv(session, &service).await {
@@ -287,7 +307,7 @@ impl Connection {
                     }
                 }
                 (Ok(command), Mode::Command) => {
-                    let reason = format!("{} is not served yet", command.word());
+                    let reason = format!("{} outside a wait in the queue", command.word());
                     self.invalid(&mut session, &reason).await
                 }
             };
@@ -392,58 +412,6 @@ impl Connection {
             .map(|e| End::Lost(e.to_string()))
     }
 
-    async fn bind(
-        &mut self,
-        session: &mut Session<TcpStream>,
-        station_type: &StationType,
-    ) -> Option<End> {
-        if let Some(refusal) = self.policy_refusal(station_type.id) {
-            let reason = refusal.to_string();
-            info!(station_type = station_type.id, reason = %reason, "BIND refused by policy");
-            let event = audit::bind_deny(self.conn_id, &self.principal, station_type.id, &reason);
-            if !self.record_within(flood::Kind::BindDeny, event).await {
-                return Some(End::AuditFailed);
-            }
-            return self.reply(session, Reply::ErrDenied(reason)).await;
-        }
-        let result = if self.shared.draining.is_cancelled() {
-            Err("master is shutting down")
-        } else {
-            self.shared
-                .registry
-                .bind(&self.registration, &self.principal, station_type.id)
-                .map_err(|refusal| refusal.reason())
-        };
-        let bound = match result {
-            Ok(bound) => bound,
-            Err(reason) => {
-                info!(station_type = station_type.id, reason, "BIND refused");
-                let event =
-                    audit::bind_deny(self.conn_id, &self.principal, station_type.id, reason);
-                if !self.record_within(flood::Kind::BindDeny, event).await {
-                    return Some(End::AuditFailed);
-                }
-                return self.reply(session, Reply::ErrUnaval).await;
-            }
-        };
-        let session_id = bound.session_id.to_string();
-        // From here on this is the container connection: if anything below fails, `finish`
-        // ends the reservation like any other loss of the container.
-        self.mode = Mode::Bound(bound.clone());
-        let event = audit::bind(
-            self.conn_id,
-            &self.principal,
-            station_type.id,
-            &bound.station_name,
-            &session_id,
-        );
-        if !record(&self.shared, event).await {
-            return Some(End::AuditFailed);
-        }
-        info!(station = %bound.station_name, session = %session_id, "station reserved");
-        self.reply(session, Reply::Ok).await
-    }
-
     /// Why the policy refuses this user a station of type `type_id` (no entitlement that
     /// could lead to a burn there), if it does. Unknown types are the registry's business.
     fn policy_refusal(&self, type_id: u32) -> Option<burnstand_policy::Refusal> {
@@ -496,6 +464,7 @@ impl Connection {
         if let Err(e) = self.shared.audit.append(event).await {
             warn!(error = %e, "cannot audit a teardown");
         }
+        crate::waiting::ended(&self.shared, &teardown).await;
         End::Quit
     }
 
@@ -526,5 +495,6 @@ impl Connection {
         if let Err(e) = self.shared.audit.append(event).await {
             warn!(error = %e, "cannot audit a teardown");
         }
+        crate::waiting::ended(&self.shared, &teardown).await;
     }
 }

@@ -56,10 +56,23 @@ async fn keep_linked(shared: Arc<Shared>, index: usize, stop: CancellationToken)
             () = stop.cancelled() => return,
         };
         shared.registry.release_station_id(index);
-        match ended {
-            Ok(reason) => info!(reason = %reason, "control link closed"),
-            Err(e) => warn!(error = %e, "control link down"),
-        }
+        let reason = match ended {
+            Ok(Closed::Renew) => {
+                // A planned reopen: the station stays up for users meanwhile (a failure of
+                // the new link marks it down).
+                info!("control link reopened before its Kerberos context ends");
+                continue;
+            }
+            Ok(Closed::Other(reason)) => {
+                info!(reason = %reason, "control link closed");
+                reason
+            }
+            Err(e) => {
+                warn!(error = %e, "control link down");
+                e.to_string()
+            }
+        };
+        shared.registry.link_down(index, &reason);
         if started.elapsed() > MAX_BACKOFF {
             backoff = FIRST_BACKOFF;
         }
@@ -71,15 +84,32 @@ async fn keep_linked(shared: Arc<Shared>, index: usize, stop: CancellationToken)
     }
 }
 
+/// Why a link ended without an error.
+enum Closed {
+    /// Its Kerberos context is about to end: reopen at once.
+    Renew,
+    /// Anything else, for the log.
+    Other(String),
+}
+
+/// When to reopen a link whose context has `remaining` left: [`RENEW_BEFORE_EXPIRY`] before
+/// it ends, but never in less than half of it (short test tickets would reopen in a loop).
+fn renew_after(remaining: Duration) -> Duration {
+    remaining
+        .saturating_sub(RENEW_BEFORE_EXPIRY)
+        .max(remaining / 2)
+}
+
 /// One life of the link: connect, claim the id, sync, serve; returns why it ended.
-async fn link_once(shared: &Shared, index: usize) -> Result<String> {
+async fn link_once(shared: &Shared, index: usize) -> Result<Closed> {
     let Some(config) = shared.registry.station(index).cloned() else {
-        return Ok("no such station".into());
+        return Ok(Closed::Other("no such station".into()));
     };
     let timeout = shared.config.limits.station_timeout;
     let station::Linked {
         mut session,
         station_id,
+        version,
     } = station::connect(&config, shared.initiator.clone(), timeout).await?;
     // A refused claim also keeps the station out of BIND until a claim of its own succeeds.
     if let Err(first) = shared.registry.claim_station_id(index, &station_id) {
@@ -103,7 +133,13 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
         });
     }
     session.send(&LinkOpen::Control).await?;
-    info!(station_id = %station_id, "control link up");
+    info!(station_id = %station_id, version, "control link up");
+    shared.registry.link_up(index, version);
+    if version >= 3 {
+        let heartbeat_ms =
+            u32::try_from(shared.config.farm.heartbeat.as_millis()).unwrap_or(u32::MAX);
+        session.send(&MasterMessage::Watch { heartbeat_ms }).await?;
+    }
     let (after_seq, after_hash) = match shared.ledger.position(&station_id)? {
         Some(p) => (p.seq, Sha256::from_hex(&p.hash).unwrap_or(Sha256([0; 32]))),
         None => (0, Sha256([0; 32])),
@@ -122,11 +158,7 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
         user_exported: None,
         conn: 0,
     };
-    let renew_at = Instant::now()
-        + session
-            .protection()
-            .remaining()
-            .saturating_sub(RENEW_BEFORE_EXPIRY);
+    let renew_at = Instant::now() + renew_after(session.protection().remaining());
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
@@ -134,20 +166,23 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
         tokio::select! {
             _ = ping.tick() => {
                 if last_heard.elapsed() > PING_DEADLINE {
-                    return Ok(format!("no answer for {PING_DEADLINE:?}"));
+                    return Ok(Closed::Other(format!("no answer for {PING_DEADLINE:?}")));
                 }
                 session.send(&MasterMessage::Ping).await?;
             }
             () = tokio::time::sleep_until(renew_at.into()) => {
-                return Ok("Kerberos context ends; reopening".into());
+                return Ok(Closed::Renew);
             }
             message = session.recv::<StationMessage>() => {
                 let message = match message {
                     Ok(m) => m,
-                    Err(burnstand_wire::IoError::Closed) => return Ok("station closed the link".into()),
+                    Err(burnstand_wire::IoError::Closed) => {
+                        return Ok(Closed::Other("station closed the link".into()));
+                    }
                     Err(e) => return Err(e.into()),
                 };
                 last_heard = Instant::now();
+                shared.registry.heard(index);
                 match message {
                     StationMessage::GrantRequest(request) => {
                         let answer = decide(shared, index, &config.name, &station_id, &request).await;
@@ -164,7 +199,11 @@ async fn link_once(shared: &Shared, index: usize) -> Result<String> {
                         info!(head_seq, "receipts of this station are recorded up to its log's end");
                     }
                     StationMessage::Pong => {}
-                    StationMessage::State(_) => {}
+                    StationMessage::State(report) => {
+                        if let Some((_, teardown)) = shared.registry.report(index, report) {
+                            crate::farm::released(shared, &teardown).await;
+                        }
+                    }
                 }
             }
         }

@@ -32,6 +32,7 @@ pub mod config;
 pub mod connection;
 pub mod control;
 pub mod error;
+pub mod farm;
 pub mod flood;
 pub mod ledger;
 pub mod queue;
@@ -40,6 +41,7 @@ pub mod registry;
 pub mod relay;
 pub mod server;
 pub mod station;
+pub mod waiting;
 
 pub use config::Config;
 pub use error::{Error, Result};

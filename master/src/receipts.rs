@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::ledger::{Copy, Ledger, LogPosition};
+use crate::registry::CopyOutcome;
 use crate::server::Shared;
 
 /// The audit event of a copy grant (`docs/protocol.md` §5.9).
@@ -83,6 +84,12 @@ impl ReceiptWatch<'_> {
         }
         self.shared.audit.append(event).await?;
         self.shared.ledger.receipt(&copy, &result, &position)?;
+        let outcome = match result.as_str() {
+            "verified" => CopyOutcome::Verified,
+            "verify_failed" => CopyOutcome::VerifyFailed,
+            _ => CopyOutcome::Other,
+        };
+        self.shared.registry.count_copy(self.station_name, outcome);
         Ok(())
     }
 }

@@ -16,14 +16,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use burnstand_wire::command::StationType;
+use burnstand_wire::farm::Reserve;
 use burnstand_wire::gss::Principal;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::{Config, StationConfig};
 
+mod farm;
+mod live;
 mod types;
 
+pub use farm::{today, HealthChange, Release};
+pub(crate) use live::CopyOutcome;
 pub use types::{station_types, TypeEntry};
 
 /// Why BIND was refused (all answered ERRUNAVAL; the reason goes to the audit log).
@@ -34,6 +39,8 @@ pub enum BindRefusal {
     AlreadyReserved,
     NoHealthyStation,
     NoneFree,
+    /// RESERVE named a station that is not configured, not of the type, or not permitted.
+    UnknownStation,
     /// The connection is being torn down (a QUIT on another connection of the user won the
     /// race): a reservation made now would outlive its teardown.
     TornDown,
@@ -48,6 +55,7 @@ impl BindRefusal {
             BindRefusal::AlreadyReserved => "principal already holds a reservation",
             BindRefusal::NoHealthyStation => "no healthy station of this type",
             BindRefusal::NoneFree => "every station of this type is reserved",
+            BindRefusal::UnknownStation => "no such station of this type for this principal",
             BindRefusal::TornDown => "the user's connections are being closed",
         }
     }
@@ -62,12 +70,16 @@ pub enum ServRefusal {
     NotOffered,
 }
 
-/// A granted BIND.
+/// A granted BIND or RESERVE.
 #[derive(Debug, Clone)]
 pub struct Bound {
     pub session_id: Uuid,
-    pub station: usize,
+    /// The reserved stations (one for BIND; up to RESERVE's `drives`).
+    pub stations: Vec<usize>,
+    /// Their names, comma-separated, for logs and audit records.
     pub station_name: String,
+    /// Whether the reservation is held across commands (no idle timeout).
+    pub hold: bool,
 }
 
 /// What a teardown closed and released, for its audit record.
@@ -77,24 +89,47 @@ pub struct Teardown {
     pub session_id: Option<String>,
     /// Connections of the user that were open (including the one that triggered it).
     pub connections: usize,
+    /// The stations it freed.
+    pub freed: Vec<usize>,
+    /// The user's principal (display form), for records of teardowns the user did not cause.
+    pub user: String,
+    /// How long the reservation was held (it feeds the queue's ETA).
+    pub held: Option<Duration>,
 }
 
 struct Reservation {
     session_id: Uuid,
-    station: usize,
+    /// The reserved stations, with the module connections open to each.
+    stations: Vec<(usize, usize)>,
     container_conn: u64,
-    modules_open: usize,
     last_activity: Instant,
+    /// Held across commands: no idle timeout (`burnstand reserve`).
+    hold: bool,
+    /// Handed over from the queue: the user must open a module by then, or it passes on.
+    claim_by: Option<Instant>,
+    since: Instant,
+}
+
+impl Reservation {
+    fn modules_open(&self) -> usize {
+        self.stations.iter().map(|(_, open)| open).sum()
+    }
+
+    fn holds_station(&self, station: usize) -> bool {
+        self.stations.iter().any(|(s, _)| *s == station)
+    }
 }
 
 struct User {
+    /// The principal's display form (reports).
+    display: String,
     /// Cancelled by a teardown, then replaced so later connections start fresh.
     cancel: CancellationToken,
     connections: usize,
     reservation: Option<Reservation>,
 }
 
-struct State {
+pub(crate) struct State {
     down_until: Vec<Option<Instant>>,
     /// Station ids presented over live control links, by configured station.
     station_ids: HashMap<usize, String>,
@@ -103,6 +138,8 @@ struct State {
     /// `station_retry_after`, which may be shorter than the link's back-off).
     conflicted: Vec<bool>,
     reserved: Vec<bool>,
+    /// Each station's live record (control link, reports, health, today's counts).
+    live: Vec<live::Live>,
     users: HashMap<Vec<u8>, User>,
 }
 
@@ -125,6 +162,7 @@ impl Registry {
             station_ids: HashMap::new(),
             conflicted: vec![false; n],
             reserved: vec![false; n],
+            live: (0..n).map(|_| live::Live::default()).collect(),
             users: HashMap::new(),
         };
         Registry {
@@ -136,7 +174,7 @@ impl Registry {
     }
 
     /// Never panics while holding the lock, so a poisoned lock still holds consistent state.
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -161,7 +199,7 @@ impl Registry {
             .filter(|t| {
                 t.stations
                     .iter()
-                    .any(|&s| self.permits(s, principal) && state.healthy(s, now))
+                    .any(|&s| self.permits(s, principal) && self.healthy(&state, s, now))
             })
             .map(|t| t.record.clone())
             .collect()
@@ -183,6 +221,7 @@ impl Registry {
             .users
             .entry(principal.exported().to_vec())
             .or_insert_with(|| User {
+                display: principal.as_str().to_owned(),
                 cancel: stop.child_token(),
                 connections: 0,
                 reservation: None,
@@ -207,6 +246,23 @@ impl Registry {
         principal: &Principal,
         type_id: u32,
     ) -> Result<Bound, BindRefusal> {
+        let request = Reserve {
+            type_id,
+            station: String::new(),
+            drives: 1,
+            flags: 0,
+        };
+        self.reserve(reg, principal, &request)
+    }
+
+    /// RESERVE: reserves up to `request.drives` free, healthy stations of the type (at least
+    /// one), or the one named, for the connection `reg`.
+    pub fn reserve(
+        &self,
+        reg: &Registration,
+        principal: &Principal,
+        request: &Reserve,
+    ) -> Result<Bound, BindRefusal> {
         let now = Instant::now();
         let mut state = self.state();
         // Checked under the lock that teardown takes too: a BIND racing a QUIT either sees the
@@ -221,52 +277,189 @@ impl Registry {
         {
             return Err(BindRefusal::AlreadyReserved);
         }
+        let free = self.free_for(&state, principal, request, now)?;
+        Ok(self.reserve_locked(
+            &mut state,
+            &reg.key,
+            reg.conn_id,
+            free,
+            request.holds(),
+            None,
+            now,
+        ))
+    }
+
+    /// Whether `request` would get a station if one were free: every refusal but
+    /// [`BindRefusal::NoneFree`].
+    pub fn check_reservable(
+        &self,
+        reg: &Registration,
+        principal: &Principal,
+        request: &Reserve,
+    ) -> Result<(), BindRefusal> {
+        let state = self.state();
+        if reg.cancel.is_cancelled() {
+            return Err(BindRefusal::TornDown);
+        }
+        if state
+            .users
+            .get(&reg.key)
+            .is_some_and(|u| u.reservation.is_some())
+        {
+            return Err(BindRefusal::AlreadyReserved);
+        }
+        match self.free_for(&state, principal, request, Instant::now()) {
+            Ok(_) | Err(BindRefusal::NoneFree) => Ok(()),
+            Err(refusal) => Err(refusal),
+        }
+    }
+
+    /// Whether the queue entry `entry` of `principal` could be handed a station now.
+    pub fn could_get(&self, principal: &Principal, entry: &crate::queue::Waiting) -> bool {
+        let request = Reserve {
+            type_id: entry.type_id,
+            station: entry.station.clone(),
+            drives: entry.drives,
+            flags: 0,
+        };
+        let state = self.state();
+        let holds = state
+            .users
+            .get(&entry.key)
+            .is_some_and(|u| u.reservation.is_some());
+        !holds
+            && self
+                .free_for(&state, principal, &request, Instant::now())
+                .is_ok()
+    }
+
+    /// Reserves for a waiting connection `conn_id` of user `key` (the queue's hand-over);
+    /// `claim_by`: a module must be opened by then, or the reservation ends.
+    pub fn reserve_handed(
+        &self,
+        key: &[u8],
+        conn_id: u64,
+        principal: &Principal,
+        request: &Reserve,
+        hold: bool,
+        claim_by: Option<Instant>,
+    ) -> Result<Bound, BindRefusal> {
+        let now = Instant::now();
+        let mut state = self.state();
+        match state.users.get(key) {
+            Some(user) if user.cancel.is_cancelled() => return Err(BindRefusal::TornDown),
+            Some(user) if user.reservation.is_some() => return Err(BindRefusal::AlreadyReserved),
+            Some(_) => {}
+            None => return Err(BindRefusal::TornDown),
+        }
+        let free = self.free_for(&state, principal, request, now)?;
+        Ok(self.reserve_locked(&mut state, key, conn_id, free, hold, claim_by, now))
+    }
+
+    /// The id of the type `station` belongs to (0 if none).
+    pub fn type_of(&self, station: usize) -> u32 {
+        self.types
+            .iter()
+            .find(|t| t.stations.contains(&station))
+            .map_or(0, |t| t.record.id)
+    }
+
+    /// The free stations `request` could get now (at most `drives`, at least one), or why none.
+    fn free_for(
+        &self,
+        state: &State,
+        principal: &Principal,
+        request: &Reserve,
+        now: Instant,
+    ) -> Result<Vec<usize>, BindRefusal> {
         let entry = self
             .types
             .iter()
-            .find(|t| t.record.id == type_id)
+            .find(|t| t.record.id == request.type_id)
             .ok_or(BindRefusal::UnknownType)?;
         let permitted: Vec<usize> = entry
             .stations
             .iter()
             .copied()
             .filter(|&s| self.permits(s, principal))
+            .filter(|&s| {
+                request.station.is_empty()
+                    || self
+                        .config
+                        .stations
+                        .get(s)
+                        .is_some_and(|c| c.name == request.station)
+            })
             .collect();
         if permitted.is_empty() {
-            return Err(BindRefusal::NotPermitted);
+            return Err(if request.station.is_empty() {
+                BindRefusal::NotPermitted
+            } else {
+                BindRefusal::UnknownStation
+            });
         }
         let healthy: Vec<usize> = permitted
             .into_iter()
-            .filter(|&s| state.healthy(s, now))
+            .filter(|&s| self.healthy(state, s, now))
             .collect();
         if healthy.is_empty() {
             return Err(BindRefusal::NoHealthyStation);
         }
-        let station = healthy
+        let free: Vec<usize> = healthy
             .into_iter()
-            .find(|&s| !state.reserved[s])
-            .ok_or(BindRefusal::NoneFree)?;
-        let user = state.users.get_mut(&reg.key).ok_or(BindRefusal::NoneFree)?;
+            .filter(|&s| !state.reserved[s])
+            .take(request.drives.max(1) as usize)
+            .collect();
+        if free.is_empty() {
+            return Err(BindRefusal::NoneFree);
+        }
+        Ok(free)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reserve_locked(
+        &self,
+        state: &mut State,
+        key: &[u8],
+        conn_id: u64,
+        stations: Vec<usize>,
+        hold: bool,
+        claim_by: Option<Instant>,
+        now: Instant,
+    ) -> Bound {
         let session_id = Uuid::new_v4();
-        user.reservation = Some(Reservation {
+        for &s in &stations {
+            if let Some(slot) = state.reserved.get_mut(s) {
+                *slot = true;
+            }
+        }
+        let station_name = self.names(&stations);
+        if let Some(user) = state.users.get_mut(key) {
+            user.reservation = Some(Reservation {
+                session_id,
+                stations: stations.iter().map(|&s| (s, 0)).collect(),
+                container_conn: conn_id,
+                last_activity: now,
+                hold,
+                claim_by,
+                since: now,
+            });
+        }
+        Bound {
             session_id,
-            station,
-            container_conn: reg.conn_id,
-            modules_open: 0,
-            last_activity: now,
-        });
-        state.reserved[station] = true;
-        let station_name = self
-            .config
-            .stations
-            .get(station)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
-        Ok(Bound {
-            session_id,
-            station,
+            stations,
             station_name,
-        })
+            hold,
+        }
+    }
+
+    /// The stations' names, comma-separated.
+    fn names(&self, stations: &[usize]) -> String {
+        stations
+            .iter()
+            .filter_map(|&s| self.config.stations.get(s).map(|c| c.name.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// SERV: the station reserved by `principal`'s container, if it offers `service_id`.
@@ -282,21 +475,29 @@ impl Registry {
             .get_mut(principal.exported())
             .and_then(|u| u.reservation.as_mut())
             .ok_or(ServRefusal::NoContainer)?;
-        let station = self
-            .config
+        // Of the reserved stations offering the service, the one with the fewest modules open:
+        // a job's module connections each get a drive of their own.
+        let config = &self.config;
+        let slot = reservation
             .stations
-            .get(reservation.station)
-            .ok_or(ServRefusal::NoContainer)?;
-        if !station.services.iter().any(|s| s.id() == service_id) {
-            return Err(ServRefusal::NotOffered);
-        }
-        reservation.modules_open += 1;
+            .iter_mut()
+            .filter(|(s, _)| {
+                config
+                    .stations
+                    .get(*s)
+                    .is_some_and(|c| c.services.iter().any(|sv| sv.id() == service_id))
+            })
+            .min_by_key(|(_, open)| *open)
+            .ok_or(ServRefusal::NotOffered)?;
+        slot.1 += 1;
+        let station = slot.0;
         reservation.last_activity = Instant::now();
+        reservation.claim_by = None;
         Ok(ModuleLease {
             registry: Arc::clone(self),
             key: principal.exported().to_vec(),
             session_id: reservation.session_id,
-            station: reservation.station,
+            station,
         })
     }
 
@@ -337,7 +538,12 @@ impl Registry {
         if r.session_id != session_id {
             return None;
         }
-        if r.modules_open > 0 {
+        if let Some(claim_by) = r.claim_by {
+            return claim_by
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero());
+        }
+        if r.modules_open() > 0 || r.hold {
             return Some(limit);
         }
         limit
@@ -360,7 +566,7 @@ impl Registry {
     pub fn holds(&self, user: &[u8], session_id: &str, station: usize) -> bool {
         let state = self.state();
         let r = state.users.get(user).and_then(|u| u.reservation.as_ref());
-        r.is_some_and(|r| r.station == station && r.session_id.to_string() == session_id)
+        r.is_some_and(|r| r.holds_station(station) && r.session_id.to_string() == session_id)
     }
 
     /// Claims station id `id` for configured station `station` while its control link is up.
@@ -410,7 +616,7 @@ impl Registry {
         self.teardown_locked(&mut state, key)
     }
 
-    fn teardown_locked(&self, state: &mut State, key: &[u8]) -> Teardown {
+    pub(crate) fn teardown_locked(&self, state: &mut State, key: &[u8]) -> Teardown {
         let Some(user) = state.users.get_mut(key) else {
             return Teardown::default();
         };
@@ -422,14 +628,23 @@ impl Registry {
         let released = user.reservation.take();
         let mut teardown = Teardown {
             connections,
+            user: user.display.clone(),
             ..Teardown::default()
         };
         if let Some(r) = released {
-            if let Some(slot) = state.reserved.get_mut(r.station) {
-                *slot = false;
+            let stations: Vec<usize> = r.stations.iter().map(|(s, _)| *s).collect();
+            for &s in &stations {
+                if let Some(slot) = state.reserved.get_mut(s) {
+                    *slot = false;
+                }
+                if let Some(live) = state.live.get_mut(s) {
+                    live.release_pending = false;
+                }
             }
-            teardown.station = self.config.stations.get(r.station).map(|s| s.name.clone());
+            teardown.station = Some(self.names(&stations));
             teardown.session_id = Some(r.session_id.to_string());
+            teardown.freed = stations;
+            teardown.held = Some(r.since.elapsed());
         }
         teardown
     }
@@ -455,13 +670,23 @@ impl Registry {
     }
 }
 
-impl State {
-    fn healthy(&self, station: usize, now: Instant) -> bool {
-        let up = self.down_until.get(station).is_some_and(|down| match down {
-            None => true,
-            Some(until) => now >= *until,
+impl Registry {
+    /// Whether `station` may get a new reservation now (reserved or not): its control link is
+    /// not down, it is not quarantined or drained, its id does not conflict, and no failed
+    /// SERV keeps it out.
+    fn healthy(&self, state: &State, station: usize, now: Instant) -> bool {
+        let up = state
+            .down_until
+            .get(station)
+            .is_some_and(|down| match down {
+                None => true,
+                Some(until) => now >= *until,
+            });
+        let conflicted = state.conflicted.get(station).copied().unwrap_or(true);
+        let live = state.live.get(station).is_some_and(|live| {
+            live.condition(&self.config.farm, now, false).0 == burnstand_wire::farm::Condition::Free
         });
-        up && !self.conflicted.get(station).copied().unwrap_or(true)
+        up && !conflicted && live
     }
 }
 
@@ -510,7 +735,9 @@ impl Drop for ModuleLease {
             .and_then(|u| u.reservation.as_mut())
         {
             if r.session_id == self.session_id {
-                r.modules_open = r.modules_open.saturating_sub(1);
+                if let Some(slot) = r.stations.iter_mut().find(|(s, _)| *s == self.station) {
+                    slot.1 = slot.1.saturating_sub(1);
+                }
                 r.last_activity = Instant::now();
             }
         }
@@ -547,18 +774,18 @@ mod tests {
         );
         let a = registry.register(&alice, 1).expect("alice registered");
         let b = registry.register(&bob, 2).expect("bob registered");
-        assert_eq!(registry.bind(&a, &alice, 1).map(|b| b.station), Ok(0));
+        assert_eq!(registry.bind(&a, &alice, 1).map(|b| b.stations[0]), Ok(0));
         assert_eq!(
-            registry.bind(&b, &bob, 1).map(|b| b.station),
+            registry.bind(&b, &bob, 1).map(|b| b.stations[0]),
             Err(BindRefusal::NoneFree)
         );
         // Its link ending changes nothing; a link presenting an id of its own does.
         registry.release_station_id(1);
         assert_eq!(
-            registry.bind(&b, &bob, 1).map(|b| b.station),
+            registry.bind(&b, &bob, 1).map(|b| b.stations[0]),
             Err(BindRefusal::NoneFree)
         );
         assert_eq!(registry.claim_station_id(1, "its-own"), Ok(()));
-        assert_eq!(registry.bind(&b, &bob, 1).map(|b| b.station), Ok(1));
+        assert_eq!(registry.bind(&b, &bob, 1).map(|b| b.stations[0]), Ok(1));
     }
 }

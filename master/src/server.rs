@@ -32,8 +32,10 @@ use crate::connection::{self, Permits};
 use crate::control;
 use crate::error::Result;
 use crate::ledger::{Ledger, SqliteLedger, LEDGER_FILE};
+use crate::queue::{Queue, SqliteQueueStore, QUEUE_FILE};
 use crate::receipts;
 use crate::registry::Registry;
+use crate::waiting::Lobby;
 
 /// After the drain deadline, how long cancelled connections get to write their teardown
 /// records before their tasks are aborted.
@@ -59,6 +61,8 @@ pub(crate) struct Shared {
     pub auth_failures: crate::audit::FailureBudget,
     /// Budgets of the records users can cause, and the free-space watermark.
     pub guards: crate::flood::Guards,
+    /// The wait queue and the connections waiting in it (see [`crate::waiting`]).
+    pub lobby: std::sync::Mutex<Lobby>,
 }
 
 /// Serves `listener` until `shutdown` is cancelled, then drains (see the module docs).
@@ -81,6 +85,15 @@ pub async fn run(
     let acceptor = acceptor_credentials(&config.principal)?;
     let initiator = initiator_credentials(Some(&config.principal))?;
     let guards = crate::flood::Guards::new(&config);
+    let store = SqliteQueueStore::open(&config.state_dir.join(QUEUE_FILE))?;
+    let queue = Queue::open(Box::new(store), config.queue.clone())?;
+    if queue.total() > 0 {
+        info!(
+            waiting = queue.total(),
+            "wait queue restored; entries keep their places while their clients come back"
+        );
+    }
+    let lobby = std::sync::Mutex::new(Lobby::new(queue, config.queue.default_eta));
     let config = Arc::new(config);
     let stop = CancellationToken::new();
     let shared = Arc::new(Shared {
@@ -94,11 +107,13 @@ pub async fn run(
         records: tokio::sync::Mutex::new(()),
         auth_failures: crate::audit::FailureBudget::default(),
         guards,
+        lobby,
     });
     // The control links live until the master has stopped serving users: grants for the
     // burns of draining sessions still need them.
     let links_stop = CancellationToken::new();
     let mut links = control::start_all(&shared, &links_stop);
+    links.spawn(crate::farm::watch(Arc::clone(&shared), links_stop.clone()));
     let flush_stop = CancellationToken::new();
     let flusher = tokio::spawn(crate::flood::flush_suppressed(
         Arc::clone(&shared),

@@ -25,9 +25,12 @@ use crate::error::{Error, Result};
 pub struct Linked {
     pub session: Session<TcpStream>,
     pub station_id: String,
+    /// The link protocol version the station speaks (2 or 3).
+    pub version: u32,
 }
 
-/// Connects to `station`, authenticates, and waits for its hello (link protocol version 2).
+/// Connects to `station`, authenticates, and waits for its hello (link protocol version 2
+/// or 3).
 ///
 /// Each step is bounded by `timeout`. Any failure means the station is unavailable.
 pub async fn connect(station: &StationConfig, cred: Cred, timeout: Duration) -> Result<Linked> {
@@ -61,9 +64,13 @@ pub async fn connect(station: &StationConfig, cred: Cred, timeout: Duration) -> 
         .await
         .map_err(|_| timed_out())?;
     match hello {
-        Ok(StationHello::Ready { station_id, .. }) => Ok(Linked {
+        Ok(StationHello::Ready {
+            station_id,
+            version,
+        }) => Ok(Linked {
             session,
             station_id,
+            version,
         }),
         Ok(StationHello::NotAvailable) => Err(Error::StationRefused {
             station: station.name.clone(),

@@ -10,8 +10,8 @@ use burnstand_wire::gss::Principal;
 use serde::Deserialize;
 
 use super::{
-    Access, Config, Limits, Service, StationConfig, MAX_ACCESS_ENTRIES, MAX_CONNECTIONS_CEILING,
-    MAX_NAME_LEN, MAX_STATIONS,
+    Access, Config, FarmSettings, Limits, Service, StationConfig, MAX_ACCESS_ENTRIES,
+    MAX_CONNECTIONS_CEILING, MAX_NAME_LEN, MAX_STATIONS,
 };
 use crate::error::{Error, Result};
 
@@ -33,6 +33,10 @@ pub(super) struct RawConfig {
     stations: Vec<RawStation>,
     #[serde(default)]
     queue: super::queue::RawQueue,
+    #[serde(default)]
+    admin: Vec<String>,
+    #[serde(default)]
+    farm: FarmSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +48,8 @@ struct RawStation {
     principal: String,
     services: Vec<String>,
     allow: Vec<String>,
+    #[serde(default)]
+    location: String,
 }
 
 impl RawConfig {
@@ -71,6 +77,14 @@ impl RawConfig {
                 "{} stations configured, at most {MAX_STATIONS}",
                 raw.stations.len()
             ));
+        }
+        let admin = if raw.admin.is_empty() {
+            Access::default()
+        } else {
+            check_allow(&raw.admin, &groups, "admin", &mut problems)
+        };
+        for problem in raw.farm.problems() {
+            problems.push(problem);
         }
         let mut names = HashSet::new();
         let mut stations = Vec::with_capacity(raw.stations.len().min(MAX_STATIONS));
@@ -113,6 +127,8 @@ impl RawConfig {
             limits: raw.limits,
             stations,
             queue,
+            admin,
+            farm: raw.farm,
         })
     }
 }
@@ -322,6 +338,9 @@ fn check_station(
         ));
     }
     services.sort();
+    if raw.location.chars().count() > burnstand_wire::limits::MAX_FARM_TEXT_LEN / 4 {
+        problems.push(format!("{what}: location is longer than 256 characters"));
+    }
     let allow = check_allow(&raw.allow, groups, &format!("{what}: allow"), problems);
     if problems.0.len() > before {
         return None;
@@ -334,6 +353,7 @@ fn check_station(
         principal_exported: principal_exported.unwrap_or_default(),
         services,
         allow,
+        location: raw.location,
     })
 }
 

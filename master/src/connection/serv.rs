@@ -103,6 +103,7 @@ impl Connection {
         let station::Linked {
             session: link,
             station_id,
+            ..
         } = link;
         let watch = receipts::ReceiptWatch {
             shared: &self.shared,

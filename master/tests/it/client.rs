@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use burnstand_wire::command::{Command, Greeting, Reply, ServiceType, StationType};
+use burnstand_wire::farm::{AdminReply, ListX, Reserve, ReserveReply};
 use burnstand_wire::gss::password_credentials;
 use burnstand_wire::io::{Session, Unauthenticated};
 use burnstand_wire::IoError as Error;
@@ -109,6 +110,54 @@ pub async fn bind_first(client: &mut Client) -> Reply {
     let types = list(client).await;
     let first = types.into_iter().next().expect("a station type");
     command(client, Command::Bind(first)).await
+}
+
+/// BIND the type with id `type_id` (the master matches on the id alone).
+pub async fn bind_first_of(client: &mut Client, type_id: u32) -> Reply {
+    let station_type = StationType {
+        id: type_id,
+        services: vec![burner()],
+        name: String::new(),
+        description: String::new(),
+    };
+    command(client, Command::Bind(station_type)).await
+}
+
+/// LISTX 1.
+pub async fn list_x(client: &mut Client) -> ListX {
+    guard("LISTX", async {
+        client.send(&Command::ListX(1)).await.expect("send LISTX");
+        client.recv::<ListX>().await.expect("LISTX reply")
+    })
+    .await
+}
+
+/// Sends RESERVE and reads the first reply.
+pub async fn reserve(client: &mut Client, request: Reserve) -> ReserveReply {
+    guard("RESERVE", async {
+        client
+            .send(&Command::Reserve(request))
+            .await
+            .expect("send RESERVE");
+        client.recv::<ReserveReply>().await.expect("RESERVE reply")
+    })
+    .await
+}
+
+/// The next message of a wait (QUEUED, RESERVED, …).
+pub async fn next_reserve_reply(client: &mut Client) -> ReserveReply {
+    guard("a reply while waiting", client.recv::<ReserveReply>())
+        .await
+        .expect("reply while waiting")
+}
+
+/// Sends an admin command and reads its reply.
+pub async fn admin(client: &mut Client, command: Command) -> AdminReply {
+    guard("admin command", async {
+        client.send(&command).await.expect("send admin command");
+        client.recv::<AdminReply>().await.expect("admin reply")
+    })
+    .await
 }
 
 /// The burner service record.

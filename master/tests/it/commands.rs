@@ -8,7 +8,8 @@ use uuid::Uuid;
 use burnstand_wire::protection::Protection;
 
 use crate::client::{
-    assert_closed, bind_first, burner, command, connect, connect_from, half_close, list,
+    assert_closed, bind_first, bind_first_of, burner, command, connect, connect_from, half_close,
+    list,
 };
 use crate::common::{guard, lab_test, LabSpec, StationSpec};
 use crate::station::{StationEvent, StationMode, EOF_REPLY};
@@ -215,29 +216,9 @@ fn serv_is_ok_then_relays_with_the_identity_block() {
 }
 
 #[test]
-fn serv_to_a_refusing_station_is_errnotavl_and_closes() {
+fn serv_to_a_station_that_fails_after_bind_is_errnotavl_and_closes() {
     let spec = LabSpec::default().stations(vec![
-        StationSpec::new("dvd-1", "DVD").mode(StationMode::Refuse)
-    ]);
-    lab_test(spec, |lab| async move {
-        let mut container = connect(&lab, "alice").await;
-        assert_eq!(bind_first(&mut container).await, Reply::Ok);
-        let mut module = connect(&lab, "alice").await;
-        assert_eq!(
-            command(&mut module, Command::Serv(burner())).await,
-            Reply::ErrNotAvl
-        );
-        assert_closed(&mut module).await;
-        // The failed station is left out of LIST for a while.
-        let mut bob = connect(&lab, "bob").await;
-        assert!(list(&mut bob).await.is_empty());
-    });
-}
-
-#[test]
-fn serv_to_an_unreachable_station_is_errnotavl_and_closes() {
-    let spec = LabSpec::default().stations(vec![
-        StationSpec::new("dvd-1", "DVD").mode(StationMode::Unreachable)
+        StationSpec::new("dvd-1", "DVD").mode(StationMode::RefuseSessions)
     ]);
     lab_test(spec, |lab| async move {
         let mut container = connect(&lab, "alice").await;
@@ -250,5 +231,36 @@ fn serv_to_an_unreachable_station_is_errnotavl_and_closes() {
         assert_closed(&mut module).await;
         // The container and its reservation are not affected: it can still QUIT.
         assert_eq!(command(&mut container, Command::Quit).await, Reply::Ok);
+        // The failed station is left out of LIST for a while.
+        let mut bob = connect(&lab, "bob").await;
+        assert!(list(&mut bob).await.is_empty());
     });
+}
+
+/// A station whose control link cannot be opened is offline: LIST leaves it out and BIND
+/// never hands it to a user (it used to, and the user's SERV failed).
+fn an_offline_station_is_never_bound(mode: StationMode) {
+    let spec = LabSpec::default().stations(vec![StationSpec::new("dvd-1", "DVD").mode(mode)]);
+    lab_test(spec, |lab| async move {
+        let mut alice = connect(&lab, "alice").await;
+        let mut listed = list(&mut alice).await;
+        guard("the station's first control link attempt", async {
+            while !listed.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                listed = list(&mut alice).await;
+            }
+        })
+        .await;
+        assert_eq!(bind_first_of(&mut alice, 1).await, Reply::ErrUnaval);
+    });
+}
+
+#[test]
+fn a_refusing_station_is_offline_and_never_bound() {
+    an_offline_station_is_never_bound(StationMode::Refuse);
+}
+
+#[test]
+fn an_unreachable_station_is_offline_and_never_bound() {
+    an_offline_station_is_never_bound(StationMode::Unreachable);
 }

@@ -27,11 +27,13 @@ use tokio_util::sync::CancellationToken;
 use crate::station::{StationMode, TestStation};
 
 pub use burnstand_testlab::{events, merged_keytab, SmallDisk, MASTER, REALM, STATION};
-/// Users of the realm: alice and bob are in the `lab` group, carol is in no access list.
-pub const USERS: [(&str, &str); 3] = [
+/// Users of the realm: alice, bob and dave are in the `lab` group, carol is in no access
+/// list.
+pub const USERS: [(&str, &str); 4] = [
     ("alice", "alice-pw"),
     ("bob", "bob-pw"),
     ("carol", "carol-pw"),
+    ("dave", "dave-pw"),
 ];
 
 /// Upper bound on any single wait in a test: a hang guard, never a performance assertion.
@@ -80,6 +82,8 @@ pub struct LabSpec {
     pub stations: Vec<StationSpec>,
     /// Extra lines for `[limits]`.
     pub limits: String,
+    /// Extra top-level keys (`admin = […]`) then sections (`[farm]`, `[queue]`).
+    pub extra: String,
     pub ticket_lifetime: Option<Duration>,
     pub audit_failure: Option<TestOnlyFailure>,
     /// The policy file's text; by default every user of the realm may burn one (made-up)
@@ -99,6 +103,7 @@ impl Default for LabSpec {
         LabSpec {
             stations: vec![StationSpec::new("dvd-1", "DVD")],
             limits: String::new(),
+            extra: String::new(),
             ticket_lifetime: None,
             audit_failure: None,
             policy: None,
@@ -120,6 +125,11 @@ pub fn open_policy() -> String {
 impl LabSpec {
     pub fn stations(mut self, stations: Vec<StationSpec>) -> Self {
         self.stations = stations;
+        self
+    }
+
+    pub fn extra(mut self, extra: &str) -> Self {
+        self.extra = extra.to_owned();
         self
     }
 
@@ -231,6 +241,7 @@ pub fn config_text(
     audit: &Path,
     stations: &[(StationSpec, SocketAddr)],
     limits: &str,
+    extra: &str,
 ) -> String {
     let policy = audit.with_file_name("policy.toml");
     if !policy.exists() {
@@ -239,8 +250,8 @@ pub fn config_text(
     // The copy ledger stays off the audit log's (possibly tiny, tmpfs) filesystem.
     let state = keytab.with_file_name("master-state");
     let mut text = format!(
-        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\nstate_dir = \"{}\"\npolicy = \"{}\"\n\n[limits]\n{limits}\n\n\
-         [groups]\nlab = [\"{}\", \"{}\"]\n",
+        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\nstate_dir = \"{}\"\npolicy = \"{}\"\n{extra}\n\n[limits]\n{limits}\n\n\
+         [groups]\nlab = [\"{}\", \"{}\", \"{}\"]\n",
         realm.principal(MASTER),
         keytab.display(),
         audit.display(),
@@ -248,6 +259,7 @@ pub fn config_text(
         policy.display(),
         realm.principal("alice"),
         realm.principal("bob"),
+        realm.principal("dave"),
     );
     for (spec, addr) in stations {
         text.push_str(&format!(
@@ -307,7 +319,14 @@ where
         if let Some(policy) = &spec.policy {
             std::fs::write(dir.path().join("policy.toml"), policy).expect("write the policy");
         }
-        let text = config_text(&realm, &master_keytab, &audit_path, &placed, &spec.limits);
+        let text = config_text(
+            &realm,
+            &master_keytab,
+            &audit_path,
+            &placed,
+            &spec.limits,
+            &spec.extra,
+        );
         let config =
             Config::from_toml(&text).unwrap_or_else(|e| panic!("test config: {e}\n{text}"));
         let mut options = OpenOptions::new();

@@ -11,6 +11,7 @@ mod audit_chain;
 mod bind_race;
 mod cli;
 mod commands;
+mod farm;
 mod flood;
 mod handshake_attacks;
 mod hostile;

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 
 use burnstand_wire::command::Identity;
+use burnstand_wire::farm::StationState;
 use burnstand_wire::gss::acceptor_credentials;
 use burnstand_wire::io::Unauthenticated;
 use burnstand_wire::link::{LinkOpen, MasterMessage, StationHello, StationMessage};
@@ -23,6 +24,12 @@ pub enum StationMode {
     Accept,
     /// Sends ERRNOTAVL after the handshake (e.g. a drive failure).
     Refuse,
+    /// Reports once after WATCH, then says nothing more on its control link (a hung
+    /// station host: the TCP connection stays up).
+    Hangs,
+    /// Serves its first link (the master's control link, opened at start) and refuses every
+    /// later one with ERRNOTAVL: a station that fails between BIND and SERV.
+    RefuseSessions,
     /// Nothing listens at the station's address.
     Unreachable,
 }
@@ -74,8 +81,15 @@ impl TestStation {
         let own = own_principal.to_owned();
         let master = master_principal.to_owned();
         tokio::spawn(async move {
+            let mut accepted = 0usize;
             while let Ok((stream, _)) = listener.accept().await {
                 let (tx, own, master) = (tx.clone(), own.clone(), master.clone());
+                let mode = match mode {
+                    StationMode::RefuseSessions if accepted > 0 => StationMode::Refuse,
+                    StationMode::RefuseSessions => StationMode::Accept,
+                    other => other,
+                };
+                accepted += 1;
                 tokio::spawn(async move {
                     if let Err(e) = serve(stream, &own, &master, mode, &tx).await {
                         let _ = tx.send(StationEvent::Failed(e.to_string()));
@@ -127,16 +141,38 @@ async fn serve(
         LinkOpen::Session(identity) => identity,
         LinkOpen::Control => {
             // The master's control link: this station burns nothing, so it only answers
-            // the sync (no receipts) and the pings, silently, until the master closes it.
+            // the sync (no receipts) and the pings, and reports itself idle on every
+            // heartbeat after WATCH, until the master closes it.
+            let mut heartbeat: Option<tokio::time::Interval> = None;
             loop {
-                let answer = match session.recv::<MasterMessage>().await {
-                    Ok(MasterMessage::Sync { .. }) => StationMessage::Synced {
-                        head_seq: 0,
-                        head_hash: burnstand_wire::burner::Sha256([0; 32]),
+                let beat = async {
+                    match heartbeat.as_mut() {
+                        Some(interval) => interval.tick().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let answer = tokio::select! {
+                    message = session.recv::<MasterMessage>() => match message {
+                        Ok(MasterMessage::Sync { .. }) => StationMessage::Synced {
+                            head_seq: 0,
+                            head_hash: burnstand_wire::burner::Sha256([0; 32]),
+                        },
+                        Ok(MasterMessage::Ping) => StationMessage::Pong,
+                        Ok(MasterMessage::Watch { .. }) if mode == StationMode::Hangs => {
+                            session.send(&StationMessage::State(StationState::default())).await?;
+                            while session.recv_bytes().await.is_ok() {}
+                            return Ok(());
+                        }
+                        Ok(MasterMessage::Watch { heartbeat_ms }) => {
+                            heartbeat = Some(tokio::time::interval(
+                                std::time::Duration::from_millis(u64::from(heartbeat_ms)),
+                            ));
+                            continue;
+                        }
+                        Ok(_) => continue,
+                        Err(_) => return Ok(()),
                     },
-                    Ok(MasterMessage::Ping) => StationMessage::Pong,
-                    Ok(_) => continue,
-                    Err(_) => return Ok(()),
+                    _ = beat => StationMessage::State(StationState::default()),
                 };
                 session.send(&answer).await?;
             }

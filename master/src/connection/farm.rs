@@ -1,0 +1,289 @@
+//! The burner-farm commands on a connection (`docs/protocol.md` §5.10): LISTX, RESERVE with
+//! its wait in the queue, and the admin commands. Part of [`super`]'s connection; split off
+//! so each file reads in one sitting.
+
+use burnstand_wire::command::{Command, Reply};
+use burnstand_wire::datastream::from_bytes;
+use burnstand_wire::farm::{ListX, Reserve, ReserveReply, ReservedStation, LISTX_VERSION};
+use burnstand_wire::io::Session;
+use tokio::net::TcpStream;
+use tracing::{debug, info};
+
+use super::{record, Connection, End, Mode};
+use crate::audit;
+use crate::flood;
+use crate::registry::{BindRefusal, Bound};
+use crate::waiting::{self, JoinRefusal, Outcome};
+
+/// How a reservation request is answered: BIND's one word, or RESERVE's reply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Asked {
+    Bind,
+    Reserve,
+}
+
+impl Connection {
+    /// LISTX: the types with their counts, in the highest version both sides know.
+    pub(super) async fn list_x(
+        &self,
+        session: &mut Session<TcpStream>,
+        version: u32,
+    ) -> Option<End> {
+        let shared = &self.shared;
+        let types = shared
+            .registry
+            .counts(&self.principal, |t| waiting::queued(shared, t));
+        if self.mode.bound().is_none()
+            && !record(
+                shared,
+                audit::list(self.conn_id, &self.principal, types.len()),
+            )
+            .await
+        {
+            // Only command mode's LISTX is recorded: a held reservation's keep-alive would
+            // otherwise write a record every few minutes for hours.
+            return Some(End::AuditFailed);
+        }
+        let reply = ListX {
+            version: version.min(LISTX_VERSION),
+            types,
+        };
+        session
+            .send(&reply)
+            .await
+            .err()
+            .map(|e| End::Lost(e.to_string()))
+    }
+
+    /// RESERVE (and BIND, as a RESERVE of one station that does not wait).
+    pub(super) async fn reserve(
+        &mut self,
+        session: &mut Session<TcpStream>,
+        request: &Reserve,
+        asked: Asked,
+    ) -> Option<End> {
+        if let Some(refusal) = self.policy_refusal(request.type_id) {
+            let reason = refusal.to_string();
+            info!(station_type = request.type_id, reason = %reason, "reservation refused by policy");
+            let event = audit::bind_deny(self.conn_id, &self.principal, request.type_id, &reason);
+            if !self.record_within(flood::Kind::BindDeny, event).await {
+                return Some(End::AuditFailed);
+            }
+            return self.answer(session, asked, Reply::ErrDenied(reason)).await;
+        }
+        let result = if self.shared.draining.is_cancelled() {
+            Err("master is shutting down")
+        } else {
+            waiting::try_reserve(&self.shared, &self.registration, &self.principal, request)
+                .map_err(|refusal| {
+                    if refusal == BindRefusal::NoneFree && request.waits() {
+                        ""
+                    } else {
+                        refusal.reason()
+                    }
+                })
+        };
+        match result {
+            Ok(bound) => self.reserved(session, bound, request.type_id, asked).await,
+            Err("") => self.wait(session, request).await,
+            Err(reason) => {
+                info!(
+                    station_type = request.type_id,
+                    reason, "reservation refused"
+                );
+                let event =
+                    audit::bind_deny(self.conn_id, &self.principal, request.type_id, reason);
+                if !self.record_within(flood::Kind::BindDeny, event).await {
+                    return Some(End::AuditFailed);
+                }
+                self.answer(session, asked, Reply::ErrUnaval).await
+            }
+        }
+    }
+
+    async fn answer(
+        &self,
+        session: &mut Session<TcpStream>,
+        asked: Asked,
+        reply: Reply,
+    ) -> Option<End> {
+        let sent = match asked {
+            Asked::Bind => session.send(&reply).await,
+            Asked::Reserve => session.send(&ReserveReply::Refused(reply)).await,
+        };
+        sent.err().map(|e| End::Lost(e.to_string()))
+    }
+
+    /// A reservation was made for this connection: it becomes the container connection.
+    async fn reserved(
+        &mut self,
+        session: &mut Session<TcpStream>,
+        bound: Bound,
+        type_id: u32,
+        asked: Asked,
+    ) -> Option<End> {
+        let session_id = bound.session_id.to_string();
+        // From here on this is the container connection: if anything below fails, `finish`
+        // ends the reservation like any other loss of the container.
+        self.mode = Mode::Bound(bound.clone());
+        let event = audit::bind(
+            self.conn_id,
+            &self.principal,
+            type_id,
+            &bound.station_name,
+            &session_id,
+        );
+        if !record(&self.shared, event).await {
+            return Some(End::AuditFailed);
+        }
+        info!(station = %bound.station_name, session = %session_id, hold = bound.hold, "station reserved");
+        let sent = match asked {
+            Asked::Bind => session.send(&Reply::Ok).await,
+            Asked::Reserve => {
+                let stations = bound
+                    .stations
+                    .iter()
+                    .filter_map(|&s| self.shared.registry.station(s))
+                    .map(|c| ReservedStation {
+                        name: c.name.clone(),
+                        location: c.location.clone(),
+                    })
+                    .collect();
+                session
+                    .send(&ReserveReply::Reserved {
+                        session_id,
+                        stations,
+                    })
+                    .await
+            }
+        };
+        sent.err().map(|e| End::Lost(e.to_string()))
+    }
+
+    /// Waits in the queue until a station is handed over, the client leaves, or the
+    /// connection ends. The client's place is pushed as it changes.
+    async fn wait(&mut self, session: &mut Session<TcpStream>, request: &Reserve) -> Option<End> {
+        let ticket = match waiting::join(&self.shared, self.conn_id, &self.principal, request) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                let reason = match refusal {
+                    JoinRefusal::AlreadyWaiting => {
+                        "you are already waiting for a station in another session".to_owned()
+                    }
+                    JoinRefusal::Unavailable(why) => format!("the queue is not available: {why}"),
+                };
+                info!(reason = %reason, "queue join refused");
+                return self
+                    .answer(session, Asked::Reserve, Reply::ErrDenied(reason))
+                    .await;
+            }
+        };
+        let event = audit::queue(self.conn_id, &self.principal, "queue.join", request.type_id);
+        if !record(&self.shared, event).await {
+            ticket.leave();
+            return Some(End::AuditFailed);
+        }
+        info!(rejoined = ticket.rejoined, "waiting in the queue");
+        let mut ticket = ticket;
+        let mut standing = ticket.standing.clone();
+        standing.mark_changed();
+        loop {
+            tokio::select! {
+                biased;
+                () = self.registration.cancelled().cancelled() => {
+                    ticket.leave();
+                    return Some(End::Cancelled);
+                }
+                () = tokio::time::sleep_until(self.expires_at.into()) => {
+                    ticket.leave();
+                    return Some(End::Expired);
+                }
+                outcome = &mut ticket.outcome => {
+                    return match outcome {
+                        Ok(Outcome::Handed(bound)) => {
+                            drop(ticket);
+                            self.reserved(session, bound, request.type_id, Asked::Reserve).await
+                        }
+                        Ok(Outcome::Cleared) => {
+                            drop(ticket);
+                            let reason = Reply::ErrDenied("the lab staff cleared the queue".into());
+                            self.answer(session, Asked::Reserve, reason).await
+                        }
+                        Err(_) => Some(End::Lost("queue entry lost".into())),
+                    };
+                }
+                changed = standing.changed() => {
+                    if changed.is_err() {
+                        continue;
+                    }
+                    let now = *standing.borrow_and_update();
+                    if now.position == 0 {
+                        continue;
+                    }
+                    let update = ReserveReply::Queued {
+                        position: now.position,
+                        eta_seconds: now.eta_seconds,
+                        waiting: now.waiting,
+                    };
+                    if let Err(e) = session.send(&update).await {
+                        // The entry stays (away) for the rejoin grace time.
+                        return Some(End::Lost(e.to_string()));
+                    }
+                }
+                received = session.recv_bytes() => {
+                    let message = match received {
+                        Ok(message) => message,
+                        Err(e) => {
+                            debug!(reason = %e, "connection lost while waiting");
+                            return Some(End::Lost(e.to_string()));
+                        }
+                    };
+                    match from_bytes::<Command>(&message) {
+                        Ok(Command::Leave) => {
+                            ticket.leave();
+                            let event = audit::queue(self.conn_id, &self.principal, "queue.leave", request.type_id);
+                            if !record(&self.shared, event).await {
+                                return Some(End::AuditFailed);
+                            }
+                            info!("left the queue");
+                            return session.send(&ReserveReply::Left).await.err().map(|e| End::Lost(e.to_string()));
+                        }
+                        Ok(Command::Quit) => {
+                            ticket.leave();
+                            return Some(self.quit(session).await);
+                        }
+                        Ok(command) => {
+                            let reason = format!("{} while waiting: only LEAVE and QUIT are accepted", command.word());
+                            if let Some(end) = self.invalid(session, &reason).await {
+                                return Some(end);
+                            }
+                        }
+                        Err(e) => {
+                            if let Some(end) = self.invalid(session, &format!("not a command: {e}")).await {
+                                return Some(end);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An admin command: audited, then answered.
+    pub(super) async fn admin(
+        &mut self,
+        session: &mut Session<TcpStream>,
+        command: &Command,
+    ) -> Option<End> {
+        let Some(reply) =
+            crate::farm::admin(&self.shared, self.conn_id, &self.principal, command).await
+        else {
+            return Some(End::AuditFailed);
+        };
+        session
+            .send(&reply)
+            .await
+            .err()
+            .map(|e| End::Lost(e.to_string()))
+    }
+}

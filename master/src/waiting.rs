@@ -1,0 +1,394 @@
+//! The wait queue's life at the master (`docs/protocol.md` §5.10.3): who waits on which
+//! connection, handing freed stations to the head of the queue, positions and ETAs pushed to
+//! the waiting clients, and the queue's survival of a restart.
+//!
+//! The queue itself (order, priority classes, aging, its store) is [`crate::queue`]. Here it
+//! sits in the [`Lobby`] with the *waiters*: the live connections waiting for their entry.
+//! An entry without a waiter is *away* (its client lost the connection, or the master
+//! restarted): it keeps its place for `queue.rejoin_grace`, and a RESERVE with WAIT from the
+//! same principal takes it back. Hand-over only goes to entries with a waiter.
+//!
+//! Lock order: the lobby, then the registry. A direct RESERVE or BIND takes the lobby first
+//! too, and does not take a station while anyone connected waits for its type: a freed
+//! station always goes to the head of the queue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use burnstand_wire::farm::{QueueEntry, Reserve};
+use burnstand_wire::gss::Principal;
+use tokio::sync::{oneshot, watch};
+use tracing::{info, warn};
+
+use crate::queue::{class_of, eta, eta_seconds, Means, Queue, Waiting};
+use crate::registry::{BindRefusal, Bound, Registration, Teardown};
+use crate::server::Shared;
+
+/// Where a waiting client stands, pushed whenever it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    pub position: u32,
+    pub waiting: u32,
+    pub eta_seconds: u32,
+}
+
+/// How a wait ends, other than by the client.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A station (or several) was reserved for the waiting connection.
+    Handed(Bound),
+    /// An admin cleared the queue.
+    Cleared,
+}
+
+struct Waiter {
+    conn_id: u64,
+    principal: Principal,
+    hold: bool,
+    standing: watch::Sender<Standing>,
+    outcome: Option<oneshot::Sender<Outcome>>,
+}
+
+/// The queue and its waiters, behind one lock.
+pub struct Lobby {
+    queue: Queue,
+    waiters: HashMap<Vec<u8>, Waiter>,
+    /// Entries without a waiter, since when.
+    away: HashMap<Vec<u8>, Instant>,
+    means: Means,
+}
+
+impl Lobby {
+    /// The lobby over `queue` (loaded from its store): every loaded entry is away until its
+    /// client comes back.
+    pub fn new(queue: Queue, default_eta: Duration) -> Lobby {
+        let now = Instant::now();
+        let away = queue
+            .entries()
+            .iter()
+            .map(|w| (w.key.clone(), now))
+            .collect();
+        Lobby {
+            queue,
+            waiters: HashMap::new(),
+            away,
+            means: Means::new(default_eta),
+        }
+    }
+
+    /// Waiting entries for `type_id`.
+    pub fn queued(&self, type_id: u32) -> u32 {
+        self.queue.len(type_id)
+    }
+
+    fn someone_waits_for(&self, type_id: u32) -> bool {
+        self.queue
+            .entries()
+            .iter()
+            .any(|w| w.type_id == type_id && self.waiters.contains_key(&w.key))
+    }
+}
+
+fn lobby(shared: &Shared) -> MutexGuard<'_, Lobby> {
+    shared.lobby.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// RESERVE or BIND without waiting: a free station, unless connected users wait for the type.
+pub(crate) fn try_reserve(
+    shared: &Shared,
+    reg: &Registration,
+    principal: &Principal,
+    request: &Reserve,
+) -> Result<Bound, BindRefusal> {
+    let lobby = lobby(shared);
+    if lobby.someone_waits_for(request.type_id) {
+        // Checked first so that a user who may not use the type hears that, not "busy".
+        shared.registry.check_reservable(reg, principal, request)?;
+        return Err(BindRefusal::NoneFree);
+    }
+    shared.registry.reserve(reg, principal, request)
+}
+
+/// A connection's place in the queue; dropping it without [`Ticket::leave`] leaves the entry
+/// away (it keeps its place for the rejoin grace time).
+pub struct Ticket {
+    shared: Arc<Shared>,
+    key: Vec<u8>,
+    conn_id: u64,
+    pub standing: watch::Receiver<Standing>,
+    pub outcome: oneshot::Receiver<Outcome>,
+    /// Whether the principal had an entry already (after a restart or a lost connection).
+    pub rejoined: bool,
+}
+
+/// Why a connection could not join the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinRefusal {
+    /// Another connection of the same principal is waiting.
+    AlreadyWaiting,
+    /// The queue is full, or its store failed.
+    Unavailable(String),
+}
+
+/// Joins (or rejoins) the queue for `request` on connection `conn_id`.
+pub(crate) fn join(
+    shared: &Arc<Shared>,
+    conn_id: u64,
+    principal: &Principal,
+    request: &Reserve,
+) -> Result<Ticket, JoinRefusal> {
+    let key = principal.exported().to_vec();
+    let mut lobby = lobby(shared);
+    if lobby.waiters.contains_key(&key) {
+        return Err(JoinRefusal::AlreadyWaiting);
+    }
+    let (class, priority) = class_of(&shared.config.queue, principal);
+    let entry = Waiting {
+        key: key.clone(),
+        user: principal.as_str().to_owned(),
+        type_id: request.type_id,
+        drives: request.drives,
+        station: request.station.clone(),
+        class,
+        priority,
+        joined: SystemTime::now(),
+        seq: 0,
+    };
+    let joined = lobby
+        .queue
+        .join(entry)
+        .map_err(|e| JoinRefusal::Unavailable(e.to_string()))?;
+    let (standing_tx, standing) = watch::channel(Standing::default());
+    let (outcome_tx, outcome) = oneshot::channel();
+    lobby.away.remove(&key);
+    lobby.waiters.insert(
+        key.clone(),
+        Waiter {
+            conn_id,
+            principal: principal.clone(),
+            hold: request.holds(),
+            standing: standing_tx,
+            outcome: Some(outcome_tx),
+        },
+    );
+    publish(shared, &mut lobby);
+    Ok(Ticket {
+        shared: Arc::clone(shared),
+        key,
+        conn_id,
+        standing,
+        outcome,
+        rejoined: joined.rejoined(),
+    })
+}
+
+impl Ticket {
+    /// Leaves the queue (LEAVE, QUIT, the end of the user's connections).
+    pub fn leave(self) {
+        let mut lobby = lobby(&self.shared);
+        if lobby
+            .waiters
+            .get(&self.key)
+            .is_some_and(|w| w.conn_id == self.conn_id)
+        {
+            lobby.waiters.remove(&self.key);
+            if let Err(e) = lobby.queue.leave(&self.key) {
+                warn!(error = %e, "cannot remove a queue entry from the store");
+            }
+            publish(&self.shared, &mut lobby);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut lobby = lobby(&self.shared);
+        if lobby
+            .waiters
+            .get(&self.key)
+            .is_some_and(|w| w.conn_id == self.conn_id)
+        {
+            lobby.waiters.remove(&self.key);
+            if lobby.queue.position(&self.key, SystemTime::now()).is_some() {
+                lobby.away.insert(self.key.clone(), Instant::now());
+            }
+        }
+    }
+}
+
+/// Pushes every connected waiter's standing if it changed.
+fn publish(shared: &Shared, lobby: &mut Lobby) {
+    let now = SystemTime::now();
+    let Lobby {
+        queue,
+        waiters,
+        means,
+        ..
+    } = lobby;
+    for (key, waiter) in waiters.iter() {
+        let Some(at) = queue.position(key, now) else {
+            continue;
+        };
+        let type_id = queue.get(key).map_or(0, |w| w.type_id);
+        let stations = shared.registry.healthy_of_type(type_id).max(1);
+        let standing = Standing {
+            position: at.position,
+            waiting: at.waiting,
+            eta_seconds: eta_seconds(eta(at.position, stations, means.mean(type_id))),
+        };
+        waiter.standing.send_if_modified(|old| {
+            let changed = *old != standing;
+            *old = standing;
+            changed
+        });
+    }
+}
+
+/// A reservation ended: its length feeds the ETA, and its stations go to the queue.
+pub(crate) async fn ended(shared: &Arc<Shared>, teardown: &Teardown) {
+    if let (Some(held), Some(&first)) = (teardown.held, teardown.freed.first()) {
+        let type_id = shared.registry.type_of(first);
+        lobby(shared).means.record(type_id, held);
+    }
+    hand_over(shared).await;
+}
+
+/// Hands free stations to the heads of the queue, drops entries away too long, and pushes
+/// the new standings.
+pub(crate) async fn hand_over(shared: &Arc<Shared>) {
+    let mut handed_but_gone = Vec::new();
+    {
+        let mut lobby = lobby(shared);
+        let grace = shared.config.queue.rejoin_grace;
+        let expired: Vec<Vec<u8>> = lobby
+            .away
+            .iter()
+            .filter(|(_, since)| since.elapsed() > grace)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in expired {
+            lobby.away.remove(&key);
+            if let Ok(Some(entry)) = lobby.queue.leave(&key) {
+                info!(user = %entry.user, "queue entry dropped: its client did not come back");
+            }
+        }
+        let now = SystemTime::now();
+        let claim_by = Instant::now() + shared.config.queue.claim_timeout;
+        let types: Vec<u32> = shared
+            .registry
+            .types()
+            .iter()
+            .map(|t| t.record.id)
+            .collect();
+        for type_id in types {
+            loop {
+                let next = lobby
+                    .queue
+                    .next_for(type_id, now, |w| {
+                        lobby.waiters.contains_key(&w.key)
+                            && shared
+                                .registry
+                                .could_get(&lobby.waiters[&w.key].principal, w)
+                    })
+                    .cloned();
+                let Some(entry) = next else { break };
+                let Some(waiter) = lobby.waiters.remove(&entry.key) else {
+                    break;
+                };
+                let request = Reserve {
+                    type_id,
+                    station: entry.station.clone(),
+                    drives: entry.drives,
+                    flags: 0,
+                };
+                let claim = (!waiter.hold).then_some(claim_by);
+                let bound = shared.registry.reserve_handed(
+                    &entry.key,
+                    waiter.conn_id,
+                    &waiter.principal,
+                    &request,
+                    waiter.hold,
+                    claim,
+                );
+                let bound = match bound {
+                    Ok(bound) => bound,
+                    Err(_) => {
+                        lobby.waiters.insert(entry.key.clone(), waiter);
+                        break;
+                    }
+                };
+                if let Err(e) = lobby.queue.leave(&entry.key) {
+                    warn!(error = %e, "cannot remove a queue entry from the store");
+                }
+                info!(user = %entry.user, stations = %bound.station_name, "station handed to the head of the queue");
+                if let Some(tx) = waiter.outcome {
+                    if let Err(Outcome::Handed(bound)) = tx.send(Outcome::Handed(bound)) {
+                        handed_but_gone.push((entry.key.clone(), bound));
+                    }
+                }
+            }
+        }
+        publish(shared, &mut lobby);
+    }
+    for (key, bound) in handed_but_gone {
+        // The waiting connection ended between the check and the hand-over: pass it on.
+        if let Some(teardown) = shared.registry.end_session(&key, bound.session_id) {
+            let event = crate::audit::ended_by_master(&teardown, "claim missed");
+            if let Err(e) = shared.audit.append(event).await {
+                warn!(error = %e, "cannot audit a missed claim");
+            }
+        }
+    }
+}
+
+/// QREPORT: the queue in hand-over order per type.
+pub(crate) fn report(shared: &Shared) -> Vec<QueueEntry> {
+    let lobby = lobby(shared);
+    let now = SystemTime::now();
+    let mut rows = Vec::new();
+    for t in shared.registry.types() {
+        let stations = shared.registry.healthy_of_type(t.record.id).max(1);
+        for (i, w) in lobby.queue.order(t.record.id, now).into_iter().enumerate() {
+            let position = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            rows.push(QueueEntry {
+                position,
+                user: w.user.clone(),
+                type_id: w.type_id,
+                class: w.class.clone(),
+                drives: w.drives,
+                waited_seconds: u32::try_from(
+                    now.duration_since(w.joined).unwrap_or_default().as_secs(),
+                )
+                .unwrap_or(u32::MAX),
+                eta_seconds: eta_seconds(eta(position, stations, lobby.means.mean(w.type_id))),
+                connected: lobby.waiters.contains_key(&w.key),
+            });
+        }
+    }
+    rows
+}
+
+/// QCLEAR: empties the queue; every waiting client is told. Returns how many entries went.
+pub(crate) async fn clear(shared: &Arc<Shared>) -> usize {
+    let mut lobby = lobby(shared);
+    let cleared = match lobby.queue.clear() {
+        Ok(cleared) => cleared,
+        Err(e) => {
+            warn!(error = %e, "cannot clear the queue's store");
+            return 0;
+        }
+    };
+    lobby.away.clear();
+    for (_, mut waiter) in lobby.waiters.drain() {
+        if let Some(tx) = waiter.outcome.take() {
+            let _ = tx.send(Outcome::Cleared);
+        }
+    }
+    cleared.len()
+}
+
+/// Entries waiting for `type_id` (LISTX).
+pub(crate) fn queued(shared: &Shared, type_id: u32) -> u32 {
+    lobby(shared).queued(type_id)
+}
