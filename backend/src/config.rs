@@ -66,6 +66,11 @@ pub struct Config {
     /// seconds; 0 turns it off.
     #[serde(default = "default_idle_report")]
     pub idle_report_secs: u64,
+    /// How often the station checks on its own that its drive can be used while a master
+    /// watches its state (`docs/protocol.md` §5.10.1), in seconds; 0 turns it off. Without it
+    /// a drive that breaks while idle shows as idle until a session is refused.
+    #[serde(default = "default_drive_check")]
+    pub drive_check_secs: u64,
     /// Whether the tray is opened after every burn (burner-farm design: "possibly pops tray open
     /// itself"). Between copies of a multi-copy burn it is always opened.
     #[serde(default = "default_true")]
@@ -115,6 +120,9 @@ fn default_handshake_timeout() -> u64 {
     burnstand_wire::limits::HANDSHAKE_TIMEOUT.as_secs()
 }
 fn default_idle_report() -> u64 {
+    10
+}
+fn default_drive_check() -> u64 {
     10
 }
 fn default_true() -> bool {
@@ -292,6 +300,11 @@ impl Config {
         (self.idle_report_secs > 0).then(|| Duration::from_secs(self.idle_report_secs))
     }
 
+    /// The drive check's interval while a master watches, `None` when turned off.
+    pub fn drive_check(&self) -> Option<Duration> {
+        (self.drive_check_secs > 0).then(|| Duration::from_secs(self.drive_check_secs))
+    }
+
     /// How long to wait for a new disc between copies.
     pub fn medium_wait(&self) -> Duration {
         Duration::from_secs(self.medium_wait_secs)
@@ -333,6 +346,7 @@ policy = "/etc/burnstand/policy.toml"
         assert_eq!(c.drive_kind().unwrap(), DriveKind::Dvd);
         assert_eq!(c.handshake_timeout(), Duration::from_secs(10));
         assert_eq!(c.idle_report(), Some(Duration::from_secs(10)));
+        assert_eq!(c.drive_check(), Some(Duration::from_secs(10)));
         assert!(c.eject_after_burn);
     }
 

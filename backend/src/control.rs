@@ -1,11 +1,13 @@
 //! The station's side of the control link (`docs/protocol.md` §5.9): the one connection each
 //! trusted master keeps open to this station, over which the station asks for a **copy grant**
 //! before each copy of a quota-limited or dated image, pushes every receipt it writes, and
-//! answers the master's SYNC with the receipts the master has not recorded.
+//! answers the master's SYNC with the receipts the master has not recorded. A master that
+//! sends WATCH (link version 3) also gets the station's live state ([`watch`]).
 //!
 //! One task per link owns its GSSAPI session and serves it from one `select!`: messages from
-//! the master (cancel-safe receive), requests from burn jobs (a channel), and the receipts of
-//! a SYNC in progress (a channel fed by a blocking log scan). Sends are never raced.
+//! the master (cancel-safe receive), the live state once watched (a `watch` receiver and the
+//! heartbeat), the receipts of a SYNC in progress (a channel fed by a blocking log scan), and
+//! requests from burn jobs (a channel). Sends are never raced.
 //! A newer link from the same master replaces the older one.
 
 use std::collections::HashMap;
@@ -20,6 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::reconcile;
+use crate::state_board::StateBoard;
+
+mod watch;
 
 /// How long a burn waits for the master's answer to a grant request. The master answers
 /// after one fsync; a master that takes longer is treated as unreachable.
@@ -142,6 +147,7 @@ impl ControlLinks {
 /// Serves one control link until the master closes it, it fails, or `shutdown` fires.
 pub async fn serve(
     links: &ControlLinks,
+    board: &StateBoard,
     audit_log: std::path::PathBuf,
     mut wire: WireSession<TcpStream>,
     shutdown: CancellationToken,
@@ -151,6 +157,7 @@ pub async fn serve(
     tracing::info!("control link up");
     let mut pending: HashMap<String, oneshot::Sender<Result<(), NoGrant>>> = HashMap::new();
     let mut sync: Option<mpsc::Receiver<reconcile::SyncItem>> = None;
+    let mut watching: Option<watch::Watch> = None;
     let reason = loop {
         tokio::select! {
             biased;
@@ -175,10 +182,19 @@ pub async fn serve(
                         Ok(())
                     }
                     MasterMessage::Ping => wire.send(&StationMessage::Pong).await,
-                    // Live state reporting: not yet (issue 13 in progress).
-                    MasterMessage::Watch { .. } => Ok(()),
+                    MasterMessage::Watch { heartbeat_ms } => {
+                        tracing::info!(heartbeat_ms, "master watches the station state");
+                        let (watch, now) = watch::Watch::start(board, heartbeat_ms);
+                        watching = Some(watch);
+                        wire.send(&StationMessage::State(now)).await
+                    }
                 };
                 if let Err(e) = sent {
+                    break format!("cannot send: {e}");
+                }
+            }
+            state = watch::next_state(&mut watching) => {
+                if let Err(e) = wire.send(&StationMessage::State(state)).await {
                     break format!("cannot send: {e}");
                 }
             }

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Result, StationError};
 use crate::image::Image;
 use crate::receipt::{self, CopyOutcome, CopyResult, Who};
+use crate::state_board::BurnMark;
 use crate::station::{DriveHold, Station};
 
 /// Events a job may queue ahead of its session; progress beyond this is dropped (the next
@@ -96,6 +97,9 @@ pub struct BurnJob {
     pub cancel: CancellationToken,
     pub reason: CancelSlot,
     pub hold: DriveHold,
+    /// The job on the live state (the masters' view); dropped with the job, which ends it
+    /// there.
+    pub burning: BurnMark,
 }
 
 impl BurnJob {
@@ -103,6 +107,7 @@ impl BurnJob {
     pub async fn run(self) -> Outcome {
         let _hold = &self.hold;
         for copy in 1..=self.copies {
+            self.burning.copy(copy);
             let outcome = self.copy(copy).await;
             match outcome {
                 Ok(CopyEnd::Verified) => {}
@@ -130,6 +135,7 @@ impl BurnJob {
     }
 
     fn progress(&self, phase: Phase, copy: u32, percent: Percent) {
+        self.burning.progress(phase, copy, percent);
         let status = Event::Status(Progress {
             phase,
             copy,
@@ -485,12 +491,20 @@ impl BurnJob {
     /// configured time.
     async fn wait_for_disc(&self, copy: u32) -> Result<()> {
         let deadline = Instant::now() + self.station.config().medium_wait();
+        let mut waiting = false;
         loop {
             if self.cancel.is_cancelled() {
                 return Err(self.cancelled(copy, "waiting for a disc", None).await);
             }
             if self.station.drive().medium().await?.is_burnable() {
+                if waiting {
+                    self.burning.copy(copy);
+                }
                 return Ok(());
+            }
+            if !waiting {
+                waiting = true;
+                self.burning.waiting_for_disc(copy);
             }
             if Instant::now() >= deadline {
                 return Err(StationError::drive(

@@ -33,7 +33,8 @@
 //! - [`receipt`]: the audit records; [`station`]: shared state; [`faulty`]: a test-only drive;
 //! - [`control`]: the masters' control links (copy grants, receipts pushed and synced);
 //!   [`reconcile`]: copies interrupted by a crash, and the receipts a SYNC sends;
-//!   [`station_id`]: the station's persisted id and the copies' ids.
+//!   [`station_id`]: the station's persisted id and the copies' ids;
+//! - [`state_board`]: the live state the masters watch (sessions, burns, the drive's reports).
 #![forbid(unsafe_code)]
 
 pub mod bounds;
@@ -54,6 +55,7 @@ pub mod receipt;
 pub mod reconcile;
 pub mod server;
 pub mod session;
+pub mod state_board;
 pub mod station;
 pub mod station_id;
 

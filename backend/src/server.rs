@@ -97,10 +97,14 @@ pub async fn serve(
         );
     }
     tracing::info!(%listen, station = station.id(), "serving");
-    let flush_stop = CancellationToken::new();
+    let background_stop = CancellationToken::new();
     let flusher = tokio::spawn(crate::flood::flush_suppressed(
         Arc::clone(&station),
-        flush_stop.clone(),
+        background_stop.clone(),
+    ));
+    let checker = tokio::spawn(crate::state_board::check::run(
+        Arc::clone(&station),
+        background_stop.clone(),
     ));
 
     let budgets = HandshakeBudgets::new(
@@ -149,8 +153,9 @@ pub async fn serve(
         );
         abort(&mut sessions).await;
     }
-    flush_stop.cancel();
+    background_stop.cancel();
     let _ = flusher.await;
+    let _ = checker.await;
     station.audit(receipt::station_stop(station.id())).await?;
     tracing::info!("stopped");
     Ok(())

@@ -69,6 +69,8 @@ pub async fn serve(
 ) {
     match open(&station, tcp, peer, conn, admission, &shutdown).await {
         Some(Opened::Session(wire, who, _slot)) => {
+            // Reserved on the live state until the session has ended (burn reaped, end audited).
+            let _reserved = station.state().open_session(conn, &who.user);
             let mut session = Session {
                 station,
                 wire,
@@ -94,7 +96,8 @@ pub async fn serve(
                 return;
             }
             let path = station.config().audit_log.clone();
-            let reason = control::serve(station.control(), path, wire, shutdown).await;
+            let reason =
+                control::serve(station.control(), station.state(), path, wire, shutdown).await;
             let _ = station
                 .audit(receipt::control_link(
                     station.id(),
@@ -408,6 +411,10 @@ impl Session {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let cancel = self.shutdown.child_token();
         let reason = CancelSlot::default();
+        let burning = self
+            .station
+            .state()
+            .start_burn(&self.who.user, &image.name, copies);
         let job = BurnJob {
             station: Arc::clone(&self.station),
             who: Arc::clone(&self.who),
@@ -417,6 +424,7 @@ impl Session {
             cancel: cancel.clone(),
             reason: Arc::clone(&reason),
             hold,
+            burning,
         };
         let span = Span::current();
         let handle = tokio::spawn(tracing::Instrument::instrument(job.run(), span));

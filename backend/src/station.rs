@@ -1,6 +1,6 @@
 //! [`Station`]: what every session of one station shares — the configuration, the drive and
-//! its exclusive hold, the image catalog, the audit log, the trusted masters, and the burn
-//! policy with the copies counted so far.
+//! its exclusive hold, the image catalog, the audit log, the trusted masters, the burn
+//! policy with the copies counted so far, and the live state the masters watch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -19,6 +19,8 @@ use crate::drive::{Drive, XorrisoDrive};
 use crate::error::{Result, StationError};
 use crate::principal::exported_name;
 use crate::receipt::Who;
+use crate::state_board::drive::ReportingDrive;
+use crate::state_board::StateBoard;
 
 /// Proof that the caller holds the drive exclusively: burns, tray and medium queries take it,
 /// so two xorriso processes never address the drive at once.
@@ -40,6 +42,9 @@ pub struct Station {
     usage: StdMutex<UsageIndex>,
     /// The masters' control links: copy grants, receipts pushed and synced.
     control: ControlLinks,
+    /// What the station is doing, for the masters watching it (fed by sessions, burns and
+    /// the drive, which reports through it).
+    state: Arc<StateBoard>,
     next_conn: AtomicU64,
     /// Budgets of the records peers can cause, and the free-space watermark.
     guards: crate::flood::Guards,
@@ -109,6 +114,8 @@ impl Station {
         let catalog = Catalog::open(&config.catalog, &config.state_dir)?;
         let audit = SharedAuditLog::new(audit);
         let guards = crate::flood::Guards::new(&config.audit_log, config.min_free_bytes);
+        let state = Arc::new(StateBoard::new(config.target().ok()));
+        let drive: Arc<dyn Drive> = Arc::new(ReportingDrive::new(drive, Arc::clone(&state)));
         Ok(Arc::new(Station {
             id: crate::station_id::load_or_create(&config)?,
             config,
@@ -120,6 +127,7 @@ impl Station {
             policy,
             usage: StdMutex::new(usage),
             control: ControlLinks::default(),
+            state,
             next_conn: AtomicU64::new(1),
             guards,
         }))
@@ -135,7 +143,7 @@ impl Station {
         &self.id
     }
 
-    /// The drive.
+    /// The drive; what its operations learn goes to the live state ([`ReportingDrive`]).
     pub fn drive(&self) -> &dyn Drive {
         &*self.drive
     }
@@ -182,6 +190,11 @@ impl Station {
     /// The masters' control links.
     pub fn control(&self) -> &ControlLinks {
         &self.control
+    }
+
+    /// The live state the masters watch.
+    pub fn state(&self) -> &Arc<StateBoard> {
+        &self.state
     }
 
     /// Appends a `burn.receipt`, counts the copy, and pushes the receipt to the masters'

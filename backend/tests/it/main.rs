@@ -14,3 +14,4 @@ mod hostile;
 mod hygiene;
 mod memory;
 mod policy;
+mod state;
