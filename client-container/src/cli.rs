@@ -78,7 +78,7 @@ pub struct Pick {
     pub station_type: Option<String>,
 
     /// One particular station, by its configured name (the label on the machine, as
-    /// `reserve` and the receipt print it, e.g. dvd-2) [default: any free one of the type].
+    /// `burnstand reserve` prints it, e.g. dvd-2) [default: any free one of the type].
     #[arg(long, value_name = "NAME")]
     pub station: Option<String>,
 

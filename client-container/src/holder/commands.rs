@@ -158,11 +158,17 @@ fn holder_command(
     if let Some(station) = &want.station {
         command.arg("--station").arg(station);
     }
-    command.arg(if wait == WaitChoice::Wait {
-        "--wait"
-    } else {
-        "--no-wait"
-    });
+    // Without either flag the holder tries without WAIT and, if every station is busy,
+    // reports the question (BUSY) for `reserve` to ask here.
+    match wait {
+        WaitChoice::Wait => {
+            command.arg("--wait");
+        }
+        WaitChoice::NoWait => {
+            command.arg("--no-wait");
+        }
+        WaitChoice::Ask => {}
+    }
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -569,3 +569,41 @@ async fn reserve_starts_a_holder_that_holds_until_release() {
     let out = burnstand_at(&realm, addr, dir.path(), &["release"]).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to release"));
 }
+
+/// `reserve` without --wait or --no-wait and without a terminal: the holder finds every
+/// station busy, and `reserve` fails like --no-wait, with the count.
+#[tokio::test]
+async fn reserve_without_a_terminal_does_not_wait() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                expect(&mut s).await;
+                s.send(&listx(0, 2, 1)).await.unwrap();
+                let Command::Reserve(r) = expect(&mut s).await else {
+                    panic!("not RESERVE")
+                };
+                assert_eq!(r.flags, flags::HOLD);
+                s.send(&ReserveReply::Refused(Reply::ErrUnaval))
+                    .await
+                    .unwrap();
+                expect(&mut s).await;
+                s.send(&listx(0, 2, 1)).await.unwrap();
+            })
+        }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = burnstand_at(&realm, addr, dir.path(), &["reserve"]).await;
+    master.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(10), "{stderr}");
+    assert!(stderr.contains("reserved right now, 2 busy"), "{stderr}");
+    assert!(stderr.contains("--wait"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no record"
+    );
+}
