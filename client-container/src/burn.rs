@@ -104,6 +104,7 @@ pub async fn burn(
     receipt.station_name = station.clone();
     receipt.drive = res.station.drive.to_string();
     receipt.module_address = res.module.local_address().map(|a| a.to_string());
+    receipt.session_id.clone_from(&res.session_id);
 
     // Registered before BURN goes out, so no Ctrl-C is lost; from here on Ctrl-C no longer
     // kills burnstand, it cancels the burn.
@@ -116,6 +117,8 @@ pub async fn burn(
             )
         }
     };
+    // After a queue wait Ctrl-C ended burnstand; from here on it cancels the burn.
+    res.take_over_ctrl_c();
     out.note(&format!(
         "burning \"{}\" ({}) on {station}, {} cop{}; Ctrl-C cancels",
         image.name,

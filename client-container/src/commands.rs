@@ -3,17 +3,18 @@
 //! Every command that touches a station reserves it ([`Reservation::open`]), does its work
 //! through the burner module, and releases it with QUIT, also when the work failed; the
 //! work's error wins over a failed release. (If burnstand dies instead, the master sees the
-//! container connection close and releases the station itself.)
+//! container connection close and releases the station itself.) A station held by
+//! `burnstand reserve` is used and stays held. `list` is in [`crate::listing`], `reserve`
+//! and `release` in [`crate::holder`], `admin` in [`crate::admin`].
 
 use burnstand_wire::burner::{Capabilities, ImageInfo, MediumInfo};
-use burnstand_wire::command::StationType;
 use serde::Serialize;
 
 use crate::burn::{self, BurnRequest};
 use crate::config::Settings;
-use crate::master::MasterConnection;
 use crate::output::{size, Output, Report};
 use crate::reservation::Reservation;
+use crate::reserve::Want;
 use crate::ticket::{self, utc, Ticket};
 use crate::ClientError;
 
@@ -46,93 +47,6 @@ pub fn login(principal: Option<&str>, out: &Output) -> Result<(), ClientError> {
     Ok(())
 }
 
-// --- list -------------------------------------------------------------------------------------
-
-/// A service of a station type.
-#[derive(Debug, Serialize)]
-pub struct ServiceEntry {
-    pub id: u32,
-    pub name: String,
-    pub description: String,
-}
-
-/// A station type, as LIST returned it.
-#[derive(Debug, Serialize)]
-pub struct TypeEntry {
-    pub id: u32,
-    pub name: String,
-    pub description: String,
-    pub services: Vec<ServiceEntry>,
-}
-
-impl From<&StationType> for TypeEntry {
-    fn from(t: &StationType) -> Self {
-        TypeEntry {
-            id: t.id,
-            name: t.name.clone(),
-            description: t.description.clone(),
-            services: t
-                .services
-                .iter()
-                .map(|s| ServiceEntry {
-                    id: s.id,
-                    name: s.name.clone(),
-                    description: s.description.clone(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// `burnstand list`.
-#[derive(Debug, Serialize)]
-pub struct ListReport {
-    pub principal: String,
-    pub master: String,
-    pub station_types: Vec<TypeEntry>,
-}
-
-impl Report for ListReport {
-    fn human(&self) -> String {
-        let mut lines = vec![format!(
-            "logged in to {} as {}",
-            self.master, self.principal
-        )];
-        if self.station_types.is_empty() {
-            lines.push(
-                "no burner stations are up for you (none is running, or you are on no access list)"
-                    .to_owned(),
-            );
-            return lines.join("\n");
-        }
-        lines.push("station types you may reserve:".to_owned());
-        for t in &self.station_types {
-            lines.push(format!("{:>4}  {}  ({})", t.id, t.name, t.description));
-        }
-        lines.push(
-            "the master does not say how many are free; `burnstand images` reserves one and shows what it offers"
-                .to_owned(),
-        );
-        lines.join("\n")
-    }
-}
-
-/// LIST, then close (no reservation, so no QUIT).
-pub async fn list(settings: &Settings, out: &Output) -> Result<(), ClientError> {
-    let ticket = Ticket::current()?;
-    let mut master = MasterConnection::connect(settings, &ticket).await?;
-    let types = master.list().await?;
-    let report = ListReport {
-        principal: ticket.principal().to_owned(),
-        master: master.master().to_owned(),
-        station_types: types.iter().map(TypeEntry::from).collect(),
-    };
-    // No QUIT: it would end this user's reservation in another burnstand (a running burn).
-    master.close();
-    out.report(&report);
-    Ok(())
-}
-
 // --- the station, as several reports show it ---------------------------------------------------
 
 /// The reserved station.
@@ -144,28 +58,50 @@ pub struct StationEntry {
     /// The medium state CAP reported (BLANK, WRITTEN, ABSENT, TRAYOPEN, UNKNOWN).
     pub medium: String,
     pub station_type: u32,
+    /// The station's configured name at the master, as RESERVE named it (`null` after BIND).
+    pub reserved_as: Option<String>,
+    /// Where it is, as RESERVE said (`null` after BIND).
+    pub location: Option<String>,
+    /// Held by `burnstand reserve` (and still held afterwards).
+    pub held: bool,
 }
 
 impl StationEntry {
-    fn new(cap: &Capabilities, station_type: &StationType) -> Self {
+    fn new(res: &Reservation) -> Self {
+        let cap: &Capabilities = &res.station;
         StationEntry {
             id: cap.station_id.clone(),
             name: cap.friendly_name.clone(),
             drive: cap.drive.to_string(),
             medium: cap.medium.to_string(),
-            station_type: station_type.id,
+            station_type: res.station_type.id,
+            reserved_as: res.reserved.as_ref().map(|r| r.name.clone()),
+            location: res
+                .reserved
+                .as_ref()
+                .map(|r| r.location.clone())
+                .filter(|l| !l.is_empty()),
+            held: res.held,
         }
     }
 
     fn human(&self) -> String {
+        let mut text = self.name.clone();
+        if let Some(name) = &self.reserved_as {
+            text.push_str(&format!(" [{name}]"));
+        }
+        if let Some(location) = &self.location {
+            text.push_str(&format!(" in {location}"));
+        }
         format!(
-            "{} (station id {}, {} drive, station type {})",
-            self.name, self.id, self.drive, self.station_type
+            "{text} (station id {}, {} drive, station type {})",
+            self.id, self.drive, self.station_type
         )
     }
 }
 
-/// Releases `res` whatever the work's `result` was; the work's error wins.
+/// Releases `res` (unless `burnstand reserve` holds it) whatever the work's `result` was; the
+/// work's error wins.
 async fn release<T>(res: Reservation, result: Result<T, ClientError>) -> Result<T, ClientError> {
     let released = res.release().await;
     let value = result?;
@@ -254,15 +190,11 @@ impl Report for ImagesReport {
 }
 
 /// Reserve, CAPAB (done by the reservation), print, QUIT.
-pub async fn images(
-    settings: &Settings,
-    station_type: Option<&str>,
-    out: &Output,
-) -> Result<(), ClientError> {
+pub async fn images(settings: &Settings, want: &Want, out: &Output) -> Result<(), ClientError> {
     let ticket = Ticket::current()?;
-    let res = Reservation::open(settings, &ticket, station_type).await?;
+    let res = Reservation::open(settings, &ticket, want, out).await?;
     let report = ImagesReport {
-        station: StationEntry::new(&res.station, &res.station_type),
+        station: StationEntry::new(&res),
         images: res.station.images.iter().map(ImageEntry::from).collect(),
     };
     release(res, Ok(())).await?;
@@ -334,15 +266,11 @@ impl Report for StatusReport {
 }
 
 /// Reserve, WHATIS, print, QUIT.
-pub async fn status(
-    settings: &Settings,
-    station_type: Option<&str>,
-    out: &Output,
-) -> Result<(), ClientError> {
+pub async fn status(settings: &Settings, want: &Want, out: &Output) -> Result<(), ClientError> {
     let ticket = Ticket::current()?;
-    let mut res = Reservation::open(settings, &ticket, station_type).await?;
+    let mut res = Reservation::open(settings, &ticket, want, out).await?;
     let medium = res.module.medium().await.map(|medium| StatusReport {
-        station: StationEntry::new(&res.station, &res.station_type),
+        station: StationEntry::new(&res),
         medium: MediumEntry::from(&medium),
     });
     let report = release(res, medium).await?;
@@ -367,15 +295,11 @@ impl Report for EjectReport {
 }
 
 /// Reserve, OPEN, QUIT.
-pub async fn eject(
-    settings: &Settings,
-    station_type: Option<&str>,
-    out: &Output,
-) -> Result<(), ClientError> {
+pub async fn eject(settings: &Settings, want: &Want, out: &Output) -> Result<(), ClientError> {
     let ticket = Ticket::current()?;
-    let mut res = Reservation::open(settings, &ticket, station_type).await?;
+    let mut res = Reservation::open(settings, &ticket, want, out).await?;
     let opened = res.module.open_tray().await.map(|()| EjectReport {
-        station: StationEntry::new(&res.station, &res.station_type),
+        station: StationEntry::new(&res),
         tray: "open",
     });
     let report = release(res, opened).await?;
@@ -391,17 +315,19 @@ pub async fn eject(
 /// or was cancelled; the error (if any) follows on stderr.
 pub async fn burn(
     settings: &Settings,
-    station_type: Option<&str>,
+    want: &Want,
     request: &BurnRequest,
     out: &Output,
 ) -> Result<(), ClientError> {
     let ticket = Ticket::current()?;
-    let mut res = Reservation::open(settings, &ticket, station_type).await?;
+    let mut res = Reservation::open(settings, &ticket, want, out).await?;
     out.note(&format!(
-        "reserved {} for {}",
-        StationEntry::new(&res.station, &res.station_type).human(),
+        "{} {} for {}",
+        if res.held { "using" } else { "reserved" },
+        StationEntry::new(&res).human(),
         ticket.principal()
     ));
+    let held = res.held;
     let (receipt, result) = burn::burn(&mut res, &ticket, &settings.master, request, out).await;
     let released = res.release().await;
     if let Some(receipt) = &receipt {
@@ -420,6 +346,8 @@ pub async fn burn(
         if let Err(e) = &released {
             out.note(&format!("note: releasing the station: {e}"));
         }
+    } else if held {
+        out.note("the station stays reserved for you: `burnstand release` ends it");
     } else if released.is_ok() {
         out.note("the station was released");
     }

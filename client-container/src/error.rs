@@ -43,7 +43,7 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
     (
         10,
         "no_free_station",
-        "ERRUNAVAL: no free station of the type (all reserved)",
+        "ERRUNAVAL: no free station of the type (all reserved) and you did not wait (--wait)",
     ),
     (
         11,
@@ -89,9 +89,24 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
         "the burn finished but a copy did not verify (read-back MD5 differs)",
     ),
     (
+        22,
+        "not_admin",
+        "ERRDENIED to an admin command: you are not in the master's admin group (or no such station)",
+    ),
+    (
+        23,
+        "queue_ended",
+        "you were taken out of the queue (the lab staff cleared it, or the policy now refuses you)",
+    ),
+    (
+        24,
+        "already_reserved",
+        "`burnstand reserve`: you already hold a station; `burnstand release` ends it",
+    ),
+    (
         130,
         "interrupted",
-        "Ctrl-C: the burn was cancelled and the station released",
+        "Ctrl-C: the burn was cancelled (or the queue left) and the station released",
     ),
 ];
 
@@ -156,15 +171,50 @@ pub enum ClientError {
     #[error("configuration file {path}: {problem}")]
     Config { path: String, problem: String },
 
-    /// ERRUNAVAL: BIND found no free station of the type.
-    #[error("no free station of type {type_id} \"{type_name}\": every station of this type is reserved right now{}\n  (the master answered ERRUNAVAL; it does not say how many are busy, and it also answers so if you already hold a reservation in another burnstand, or the master is shutting down)\n  try again in a few minutes", busy_hint(*.busy))]
+    /// ERRUNAVAL: BIND (or RESERVE without waiting) found no free station of the type.
+    #[error("no free station of type {type_id} \"{type_name}\": every station of this type is reserved right now{}\n  {}", busy_hint(*.busy), no_free_advice(*.busy))]
     NoFreeStation {
         type_id: u32,
         type_name: String,
-        /// How many stations of the type are busy, when known (the protocol has no way to
-        /// tell today, see docs/client.md).
+        /// How many stations of the type are busy, when the master says (LISTX); an old
+        /// master's LIST does not.
         busy: Option<u32>,
     },
+
+    /// ERRUNAVAL to RESERVE of one named station (`--station`) without waiting.
+    #[error("station {station} is reserved by someone else right now\n  wait for it with --wait, or leave out --station to take any free {type_name} station")]
+    StationBusy { station: String, type_name: String },
+
+    /// The master took this user out of the queue (ERRDENIED while waiting).
+    #[error("you were taken out of the queue: {0}\n  try again later (`burnstand list` shows how many stations are free and how many people wait)")]
+    QueueEnded(String),
+
+    /// ERRINVCMD to a burner-farm command: the master predates it.
+    #[error("{what} (it answered ERRINVCMD: it predates the burner farm)\n  {advice}")]
+    OldMaster { what: String, advice: String },
+
+    /// ERRDENIED to an admin command.
+    #[error("{}", not_admin_message(what, station.as_deref(), reason))]
+    NotAdmin {
+        /// The command, as the user typed it after `burnstand admin`.
+        what: String,
+        /// The station it named, if any.
+        station: Option<String>,
+        /// The master's own text.
+        reason: String,
+    },
+
+    /// `burnstand reserve` while a reservation is already held.
+    #[error("you already hold {station}{} (`burnstand reserve`, holder pid {pid})\n  `burnstand images`, `burn`, `status` and `eject` use it; `burnstand release` ends it", location_hint(location))]
+    AlreadyReserved {
+        station: String,
+        location: String,
+        pid: u32,
+    },
+
+    /// A failure another burnstand process (the reservation holder) reported, with its code.
+    #[error("{message}")]
+    Relayed { code: u8, message: String },
 
     /// ERRDENIED: the master's policy refuses this user a station of the type.
     #[error("the master refuses you a {type_name} station: {reason}\n  (ERRDENIED: the lab's policy; ask the lab staff if you think you should be entitled)")]
@@ -221,6 +271,32 @@ fn busy_hint(busy: Option<u32>) -> String {
     busy.map(|n| format!(", {n} busy")).unwrap_or_default()
 }
 
+fn no_free_advice(busy: Option<u32>) -> &'static str {
+    match busy {
+        None => "(the master answered ERRUNAVAL; it does not say how many are busy, and it also answers so if you already hold a reservation in another burnstand, or the master is shutting down)\n  try again in a few minutes",
+        Some(_) => "wait for one in the queue with --wait, or try again in a few minutes\n  (the master also answers ERRUNAVAL if you already hold a reservation in another burnstand, or is shutting down)",
+    }
+}
+
+fn location_hint(location: &str) -> String {
+    if location.is_empty() {
+        String::new()
+    } else {
+        format!(" ({location})")
+    }
+}
+
+fn not_admin_message(what: &str, station: Option<&str>, reason: &str) -> String {
+    match station {
+        None => format!(
+            "you are not in the master's admin group: it refused `admin {what}` (ERRDENIED: {reason})\n  ask the lab staff if you should be"
+        ),
+        Some(station) => format!(
+            "the master refused `admin {what} {station}` (ERRDENIED: {reason})\n  you are not in the master's admin group, or it has no station named {station:?} (`burnstand admin stations` lists them)"
+        ),
+    }
+}
+
 fn offered(available: &[String]) -> String {
     if available.is_empty() {
         " (it offers you none)".to_owned()
@@ -270,12 +346,14 @@ impl ClientError {
             ClientError::Connection(_) | ClientError::ConnectionLost(_) => 7,
             ClientError::AuditBroken(_) => 8,
             ClientError::AuditUnreadable(_) => 9,
-            ClientError::NoFreeStation { .. } => 10,
+            ClientError::NoFreeStation { .. } | ClientError::StationBusy { .. } => 10,
             ClientError::Denied { .. } => 16,
             ClientError::NoStationType(_) => 11,
             ClientError::StationNotAvailable(_) => 12,
             ClientError::ReservationLost => 13,
-            ClientError::CommandRefused { .. } | ClientError::Unexpected { .. } => 14,
+            ClientError::CommandRefused { .. }
+            | ClientError::Unexpected { .. }
+            | ClientError::OldMaster { .. } => 14,
             ClientError::UnknownImage { .. } => 15,
             ClientError::Station { code, .. } => match code {
                 ErrorCode::Unavailable => 12,
@@ -288,7 +366,11 @@ impl ClientError {
                 ErrorCode::BurnFailed | ErrorCode::DriveFailed => 20,
             },
             ClientError::VerifyFailed { .. } => 21,
+            ClientError::NotAdmin { .. } => 22,
+            ClientError::QueueEnded(_) => 23,
+            ClientError::AlreadyReserved { .. } => 24,
             ClientError::Interrupted(_) => 130,
+            ClientError::Relayed { code, .. } => *code,
         }
     }
 
@@ -374,6 +456,51 @@ mod tests {
             busy: Some(2),
         };
         assert!(counted.to_string().contains("reserved right now, 2 busy"));
+        assert!(counted.to_string().contains("--wait"));
+    }
+
+    #[test]
+    fn farm_errors_have_their_own_codes() {
+        let admin = ClientError::NotAdmin {
+            what: "stations".into(),
+            station: None,
+            reason: "admins only".into(),
+        };
+        assert_eq!(admin.exit_code(), 22);
+        assert_eq!(admin.name(), "not_admin");
+        assert!(admin
+            .to_string()
+            .starts_with("you are not in the master's admin group"));
+        let drain = ClientError::NotAdmin {
+            what: "drain".into(),
+            station: Some("dvd-9".into()),
+            reason: "no such station".into(),
+        };
+        assert!(drain.to_string().contains("admin stations"));
+        assert_eq!(
+            ClientError::QueueEnded("cleared".into()).name(),
+            "queue_ended"
+        );
+        let held = ClientError::AlreadyReserved {
+            station: "dvd-1".into(),
+            location: "room 2.14".into(),
+            pid: 42,
+        };
+        assert_eq!(held.exit_code(), 24);
+        assert!(held.to_string().contains("dvd-1 (room 2.14)"));
+        let relayed = ClientError::Relayed {
+            code: 10,
+            message: "busy".into(),
+        };
+        assert_eq!(
+            (relayed.exit_code(), relayed.name()),
+            (10, "no_free_station")
+        );
+        let busy = ClientError::StationBusy {
+            station: "dvd-2".into(),
+            type_name: "DVD burner".into(),
+        };
+        assert_eq!(busy.exit_code(), 10);
     }
 
     #[test]

@@ -1,213 +1,15 @@
 //! `burnstand`: the user's command. See `burnstand --help` and docs/client.md.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use burnstand::burn::BurnRequest;
-use burnstand::commands;
+use burnstand::cli::{Action, AuditAction, Cli};
 use burnstand::config::{Overrides, Settings};
-use burnstand::error::exit_code_table;
 use burnstand::output::{Output, Report};
-use burnstand::ClientError;
-use clap::{Parser, Subcommand};
+use burnstand::{admin, commands, holder, listing, ClientError};
+use clap::Parser;
 use serde::Serialize;
-
-/// Burn lab disc images on a burner station, with your campus Kerberos login.
-///
-/// Log in first with `burnstand login` (or `kinit`): burnstand uses the Kerberos ticket in
-/// your credential cache and never asks for a password itself. Then:
-///
-///   burnstand list               which kinds of station there are
-///   burnstand images             what you may burn (restricted images are marked)
-///   burnstand burn exam-2025     burn it with a progress bar, verify it, print a receipt
-///   burnstand status             the disc in the drive
-///   burnstand eject              open the tray
-///
-/// The master is --master, else $BURNSTAND_MASTER, else `master` in the configuration file
-/// ($BURNSTAND_CONFIG, else ~/.config/burnstand/config.toml), else localhost:4700; the same
-/// order holds for --master-principal. `burnstand COMMAND --help` explains each command;
-/// docs/client.md is the full guide.
-#[derive(Debug, Parser)]
-#[command(name = "burnstand", version, verbatim_doc_comment, after_help = after_help())]
-struct Cli {
-    /// The master's address, HOST:PORT [default: the config file's, else localhost:4700].
-    #[arg(
-        long,
-        env = "BURNSTAND_MASTER",
-        global = true,
-        value_name = "HOST:PORT"
-    )]
-    master: Option<String>,
-
-    /// The master's Kerberos service principal [default: the config file's, else
-    /// burnstand/localhost].
-    #[arg(
-        long,
-        env = "BURNSTAND_MASTER_PRINCIPAL",
-        global = true,
-        value_name = "PRINCIPAL"
-    )]
-    master_principal: Option<String>,
-
-    /// The configuration file [default: ~/.config/burnstand/config.toml, if it exists].
-    #[arg(long, env = "BURNSTAND_CONFIG", global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-
-    /// Machine-readable output: one JSON document on stdout, no progress; a failure is one
-    /// JSON object on stderr: {"error": NAME, "exit_code": N, "message": TEXT}.
-    #[arg(long, global = true)]
-    json: bool,
-
-    #[command(subcommand)]
-    command: Action,
-}
-
-fn after_help() -> String {
-    format!(
-        "Exit codes (the name is the `error` field of a --json failure):\n{}",
-        exit_code_table()
-    )
-}
-
-#[derive(Debug, Subcommand)]
-enum Action {
-    /// Get a Kerberos ticket (runs kinit for you).
-    ///
-    /// Runs `kinit [PRINCIPAL]` on this terminal (kinit asks for your password; burnstand
-    /// never sees it), then shows whose ticket it is and until when it is valid. Same as
-    /// running kinit yourself.
-    ///
-    /// Exit code 0 with a ticket, 3 when kinit failed (wrong password, unknown principal).
-    Login {
-        /// Who to log in as, e.g. alice@CAMPUS.EDU [default: kinit's default, usually your
-        /// login name in the default realm].
-        principal: Option<String>,
-    },
-
-    /// List the kinds of burner station you may reserve (station types).
-    ///
-    /// Logs in to the master and asks it (LIST); nothing is reserved. Stations with the same
-    /// drive and services form one type; pass its id or name to --type of the other
-    /// commands. The master does not tell how many stations of a type are free: a type is
-    /// listed while at least one of its stations is up, and `burn` tells you if all are
-    /// busy (exit code 10).
-    List,
-
-    /// Show the images you may burn, as a station of the type offers them.
-    ///
-    /// Reserves a station for a moment (BIND), opens its burner module (SERV), asks for its
-    /// capabilities (CAPAB), prints them and releases the station (QUIT). Restricted images
-    /// can be burned but are never read back or downloaded.
-    Images {
-        /// Station type id or name (see `burnstand list`) [default: the only one].
-        #[arg(long = "type", short = 't', value_name = "TYPE")]
-        station_type: Option<String>,
-    },
-
-    /// Burn an image, verify every disc, print a receipt.
-    ///
-    /// Reserves a free station of the type, finds IMAGE among the images it offers you (by id,
-    /// else by name), burns it with a progress bar (percent, speed, time left), reads every
-    /// copy back and compares its MD5 with the image's, prints the receipt (who, which
-    /// station, which image with its SHA-256 and MD5, the read-back MD5, when) and releases
-    /// the station. Every step is in the station's and the master's audit logs.
-    ///
-    /// Ctrl-C cancels the burn at the station (it stops the burner and frees the drive) and
-    /// exits with code 130. Put a blank disc in the drive first: `burnstand status` shows it.
-    ///
-    /// Exit code 0 only when every copy verified; 21 when a copy did not.
-    Burn {
-        /// The image id or name (see `burnstand images`).
-        image: String,
-        /// Station type id or name (see `burnstand list`) [default: the only one].
-        #[arg(long = "type", short = 't', value_name = "TYPE")]
-        station_type: Option<String>,
-        /// How many discs to burn, one after the other (the tray opens between copies).
-        #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
-        copies: u32,
-        /// Append the station's receipt records (one JSON line per copy, exactly as the
-        /// station logged them) to FILE, to prove the burn later with `audit verify --receipt`.
-        #[arg(long, value_name = "FILE")]
-        save_receipt: Option<PathBuf>,
-    },
-
-    /// Show the disc in a station's drive: blank, written, absent; size and free space.
-    ///
-    /// Reserves a station, asks its drive (WHATIS), prints the answer, releases the station.
-    Status {
-        /// Station type id or name (see `burnstand list`) [default: the only one].
-        #[arg(long = "type", short = 't', value_name = "TYPE")]
-        station_type: Option<String>,
-    },
-
-    /// Open the tray of a station's drive.
-    ///
-    /// Reserves a station, opens its tray (OPEN), releases the station. The station's name
-    /// is printed so you know which machine to walk to.
-    Eject {
-        /// Station type id or name (see `burnstand list`) [default: the only one].
-        #[arg(long = "type", short = 't', value_name = "TYPE")]
-        station_type: Option<String>,
-    },
-
-    /// Check audit logs offline (no ticket needed).
-    #[command(subcommand)]
-    Audit(AuditAction),
-}
-
-#[derive(Debug, Subcommand)]
-enum AuditAction {
-    /// Verify a master's or a station's audit log: its hash chain, sequence and last line.
-    ///
-    /// Names the first bad record and what happened to it (edited, deleted, reordered, torn
-    /// last line). Exit code 0 when intact, 8 when not, 9 when the file cannot be read.
-    Verify {
-        /// The audit log (JSON Lines) to check.
-        file: PathBuf,
-        /// The head the daemon reported, SEQ:HASH: also proves the newest records are intact.
-        #[arg(long)]
-        head: Option<String>,
-        /// A file saved with `burn --save-receipt`: also proves each receipt line is in the
-        /// log byte for byte, at its place.
-        #[arg(long, value_name = "FILE")]
-        receipt: Option<PathBuf>,
-    },
-
-    /// Cut off a torn last line of an audit log (an append a crash or a full disk cut short)
-    /// and record the cut in the log.
-    ///
-    /// Only an incomplete last line is ever cut (it was never acknowledged); the cut is
-    /// recorded as an `audit.repair` record with its offset, length, SHA-256 and first bytes.
-    /// A log broken anywhere else is refused and left as it is. The daemons do this themselves
-    /// at start; stop the daemon before running it by hand. Exit code 0 when the log is
-    /// sound afterwards (or was already), 8 when it is broken beyond a torn tail, 9 when it
-    /// cannot be read or is held by a running daemon.
-    Repair {
-        /// The audit log (JSON Lines) to repair.
-        file: PathBuf,
-        /// Only say what would be cut; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-
-    /// Burn statistics from audit logs: copies per user, per image and per station, and
-    /// verify failures per drive.
-    ///
-    /// Counts the `burn.receipt` records of the given master and/or station logs (a copy
-    /// recorded in both is counted once). Stations are shown by the name the master's log
-    /// records for them (the newest one), else by id. Refuses a log whose chain does not
-    /// verify.
-    Show {
-        /// Audit logs (JSON Lines) of the master and/or stations.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Also count copies per station per UTC day (2026-11-22) or per ISO week (2026-W48),
-        /// by when each copy ended.
-        #[arg(long, value_enum, value_name = "PERIOD")]
-        by: Option<burnstand::stats::Period>,
-    },
-}
 
 /// `burnstand audit verify` with --json.
 #[derive(Debug, Serialize)]
@@ -272,6 +74,7 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
         master_principal: cli.master_principal,
         config_path: cli.config,
     };
+    let settings = || Settings::resolve(overrides.clone());
     match cli.command {
         Action::Audit(AuditAction::Show { files, by }) => {
             out.report(&burnstand::stats::show(&files, by)?);
@@ -302,13 +105,11 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
             Ok(())
         }
         Action::Login { principal } => commands::login(principal.as_deref(), out),
-        Action::List => commands::list(&Settings::resolve(overrides)?, out).await,
-        Action::Images { station_type } => {
-            commands::images(&Settings::resolve(overrides)?, station_type.as_deref(), out).await
-        }
+        Action::List => listing::list(&settings()?, out).await,
+        Action::Images(pick) => commands::images(&settings()?, &pick.want(), out).await,
         Action::Burn {
             image,
-            station_type,
+            pick,
             copies,
             save_receipt,
         } => {
@@ -317,19 +118,21 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
                 copies,
                 save_receipt,
             };
-            commands::burn(
-                &Settings::resolve(overrides)?,
-                station_type.as_deref(),
-                &request,
-                out,
-            )
-            .await
+            commands::burn(&settings()?, &pick.want(), &request, out).await
         }
-        Action::Status { station_type } => {
-            commands::status(&Settings::resolve(overrides)?, station_type.as_deref(), out).await
-        }
-        Action::Eject { station_type } => {
-            commands::eject(&Settings::resolve(overrides)?, station_type.as_deref(), out).await
+        Action::Status(pick) => commands::status(&settings()?, &pick.want(), out).await,
+        Action::Eject(pick) => commands::eject(&settings()?, &pick.want(), out).await,
+        Action::Reserve(pick) => holder::commands::reserve(&settings()?, &pick.want(), out).await,
+        Action::Release => holder::commands::release(&settings()?, out).await,
+        Action::Admin(action) => admin::admin(&settings()?, &action.command(), out).await,
+        Action::HoldReservation(pick) => {
+            let code = holder::hold(&settings()?, &pick.want()).await;
+            // The holder reported everything over its pipe already; its code is for `ps`.
+            if code == 0 {
+                Ok(())
+            } else {
+                std::process::exit(i32::from(code))
+            }
         }
     }
 }

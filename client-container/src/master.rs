@@ -73,10 +73,7 @@ impl MasterConnection {
     /// LIST: the station types with a healthy station this user may reserve.
     pub async fn list(&mut self) -> Result<Vec<StationType>, ClientError> {
         self.send(&Command::List).await?;
-        let bytes = match tokio::time::timeout(REPLY_TIMEOUT, self.session.recv_bytes()).await {
-            Ok(received) => received.map_err(ClientError::from_wire)?,
-            Err(_) => return Err(no_answer("LIST")),
-        };
+        let bytes = self.reply_bytes("LIST").await?;
         match from_bytes::<Vec<StationType>>(&bytes) {
             Ok(types) => Ok(types),
             // A master that does not take LIST from us answers with a word instead.
@@ -146,20 +143,60 @@ impl MasterConnection {
     /// QUIT: ends every connection of this user at the master and releases the station. Only
     /// for the container connection that holds the reservation (see [`Self::close`]).
     pub async fn quit(mut self) -> Result<(), ClientError> {
+        self.send_quit().await
+    }
+
+    /// QUIT without giving up the value (the queue wait, which borrows the connection, must
+    /// release a reservation that crossed its LEAVE). Nothing may be sent afterwards: the
+    /// master has closed the connection.
+    pub async fn send_quit(&mut self) -> Result<(), ClientError> {
         self.send(&Command::Quit).await?;
-        match tokio::time::timeout(REPLY_TIMEOUT, self.session.recv::<Reply>()).await {
-            // The master answers OK and closes; a close without the OK means the same.
-            Ok(Ok(_) | Err(IoError::Closed)) => Ok(()),
-            Ok(Err(e)) => Err(ClientError::from_wire(e)),
-            Err(_) => Err(no_answer("QUIT")),
+        // Skip what was pushed before the QUIT arrived (QUEUED, a LISTX answer): the master
+        // answers OK and closes; a close without the OK means the same.
+        let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.session.recv_bytes()).await {
+                Ok(Ok(bytes)) if from_bytes::<Reply>(&bytes).is_ok() => return Ok(()),
+                Ok(Ok(_)) => continue,
+                Ok(Err(IoError::Closed)) => return Ok(()),
+                Ok(Err(e)) => return Err(ClientError::from_wire(e)),
+                Err(_) => return Err(no_answer("QUIT")),
+            }
         }
     }
 
-    async fn send(&mut self, command: &Command) -> Result<(), ClientError> {
+    /// Sends one command.
+    pub async fn send(&mut self, command: &Command) -> Result<(), ClientError> {
         self.session
             .send(command)
             .await
             .map_err(ClientError::from_wire)
+    }
+
+    /// The next message, however long it takes (a queue wait, a held reservation). Cancel-safe:
+    /// dropping the future loses nothing.
+    pub async fn recv_bytes(&mut self) -> Result<Vec<u8>, ClientError> {
+        self.session
+            .recv_bytes()
+            .await
+            .map_err(ClientError::from_wire)
+    }
+
+    /// The answer to the command `what` just sent, bounded by [`REPLY_TIMEOUT`].
+    pub async fn reply_bytes(&mut self, what: &str) -> Result<Vec<u8>, ClientError> {
+        match tokio::time::timeout(REPLY_TIMEOUT, self.session.recv_bytes()).await {
+            Ok(received) => received.map_err(ClientError::from_wire),
+            Err(_) => Err(no_answer(what)),
+        }
+    }
+
+    /// The answer to the command `what` just sent, decoded as `T`, bounded by [`REPLY_TIMEOUT`].
+    pub async fn reply<T: Decode>(&mut self, what: &str) -> Result<T, ClientError> {
+        let bytes = self.reply_bytes(what).await?;
+        from_bytes::<T>(&bytes).map_err(|e| ClientError::Unexpected {
+            peer: "the master",
+            what: format!("an answer to {what} burnstand cannot read ({e})"),
+        })
     }
 }
 

@@ -1,12 +1,18 @@
 //! A reserved station with its burner module open: what `images`, `burn`, `status` and
 //! `eject` work on.
 //!
-//! [`Reservation::open`] follows the remote-laboratory design: the container connection logs in, LISTs, picks the
-//! station type and BINDs (holding the reservation on that connection); then a second
-//! connection, the burner module, logs in and SERVs the burner service; CAPAB says which
-//! station it is. [`Reservation::release`] sends QUIT on the container connection, which ends
-//! every connection of the user at the master and frees the station. If burnstand dies
-//! instead, the master notices the container connection closing and does the same.
+//! [`Reservation::open`] follows the remote-laboratory design: the container connection logs
+//! in, lists the station types (LISTX, or LIST from an old master), picks one and reserves a
+//! station (RESERVE, waiting in the queue if asked; BIND on an old master), holding the
+//! reservation on that connection ([`crate::reserve`]); then a second connection, the burner
+//! module, logs in and SERVs the burner service; CAPAB says which station it is.
+//! [`Reservation::release`] sends QUIT on the container connection, which ends every
+//! connection of the user at the master and frees the station. If burnstand dies instead, the
+//! master notices the container connection closing and does the same.
+//!
+//! When `burnstand reserve` holds a station (a live holder process, [`crate::holder`]), no
+//! container connection is opened at all: the module's SERV goes to the held station, and
+//! nothing is released afterwards.
 //!
 //! Only the connection holding the reservation ever sends QUIT: the master answers QUIT on
 //! any connection by closing all of the user's connections, so a `burnstand list` that said
@@ -14,16 +20,27 @@
 
 use burnstand_wire::burner::Capabilities;
 use burnstand_wire::command::{ServiceType, StationType};
+use burnstand_wire::farm::ReservedStation;
+use tokio::task::AbortHandle;
 
 use crate::config::Settings;
+use crate::holder::{self, state::HeldState};
 use crate::master::MasterConnection;
 use crate::module::BurnerModule;
+use crate::output::Output;
+use crate::queue::TerminalUi;
+use crate::reserve::{reserve_station, Want};
+use crate::signals::Stop;
 use crate::ticket::Ticket;
 use crate::ClientError;
 
-/// A reservation held on a container connection, with its burner module.
+/// A reservation held on a container connection (or by `burnstand reserve`), with its burner
+/// module.
 pub struct Reservation {
-    container: MasterConnection,
+    /// `None` when `burnstand reserve` holds the station.
+    container: Option<MasterConnection>,
+    /// Ctrl-C after a queue wait: ends burnstand until the burn takes Ctrl-C over.
+    ctrl_c: Option<AbortHandle>,
     pub module: BurnerModule,
     /// The station type that was reserved.
     pub station_type: StationType,
@@ -31,38 +48,58 @@ pub struct Reservation {
     pub station: Capabilities,
     /// The master's principal, as authenticated.
     pub master: String,
+    /// The station RESERVE named, with its location; `None` after BIND (an old master).
+    pub reserved: Option<ReservedStation>,
+    /// The reservation's session id, when RESERVE said it.
+    pub session_id: Option<String>,
+    /// Held by `burnstand reserve`: [`Reservation::release`] leaves it held.
+    pub held: bool,
 }
 
 impl Reservation {
-    /// Reserves a station of the type `wanted` names (see [`select_type`]) and opens its
-    /// burner module. On failure after BIND the reservation is released before returning.
+    /// Uses the station `burnstand reserve` holds, if a holder runs; else reserves a station
+    /// as `want` says (see [`reserve_station`]). Then opens the burner module. On failure
+    /// after the reservation, it is released before returning.
     pub async fn open(
         settings: &Settings,
         ticket: &Ticket,
-        wanted: Option<&str>,
+        want: &Want,
+        out: &Output,
     ) -> Result<Reservation, ClientError> {
+        if let Some(held) = holder::find_live(settings, ticket.principal(), out) {
+            return Reservation::open_held(settings, ticket, want, held, out).await;
+        }
         let mut container = MasterConnection::connect(settings, ticket).await?;
-        let types = container.list().await?;
-        // Until BIND succeeds this connection holds nothing: on failure it just closes (a
-        // QUIT would end the user's other connections, e.g. a burn in another terminal).
-        let station_type = match select_type(&types, wanted) {
-            Ok(t) => t.clone(),
+        let mut ui = TerminalUi::new(*out);
+        let mut stop = Stop::none();
+        // Until the reservation is made this connection holds nothing: on failure it just
+        // closes (a QUIT would end the user's other connections, e.g. a burn in another
+        // terminal).
+        let got = match reserve_station(&mut container, want, false, &mut ui, &mut stop).await {
+            Ok(got) => got,
             Err(e) => {
+                drop(ui);
                 container.close();
                 return Err(e);
             }
         };
-        if let Err(e) = container.bind(&station_type).await {
-            container.close();
-            return Err(e);
-        }
-        match open_module(settings, ticket, &station_type).await {
-            Ok((module, station)) => Ok(Reservation {
+        drop(ui);
+        let ctrl_c = stop.exit_on_signal(*out);
+        let (reserved, session_id) = match got.reserved {
+            Some(r) => (r.stations.into_iter().next(), Some(r.session_id)),
+            None => (None, None),
+        };
+        match open_module(settings, ticket, &got.station_type).await {
+            Ok((module, station, _)) => Ok(Reservation {
                 master: container.master().to_owned(),
-                container,
+                container: Some(container),
+                ctrl_c,
                 module,
-                station_type,
+                station_type: got.station_type,
                 station,
+                reserved,
+                session_id,
+                held: false,
             }),
             Err(e) => {
                 let _ = container.quit().await;
@@ -71,11 +108,65 @@ impl Reservation {
         }
     }
 
+    /// The station a holder process holds: only the module connection.
+    async fn open_held(
+        settings: &Settings,
+        ticket: &Ticket,
+        want: &Want,
+        held: HeldState,
+        out: &Output,
+    ) -> Result<Reservation, ClientError> {
+        holder::check_matches(&held, want)?;
+        out.note(&format!(
+            "using your reservation of {} (held by `burnstand reserve` since {}; `burnstand release` ends it)",
+            held.station_text(),
+            held.since
+        ));
+        let station_type = held.station_type.to_station_type();
+        let (module, station, master) = open_module(settings, ticket, &station_type)
+            .await
+            .map_err(|e| match e {
+                ClientError::ReservationLost => ClientError::Relayed {
+                    code: e.exit_code(),
+                    message: format!(
+                        "the master no longer has your reservation of {} (ERRNOCONN): it ended with your ticket or was released by the lab staff\n  run `burnstand release` to tidy up, then `burnstand reserve` again",
+                        held.station_text()
+                    ),
+                },
+                other => other,
+            })?;
+        Ok(Reservation {
+            container: None,
+            ctrl_c: None,
+            module,
+            station_type,
+            station,
+            master,
+            reserved: Some(ReservedStation {
+                name: held.station,
+                location: held.location,
+            }),
+            session_id: Some(held.session_id),
+            held: true,
+        })
+    }
+
+    /// The burn handles Ctrl-C itself (it cancels at the station): stop ending burnstand on it.
+    pub fn take_over_ctrl_c(&mut self) {
+        if let Some(task) = self.ctrl_c.take() {
+            task.abort();
+        }
+    }
+
     /// QUIT on the container connection: the master closes the module too and frees the
-    /// station.
-    pub async fn release(self) -> Result<(), ClientError> {
+    /// station. A station held by `burnstand reserve` stays held: only the module closes.
+    pub async fn release(mut self) -> Result<(), ClientError> {
+        self.take_over_ctrl_c();
         drop(self.module);
-        self.container.quit().await
+        match self.container {
+            Some(container) => container.quit().await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -87,11 +178,13 @@ pub fn burner_service(station_type: &StationType) -> Option<&ServiceType> {
         .find(|s| s.id == ServiceType::BURNER)
 }
 
+/// Opens the burner module: a connection that SERVs the burner service of the reserved
+/// station; returns it with the station's CAPAB and the master's principal.
 async fn open_module(
     settings: &Settings,
     ticket: &Ticket,
     station_type: &StationType,
-) -> Result<(BurnerModule, Capabilities), ClientError> {
+) -> Result<(BurnerModule, Capabilities, String), ClientError> {
     let service = burner_service(station_type).ok_or_else(|| {
         ClientError::NoStationType(format!(
             "station type {} \"{}\" offers no burner service",
@@ -100,10 +193,11 @@ async fn open_module(
     })?;
     let connection = MasterConnection::connect(settings, ticket).await?;
     let local = connection.local_address();
+    let master = connection.master().to_owned();
     let session = connection.serv(service).await?;
     let mut module = BurnerModule::new(session, local);
     let cap = module.capabilities().await?;
-    Ok((module, cap))
+    Ok((module, cap, master))
 }
 
 /// Picks the station type to reserve among those LIST offered: `wanted` is an id (`1`) or a
