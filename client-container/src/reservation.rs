@@ -29,7 +29,7 @@ use crate::master::MasterConnection;
 use crate::module::BurnerModule;
 use crate::output::Output;
 use crate::queue::TerminalUi;
-use crate::reserve::{reserve_station, Want};
+use crate::reserve::{reserve_station, Rejoin, Want};
 use crate::signals::Stop;
 use crate::ticket::Ticket;
 use crate::ClientError;
@@ -75,14 +75,16 @@ impl Reservation {
         // Until the reservation is made this connection holds nothing: on failure it just
         // closes (a QUIT would end the user's other connections, e.g. a burn in another
         // terminal).
-        let got = match reserve_station(&mut container, want, false, &mut ui, &mut stop).await {
-            Ok(got) => got,
-            Err(e) => {
-                drop(ui);
-                container.close();
-                return Err(e);
-            }
-        };
+        let rejoin = Some(Rejoin { settings, ticket });
+        let got =
+            match reserve_station(&mut container, want, false, &mut ui, &mut stop, rejoin).await {
+                Ok(got) => got,
+                Err(e) => {
+                    drop(ui);
+                    container.close();
+                    return Err(e);
+                }
+            };
         drop(ui);
         let ctrl_c = stop.exit_on_signal(*out);
         let (reserved, session_id) = match got.reserved {

@@ -34,6 +34,23 @@ use crate::ClientError;
 /// After LEAVE, how long to wait for LEFT.
 pub const LEAVE_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a client that lost the master while queued keeps trying to come back. The
+/// master keeps an away entry's place for its `queue.rejoin_grace` (2 minutes by default).
+pub const REJOIN_FOR: Duration = Duration::from_secs(120);
+
+/// First pause before reconnecting to rejoin the queue; doubled up to [`REJOIN_MAX_PAUSE`].
+pub const REJOIN_FIRST_PAUSE: Duration = Duration::from_secs(1);
+
+/// Longest pause between attempts to rejoin.
+pub const REJOIN_MAX_PAUSE: Duration = Duration::from_secs(8);
+
+/// What a lost queue wait needs to connect again.
+#[derive(Clone, Copy)]
+pub struct Rejoin<'a> {
+    pub settings: &'a crate::config::Settings,
+    pub ticket: &'a crate::ticket::Ticket,
+}
+
 /// What the user asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Want {
@@ -67,6 +84,9 @@ pub enum Step {
     Busy,
     /// ERRINVCMD: the master predates RESERVE; the connection is still in command mode.
     OldMaster,
+    /// The connection was lost while queued (the master restarted, the network dropped):
+    /// the master keeps the place for a while.
+    Lost(String),
     /// Stopped (Ctrl-C) while waiting: LEAVE was sent.
     Left {
         /// LEFT came within [`LEAVE_WAIT`].
@@ -88,6 +108,7 @@ pub async fn reserve_station(
     hold: bool,
     ui: &mut dyn QueueUi,
     stop: &mut Stop,
+    rejoin: Option<Rejoin<'_>>,
 ) -> Result<Got, ClientError> {
     let listing = list_types(master).await?;
     let station_type = select_type(&listing.types, want.station_type.as_deref())?.clone();
@@ -135,7 +156,45 @@ pub async fn reserve_station(
                 confirmed,
                 released,
             } => return Err(left_error(confirmed, released)),
+            Step::Lost(reason) => {
+                let Some(rejoin) = rejoin else {
+                    return Err(ClientError::ConnectionLost(reason));
+                };
+                ui.note(&format!(
+                    "lost the master while waiting ({reason}); reconnecting to keep your place in the queue"
+                ));
+                *master = reconnect(rejoin, stop).await?;
+                wait = true;
+            }
         }
+    }
+}
+
+/// Connects again after a lost queue wait, with back-off, for at most [`REJOIN_FOR`];
+/// Ctrl-C stops trying.
+async fn reconnect(rejoin: Rejoin<'_>, stop: &mut Stop) -> Result<MasterConnection, ClientError> {
+    let give_up = tokio::time::Instant::now() + REJOIN_FOR;
+    let mut pause = REJOIN_FIRST_PAUSE;
+    loop {
+        tokio::select! {
+            () = stop.recv() => {
+                return Err(ClientError::Interrupted(
+                    "interrupted (Ctrl-C) while reconnecting: your place in the queue lapses".into(),
+                ))
+            }
+            () = tokio::time::sleep(pause) => {}
+        }
+        match MasterConnection::connect(rejoin.settings, rejoin.ticket).await {
+            Ok(mut master) => {
+                // The same listing as the first time: the master may be another version now.
+                if list_types(&mut master).await.is_ok() {
+                    return Ok(master);
+                }
+            }
+            Err(e) if tokio::time::Instant::now() >= give_up => return Err(e),
+            Err(_) => {}
+        }
+        pause = (pause * 2).min(REJOIN_MAX_PAUSE);
     }
 }
 
@@ -215,7 +274,7 @@ pub async fn reserve(
     let mut queued = false;
     loop {
         // The first answer comes at once; after QUEUED the next may take hours.
-        let bytes = tokio::select! {
+        let received = tokio::select! {
             () = stop.recv() => return leave(master).await,
             bytes = async {
                 if queued {
@@ -223,7 +282,14 @@ pub async fn reserve(
                 } else {
                     master.reply_bytes("RESERVE").await
                 }
-            } => bytes?,
+            } => bytes,
+        };
+        let bytes = match received {
+            Ok(bytes) => bytes,
+            Err(e @ (ClientError::ConnectionLost(_) | ClientError::Connection(_))) if queued => {
+                return Ok(Step::Lost(e.to_string()))
+            }
+            Err(e) => return Err(e),
         };
         match decode(&bytes)? {
             ReserveReply::Reserved {

@@ -356,6 +356,69 @@ impl Registry {
         Ok(self.reserve_locked(&mut state, key, conn_id, free, hold, claim_by, now))
     }
 
+    /// Holds free stations for the away queue entry `entry` of `principal` (the head of the
+    /// queue whose client is not connected right now): they are kept from everyone else until
+    /// it comes back ([`Registry::reserve_claimed`]) or its claim runs out
+    /// ([`Registry::release_claim`]).
+    pub fn hold_for_claim(
+        &self,
+        principal: &Principal,
+        entry: &crate::queue::Waiting,
+    ) -> Option<Vec<usize>> {
+        let request = Reserve {
+            type_id: entry.type_id,
+            station: entry.station.clone(),
+            drives: entry.drives,
+            flags: 0,
+        };
+        let mut state = self.state();
+        let free = self
+            .free_for(&state, principal, &request, Instant::now())
+            .ok()?;
+        for &s in &free {
+            if let Some(slot) = state.reserved.get_mut(s) {
+                *slot = true;
+            }
+        }
+        Some(free)
+    }
+
+    /// Gives back stations held for a claim that ran out.
+    pub fn release_claim(&self, stations: &[usize]) {
+        let mut state = self.state();
+        for &s in stations {
+            if let Some(slot) = state.reserved.get_mut(s) {
+                *slot = false;
+            }
+        }
+    }
+
+    /// Turns stations held for user `key`'s claim into their reservation on connection
+    /// `conn_id`. `None` if the user is not registered (the stations stay held).
+    pub fn reserve_claimed(
+        &self,
+        key: &[u8],
+        conn_id: u64,
+        stations: Vec<usize>,
+        hold: bool,
+        claim_by: Option<Instant>,
+    ) -> Option<Bound> {
+        let mut state = self.state();
+        let user = state.users.get(key)?;
+        if user.reservation.is_some() || user.cancel.is_cancelled() {
+            return None;
+        }
+        Some(self.reserve_locked(
+            &mut state,
+            key,
+            conn_id,
+            stations,
+            hold,
+            claim_by,
+            Instant::now(),
+        ))
+    }
+
     /// The id of the type `station` belongs to (0 if none).
     pub fn type_of(&self, station: usize) -> u32 {
         self.types

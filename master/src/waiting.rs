@@ -6,7 +6,10 @@
 //! sits in the [`Lobby`] with the *waiters*: the live connections waiting for their entry.
 //! An entry without a waiter is *away* (its client lost the connection, or the master
 //! restarted): it keeps its place for `queue.rejoin_grace`, and a RESERVE with WAIT from the
-//! same principal takes it back. Hand-over only goes to entries with a waiter.
+//! same principal takes it back. A freed station goes to the head of the queue even when it is
+//! away: it is held for it as a **claim** for `queue.claim_timeout`; the client coming back
+//! gets it at once, and a missed claim passes the station on (the entry is dropped). So a
+//! restart keeps the order: whoever reconnects first cannot overtake the head.
 //!
 //! Lock order: the lobby, then the registry. A direct RESERVE or BIND takes the lobby first
 //! too, and does not take a station while anyone connected waits for its type: a freed
@@ -42,6 +45,12 @@ pub enum Outcome {
     Cleared,
 }
 
+/// Stations held for an away head of the queue until it comes back.
+struct Claim {
+    stations: Vec<usize>,
+    until: Instant,
+}
+
 struct Waiter {
     conn_id: u64,
     principal: Principal,
@@ -56,6 +65,8 @@ pub struct Lobby {
     waiters: HashMap<Vec<u8>, Waiter>,
     /// Entries without a waiter, since when.
     away: HashMap<Vec<u8>, Instant>,
+    /// Stations held for away entries.
+    claims: HashMap<Vec<u8>, Claim>,
     means: Means,
 }
 
@@ -73,6 +84,7 @@ impl Lobby {
             queue,
             waiters: HashMap::new(),
             away,
+            claims: HashMap::new(),
             means: Means::new(default_eta),
         }
     }
@@ -162,6 +174,31 @@ pub(crate) fn join(
     let (standing_tx, standing) = watch::channel(Standing::default());
     let (outcome_tx, outcome) = oneshot::channel();
     lobby.away.remove(&key);
+    let mut outcome_tx = Some(outcome_tx);
+    if let Some(claim) = lobby.claims.remove(&key) {
+        // The head of the queue is back: the stations held for it are its reservation.
+        let claim_by =
+            (!request.holds()).then(|| Instant::now() + shared.config.queue.claim_timeout);
+        let stations = claim.stations.clone();
+        match shared.registry.reserve_claimed(
+            &key,
+            conn_id,
+            claim.stations,
+            request.holds(),
+            claim_by,
+        ) {
+            Some(bound) => {
+                if let Err(e) = lobby.queue.leave(&key) {
+                    warn!(error = %e, "cannot remove a queue entry from the store");
+                }
+                info!(user = %principal.as_str(), stations = %bound.station_name, "the head of the queue came back for its stations");
+                if let Some(tx) = outcome_tx.take() {
+                    let _ = tx.send(Outcome::Handed(bound));
+                }
+            }
+            None => shared.registry.release_claim(&stations),
+        }
+    }
     lobby.waiters.insert(
         key.clone(),
         Waiter {
@@ -169,7 +206,7 @@ pub(crate) fn join(
             principal: principal.clone(),
             hold: request.holds(),
             standing: standing_tx,
-            outcome: Some(outcome_tx),
+            outcome: outcome_tx,
         },
     );
     publish(shared, &mut lobby);
@@ -258,23 +295,44 @@ pub(crate) async fn ended(shared: &Arc<Shared>, teardown: &Teardown) {
 /// the new standings.
 pub(crate) async fn hand_over(shared: &Arc<Shared>) {
     let mut handed_but_gone = Vec::new();
+    let mut dropped = Vec::new();
     {
         let mut lobby = lobby(shared);
+        let lobby = &mut *lobby;
+        let now_instant = Instant::now();
+        // Claims that ran out pass their stations on; their entries go.
+        let missed: Vec<Vec<u8>> = lobby
+            .claims
+            .iter()
+            .filter(|(_, claim)| claim.until <= now_instant)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in missed {
+            if let Some(claim) = lobby.claims.remove(&key) {
+                shared.registry.release_claim(&claim.stations);
+            }
+            lobby.away.remove(&key);
+            if let Ok(Some(entry)) = lobby.queue.leave(&key) {
+                info!(user = %entry.user, "queue entry dropped: its client did not come back for its station");
+                dropped.push((entry.user, "claim missed"));
+            }
+        }
         let grace = shared.config.queue.rejoin_grace;
         let expired: Vec<Vec<u8>> = lobby
             .away
             .iter()
-            .filter(|(_, since)| since.elapsed() > grace)
+            .filter(|(key, since)| since.elapsed() > grace && !lobby.claims.contains_key(*key))
             .map(|(key, _)| key.clone())
             .collect();
         for key in expired {
             lobby.away.remove(&key);
             if let Ok(Some(entry)) = lobby.queue.leave(&key) {
                 info!(user = %entry.user, "queue entry dropped: its client did not come back");
+                dropped.push((entry.user, "client did not come back"));
             }
         }
         let now = SystemTime::now();
-        let claim_by = Instant::now() + shared.config.queue.claim_timeout;
+        let claim_by = now_instant + shared.config.queue.claim_timeout;
         let types: Vec<u32> = shared
             .registry
             .types()
@@ -286,15 +344,32 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>) {
                 let next = lobby
                     .queue
                     .next_for(type_id, now, |w| {
-                        lobby.waiters.contains_key(&w.key)
-                            && shared
-                                .registry
-                                .could_get(&lobby.waiters[&w.key].principal, w)
+                        if lobby.claims.contains_key(&w.key) {
+                            return false;
+                        }
+                        match lobby.waiters.get(&w.key) {
+                            Some(waiter) => shared.registry.could_get(&waiter.principal, w),
+                            None => Principal::parse(&w.user)
+                                .is_ok_and(|p| shared.registry.could_get(&p, w)),
+                        }
                     })
                     .cloned();
                 let Some(entry) = next else { break };
                 let Some(waiter) = lobby.waiters.remove(&entry.key) else {
-                    break;
+                    // Away: hold the stations for it until it comes back.
+                    let held = Principal::parse(&entry.user)
+                        .ok()
+                        .and_then(|p| shared.registry.hold_for_claim(&p, &entry));
+                    let Some(stations) = held else { break };
+                    info!(user = %entry.user, "station held for the head of the queue until it comes back");
+                    lobby.claims.insert(
+                        entry.key.clone(),
+                        Claim {
+                            stations,
+                            until: claim_by,
+                        },
+                    );
+                    continue;
                 };
                 let request = Reserve {
                     type_id,
@@ -329,7 +404,15 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>) {
                 }
             }
         }
-        publish(shared, &mut lobby);
+        publish(shared, lobby);
+    }
+    for (user, reason) in dropped {
+        let event = burnstand_audit::Event::new("queue.drop")
+            .field("principal", user.as_str())
+            .field("reason", reason);
+        if let Err(e) = shared.audit.append(event).await {
+            warn!(error = %e, "cannot audit a dropped queue entry");
+        }
     }
     for (key, bound) in handed_but_gone {
         // The waiting connection ended between the check and the hand-over: pass it on.
@@ -380,6 +463,10 @@ pub(crate) async fn clear(shared: &Arc<Shared>) -> usize {
         }
     };
     lobby.away.clear();
+    let claims: Vec<Claim> = lobby.claims.drain().map(|(_, claim)| claim).collect();
+    for claim in claims {
+        shared.registry.release_claim(&claim.stations);
+    }
     for (_, mut waiter) in lobby.waiters.drain() {
         if let Some(tx) = waiter.outcome.take() {
             let _ = tx.send(Outcome::Cleared);

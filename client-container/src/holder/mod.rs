@@ -25,7 +25,7 @@ use crate::config::Settings;
 use crate::master::MasterConnection;
 use crate::output::Output;
 use crate::queue::{Position, QueueUi};
-use crate::reserve::{reserve_station, Want};
+use crate::reserve::{reserve_station, Rejoin, Want};
 use crate::signals::Stop;
 use crate::ticket::{utc, Ticket};
 use crate::ClientError;
@@ -159,7 +159,11 @@ async fn hold_on(settings: &Settings, want: &Want) -> Result<(), ClientError> {
         .await
         .map_err(fail)?;
     let mut ui = PipeUi::default();
-    let got = match reserve_station(&mut master, want, true, &mut ui, &mut stop).await {
+    let rejoin = Some(Rejoin {
+        settings,
+        ticket: &ticket,
+    });
+    let got = match reserve_station(&mut master, want, true, &mut ui, &mut stop, rejoin).await {
         Ok(got) => got,
         Err(e) => {
             let event = match (&e, ui.question.take()) {

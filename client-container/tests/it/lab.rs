@@ -85,6 +85,9 @@ pub struct Policy {
     pub shared_station_id: Option<&'static str>,
     /// Lines of the master's `[limits]` table.
     pub master_limits: String,
+    /// Extra top-level keys (`admin = […]`) then sections (`[farm]`, `[queue]`) of the
+    /// master's config.
+    pub master_extra: String,
 }
 
 impl Default for Policy {
@@ -99,6 +102,7 @@ impl Default for Policy {
             extra_users: Vec::new(),
             shared_station_id: None,
             master_limits: String::new(),
+            master_extra: String::new(),
         }
     }
 }
@@ -221,10 +225,11 @@ speed = 1
             .map(|u| format!("\"{u}@{REALM}\""))
             .collect();
         let mut config = format!(
-            "listen = \"127.0.0.1:0\"\nprincipal = \"{MASTER}@{REALM}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\n[groups]\nlab = [{}]\n",
+            "listen = \"127.0.0.1:0\"\nprincipal = \"{MASTER}@{REALM}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n{}\n\n[groups]\nlab = [{}]\n",
             realm.keytab(MASTER).expect("master keytab").display(),
             master_audit.display(),
             policy_path.display(),
+            policy.master_extra,
             group.join(", "),
         );
         if !policy.master_limits.is_empty() {
@@ -236,7 +241,8 @@ speed = 1
         let allow = allow.join(", ");
         for (n, addr) in station_addrs.iter().enumerate() {
             config.push_str(&format!(
-                "\n[[station]]\nname = \"dvd-{}\"\ndrive = \"DVD\"\naddress = \"{addr}\"\nprincipal = \"{STATION}@{REALM}\"\nservices = [\"burner\"]\nallow = [{allow}]\n",
+                "\n[[station]]\nname = \"dvd-{}\"\ndrive = \"DVD\"\naddress = \"{addr}\"\nprincipal = \"{STATION}@{REALM}\"\nservices = [\"burner\"]\nallow = [{allow}]\nlocation = \"room 2.1{}\"\n",
+                n + 1,
                 n + 1
             ));
         }
@@ -326,6 +332,16 @@ speed = 1
         self.daemons[2] = daemon;
     }
 
+    /// SIGSTOPs (`true`) or SIGCONTs station `n`'s daemon: a hung host, its TCP still up.
+    pub fn freeze_station(&self, n: usize, frozen: bool) {
+        let signal = if frozen {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGCONT
+        };
+        kill(self.daemons[n - 1].pid(), signal).expect("signal the station");
+    }
+
     /// SIGKILLs station `n` (1 or 2), as a crash or power loss would.
     pub fn kill_station(&mut self, n: usize) {
         let daemon = &mut self.daemons[n - 1];
@@ -349,6 +365,7 @@ speed = 1
         let mut ccache = OsString::from("FILE:");
         ccache.push(self.ccache(user));
         cmd.env("KRB5CCNAME", ccache)
+            .env("BURNSTAND_RUNTIME_DIR", self.dir.path().join("runtime"))
             .env("BURNSTAND_MASTER", self.master_addr.to_string())
             .env("BURNSTAND_MASTER_PRINCIPAL", format!("{MASTER}@{REALM}"))
             .args(args)

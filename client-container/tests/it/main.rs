@@ -19,6 +19,7 @@ mod crash;
 mod farm;
 mod grants;
 mod json;
+mod scripted_master;
 
 use std::process::{Command, Output};
 

@@ -190,6 +190,12 @@ impl Connection {
         loop {
             tokio::select! {
                 biased;
+                // The master is stopping: the entry stays (away) for the client to rejoin
+                // after the restart; no need to hold the connection through the drain.
+                () = self.shared.draining.cancelled() => {
+                    drop(ticket);
+                    return Some(End::Cancelled);
+                }
                 () = self.registration.cancelled().cancelled() => {
                     ticket.leave();
                     return Some(End::Cancelled);

@@ -1,0 +1,617 @@
+//! The client's side of the burner-farm commands (LISTX, RESERVE with the queue, LEAVE, admin
+//! replies) against a **scripted** master: a task in this test that authenticates like the
+//! master (a real KDC, real GSSAPI) and answers from a script. It checks what burnstand sends
+//! and how it reads the answers; the real master's behaviour is tested with the master.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use burnstand::admin::{ask, interpret, AdminCommand};
+use burnstand::config::Settings;
+use burnstand::master::MasterConnection;
+use burnstand::queue::{Position, QueueUi, WaitChoice};
+use burnstand::reserve::{reserve_station, Want};
+use burnstand::signals::Stop;
+use burnstand::ticket::Ticket;
+use burnstand::ClientError;
+use burnstand_wire::command::{Command, Greeting, Reply, ServiceType, StationType};
+use burnstand_wire::farm::{
+    flags, AdminReply, ListX, ListedType, ReserveReply, ReservedStation, LISTX_VERSION,
+};
+use burnstand_wire::gss::acceptor_credentials;
+use burnstand_wire::io::{Session, Unauthenticated};
+use kdc_test::{Realm, RealmBuilder};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+const SERVICE: &str = "burnstand/localhost";
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn realm() -> Realm {
+    let realm = RealmBuilder::new("BURNSTAND.TEST")
+        .user("alice", "alice-pw")
+        .service(SERVICE)
+        .start()
+        .unwrap_or_else(|e| panic!("starting the test realm: {e}"));
+    realm
+        .apply_to_process(Some(SERVICE))
+        .unwrap_or_else(|e| panic!("realm environment: {e}"));
+    realm
+        .kinit("alice")
+        .unwrap_or_else(|e| panic!("kinit: {e}"));
+    realm
+}
+
+type Script = Box<
+    dyn FnOnce(
+            Session<TcpStream>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send,
+>;
+
+/// A master that accepts one connection, greets, and runs `script` on it.
+async fn scripted_master(realm: &Realm, script: Script) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = realm.principal(SERVICE);
+    let task = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let cred = acceptor_credentials(&service).unwrap();
+        let mut session = Unauthenticated::new(stream)
+            .accept(cred, TIMEOUT)
+            .await
+            .unwrap();
+        session.send(&Greeting::CURRENT).await.unwrap();
+        script(session).await;
+    });
+    (addr, task)
+}
+
+async fn connect(realm: &Realm, addr: SocketAddr) -> MasterConnection {
+    let settings = Settings {
+        master: addr.to_string(),
+        master_principal: realm.principal(SERVICE),
+    };
+    let ticket = Ticket::current().unwrap();
+    MasterConnection::connect(&settings, &ticket).await.unwrap()
+}
+
+async fn expect(session: &mut Session<TcpStream>) -> Command {
+    tokio::time::timeout(TIMEOUT, session.recv::<Command>())
+        .await
+        .expect("the client sends a command")
+        .expect("a command")
+}
+
+fn dvd() -> StationType {
+    StationType {
+        id: 1,
+        services: vec![ServiceType {
+            id: ServiceType::BURNER,
+            name: "burner".into(),
+            description: "burns".into(),
+        }],
+        name: "DVD burner".into(),
+        description: "DVD drive; services: burner".into(),
+    }
+}
+
+fn listx(free: u32, busy: u32, queued: u32) -> ListX {
+    ListX {
+        version: LISTX_VERSION,
+        types: vec![ListedType {
+            record: dvd(),
+            total: free + busy,
+            free,
+            busy,
+            quarantined: 0,
+            queued,
+        }],
+    }
+}
+
+fn reserved() -> ReserveReply {
+    ReserveReply::Reserved {
+        session_id: "6f1c".into(),
+        stations: vec![ReservedStation {
+            name: "dvd-1".into(),
+            location: "room 2.14".into(),
+        }],
+    }
+}
+
+fn queued(position: u32, eta_seconds: u32, waiting: u32) -> ReserveReply {
+    ReserveReply::Queued {
+        position,
+        eta_seconds,
+        waiting,
+    }
+}
+
+/// Records what the person would see, and answers the question as told.
+#[derive(Default)]
+struct Recorder {
+    places: Vec<Position>,
+    questions: Vec<String>,
+    answer: Option<bool>,
+}
+
+impl QueueUi for Recorder {
+    fn queued(&mut self, position: &Position) {
+        self.places.push(*position);
+    }
+    fn ask(&mut self, question: &str) -> Option<bool> {
+        self.questions.push(question.to_owned());
+        self.answer
+    }
+    fn note(&mut self, _text: &str) {}
+}
+
+fn want(wait: WaitChoice) -> Want {
+    Want {
+        wait,
+        ..Want::default()
+    }
+}
+
+#[tokio::test]
+async fn with_wait_the_client_queues_shows_each_place_and_gets_the_station() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                assert_eq!(expect(&mut s).await, Command::ListX(LISTX_VERSION));
+                s.send(&listx(0, 2, 1)).await.unwrap();
+                let Command::Reserve(r) = expect(&mut s).await else {
+                    panic!("not RESERVE")
+                };
+                assert_eq!((r.type_id, r.station.as_str(), r.drives), (1, "", 1));
+                assert_eq!(r.flags, flags::WAIT);
+                s.send(&queued(2, 300, 2)).await.unwrap();
+                s.send(&queued(1, 0, 1)).await.unwrap();
+                s.send(&reserved()).await.unwrap();
+            })
+        }),
+    )
+    .await;
+    let mut connection = connect(&realm, addr).await;
+    let mut ui = Recorder::default();
+    let got = reserve_station(
+        &mut connection,
+        &want(WaitChoice::Wait),
+        false,
+        &mut ui,
+        &mut Stop::none(),
+        None,
+    )
+    .await
+    .unwrap();
+    master.await.unwrap();
+    assert_eq!(got.station_type, dvd());
+    let reserved = got.reserved.unwrap();
+    assert_eq!(reserved.session_id, "6f1c");
+    assert_eq!(reserved.stations[0].location, "room 2.14");
+    assert_eq!(ui.places.len(), 2);
+    assert_eq!((ui.places[0].position, ui.places[0].waiting), (2, 2));
+    assert!(ui.questions.is_empty());
+}
+
+#[tokio::test]
+async fn an_old_master_gets_list_and_bind() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                assert_eq!(expect(&mut s).await, Command::ListX(LISTX_VERSION));
+                s.send(&Reply::ErrInvCmd).await.unwrap();
+                assert_eq!(expect(&mut s).await, Command::List);
+                s.send(&vec![dvd()]).await.unwrap();
+                assert_eq!(expect(&mut s).await, Command::Bind(dvd()));
+                s.send(&Reply::Ok).await.unwrap();
+            })
+        }),
+    )
+    .await;
+    let mut connection = connect(&realm, addr).await;
+    let got = reserve_station(
+        &mut connection,
+        &want(WaitChoice::Ask),
+        false,
+        &mut Recorder::default(),
+        &mut Stop::none(),
+        None,
+    )
+    .await
+    .unwrap();
+    master.await.unwrap();
+    assert_eq!(got.reserved, None);
+}
+
+#[tokio::test]
+async fn all_busy_asks_with_fresh_counts_and_a_yes_waits() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                expect(&mut s).await;
+                s.send(&listx(1, 1, 0)).await.unwrap();
+                let Command::Reserve(first) = expect(&mut s).await else {
+                    panic!("not RESERVE")
+                };
+                assert_eq!(first.flags, flags::HOLD, "no WAIT before the answer");
+                s.send(&ReserveReply::Refused(Reply::ErrUnaval))
+                    .await
+                    .unwrap();
+                assert_eq!(expect(&mut s).await, Command::ListX(LISTX_VERSION));
+                s.send(&listx(0, 2, 3)).await.unwrap();
+                let Command::Reserve(second) = expect(&mut s).await else {
+                    panic!("not RESERVE")
+                };
+                assert_eq!(second.flags, flags::WAIT | flags::HOLD);
+                s.send(&reserved()).await.unwrap();
+            })
+        }),
+    )
+    .await;
+    let mut connection = connect(&realm, addr).await;
+    let mut ui = Recorder {
+        answer: Some(true),
+        ..Recorder::default()
+    };
+    let got = reserve_station(
+        &mut connection,
+        &want(WaitChoice::Ask),
+        true,
+        &mut ui,
+        &mut Stop::none(),
+        None,
+    )
+    .await
+    .unwrap();
+    master.await.unwrap();
+    assert!(got.reserved.is_some());
+    assert_eq!(
+        ui.questions,
+        ["All 2 stations of DVD burner are busy (3 waiting). Wait in the queue? [Y/n]"]
+    );
+}
+
+#[tokio::test]
+async fn all_busy_without_anyone_to_ask_fails_with_the_busy_count() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                expect(&mut s).await;
+                s.send(&listx(0, 2, 0)).await.unwrap();
+                expect(&mut s).await;
+                s.send(&ReserveReply::Refused(Reply::ErrUnaval))
+                    .await
+                    .unwrap();
+                expect(&mut s).await;
+                s.send(&listx(0, 2, 0)).await.unwrap();
+            })
+        }),
+    )
+    .await;
+    let mut connection = connect(&realm, addr).await;
+    let e = reserve_station(
+        &mut connection,
+        &want(WaitChoice::Ask),
+        false,
+        &mut Recorder::default(),
+        &mut Stop::none(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    master.await.unwrap();
+    assert_eq!(e.exit_code(), 10);
+    assert!(e.to_string().contains("reserved right now, 2 busy"), "{e}");
+}
+
+#[tokio::test]
+async fn a_cleared_queue_ends_the_wait_with_its_own_code() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                expect(&mut s).await;
+                s.send(&listx(0, 1, 0)).await.unwrap();
+                expect(&mut s).await;
+                s.send(&queued(1, 0, 1)).await.unwrap();
+                s.send(&ReserveReply::Refused(Reply::ErrDenied(
+                    "the lab staff cleared the queue".into(),
+                )))
+                .await
+                .unwrap();
+            })
+        }),
+    )
+    .await;
+    let mut connection = connect(&realm, addr).await;
+    let e = reserve_station(
+        &mut connection,
+        &want(WaitChoice::Wait),
+        false,
+        &mut Recorder::default(),
+        &mut Stop::none(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    master.await.unwrap();
+    assert!(matches!(e, ClientError::QueueEnded(_)), "{e:?}");
+    assert_eq!(e.exit_code(), 23);
+    assert!(e.to_string().contains("cleared the queue"));
+}
+
+/// Ctrl-C (SIGINT to this test process, which the queue wait has armed) while queued: LEAVE;
+/// the QUEUED that crosses it is skipped, LEFT ends the wait.
+#[tokio::test]
+async fn ctrl_c_in_the_queue_sends_leave_and_waits_for_left() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                expect(&mut s).await;
+                s.send(&listx(0, 1, 0)).await.unwrap();
+                expect(&mut s).await;
+                s.send(&queued(1, 60, 1)).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT).unwrap();
+                assert_eq!(expect(&mut s).await, Command::Leave);
+                s.send(&queued(1, 30, 1)).await.unwrap();
+                s.send(&ReserveReply::Left).await.unwrap();
+            })
+        }),
+    )
+    .await;
+    let mut connection = connect(&realm, addr).await;
+    let e = reserve_station(
+        &mut connection,
+        &want(WaitChoice::Wait),
+        false,
+        &mut Recorder::default(),
+        &mut Stop::none(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    master.await.unwrap();
+    assert_eq!(e.exit_code(), 130);
+    assert_eq!(e.to_string(), "interrupted (Ctrl-C): left the queue");
+}
+
+/// A station that came free just as the LEAVE went out is released with QUIT.
+#[tokio::test]
+async fn a_reservation_crossing_the_leave_is_quit() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                expect(&mut s).await;
+                s.send(&listx(0, 1, 0)).await.unwrap();
+                expect(&mut s).await;
+                s.send(&queued(1, 60, 1)).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT).unwrap();
+                assert_eq!(expect(&mut s).await, Command::Leave);
+                s.send(&reserved()).await.unwrap();
+                assert_eq!(expect(&mut s).await, Command::Quit);
+                s.send(&Reply::Ok).await.unwrap();
+            })
+        }),
+    )
+    .await;
+    let mut connection = connect(&realm, addr).await;
+    let e = reserve_station(
+        &mut connection,
+        &want(WaitChoice::Wait),
+        false,
+        &mut Recorder::default(),
+        &mut Stop::none(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    master.await.unwrap();
+    assert_eq!(e.exit_code(), 130);
+    assert!(e.to_string().contains("released again"), "{e}");
+}
+
+#[tokio::test]
+async fn a_named_station_goes_into_reserve_and_errdenied_to_admin_is_exit_22() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                expect(&mut s).await;
+                s.send(&listx(0, 1, 0)).await.unwrap();
+                let Command::Reserve(r) = expect(&mut s).await else {
+                    panic!("not RESERVE")
+                };
+                assert_eq!(r.station, "dvd-2");
+                s.send(&ReserveReply::Refused(Reply::ErrUnaval))
+                    .await
+                    .unwrap();
+                expect(&mut s).await;
+                s.send(&listx(0, 1, 0)).await.unwrap();
+                assert_eq!(expect(&mut s).await, Command::StationReport);
+                s.send(&AdminReply::Refused(Reply::ErrDenied("admins only".into())))
+                    .await
+                    .unwrap();
+            })
+        }),
+    )
+    .await;
+    let mut connection = connect(&realm, addr).await;
+    let named = Want {
+        station: Some("dvd-2".into()),
+        wait: WaitChoice::NoWait,
+        ..Want::default()
+    };
+    let e = reserve_station(
+        &mut connection,
+        &named,
+        false,
+        &mut Recorder::default(),
+        &mut Stop::none(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ClientError::StationBusy { .. }), "{e:?}");
+    let reply = ask(&mut connection, &AdminCommand::Stations).await.unwrap();
+    let e = interpret(&AdminCommand::Stations, reply).unwrap_err();
+    master.await.unwrap();
+    assert_eq!(e.exit_code(), 22);
+    assert!(e
+        .to_string()
+        .contains("you are not in the master's admin group"));
+}
+
+/// Runs the real `burnstand` binary against the scripted master at `addr`.
+async fn burnstand_at(
+    realm: &Realm,
+    addr: SocketAddr,
+    runtime_dir: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    let principal = realm.principal(SERVICE);
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_burnstand"));
+    command
+        .args([
+            "--master",
+            &addr.to_string(),
+            "--master-principal",
+            &principal,
+        ])
+        .args(args)
+        .env("BURNSTAND_RUNTIME_DIR", runtime_dir)
+        .env_remove("BURNSTAND_CONFIG")
+        .stdin(std::process::Stdio::null());
+    tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("burnstand ends")
+        .expect("run burnstand")
+}
+
+/// `reserve` starts a holder that waits in the queue, reports the station and keeps holding
+/// it (LISTX keep-alives allowed) until `release`, which makes it QUIT; the record is 0600
+/// and gone afterwards.
+#[tokio::test]
+async fn reserve_starts_a_holder_that_holds_until_release() {
+    use std::os::unix::fs::PermissionsExt;
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                expect(&mut s).await;
+                s.send(&listx(0, 1, 0)).await.unwrap();
+                let Command::Reserve(r) = expect(&mut s).await else {
+                    panic!("not RESERVE")
+                };
+                assert_eq!(r.flags, flags::WAIT | flags::HOLD);
+                s.send(&queued(1, 90, 1)).await.unwrap();
+                s.send(&reserved()).await.unwrap();
+                loop {
+                    match expect(&mut s).await {
+                        Command::ListX(_) => s.send(&listx(0, 1, 0)).await.unwrap(),
+                        Command::Quit => break,
+                        other => panic!("{other:?} on a held connection"),
+                    }
+                }
+                s.send(&Reply::Ok).await.unwrap();
+            })
+        }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = burnstand_at(&realm, addr, dir.path(), &["reserve", "--wait"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with(
+            "reserved dvd-1 (room 2.14) until `burnstand release` or your ticket ends ("
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("waiting for a station: position 1 of 1, about 2 min"),
+        "{stderr}"
+    );
+    let record = dir.path().join(burnstand::holder::state::file_name(
+        &realm.principal("alice"),
+        &addr.to_string(),
+    ));
+    let mode = std::fs::metadata(&record).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // A second reserve is refused while the first one holds.
+    let again = burnstand_at(&realm, addr, dir.path(), &["--json", "reserve"]).await;
+    assert_eq!(again.status.code(), Some(24));
+
+    let out = burnstand_at(&realm, addr, dir.path(), &["release"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("released dvd-1 (room 2.14), held since "),
+        "{stdout}"
+    );
+    tokio::time::timeout(TIMEOUT, master)
+        .await
+        .expect("the holder says QUIT")
+        .unwrap();
+    assert!(!record.exists(), "the record is removed");
+    let out = burnstand_at(&realm, addr, dir.path(), &["release"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to release"));
+}
+
+/// `reserve` without --wait or --no-wait and without a terminal: the holder finds every
+/// station busy, and `reserve` fails like --no-wait, with the count.
+#[tokio::test]
+async fn reserve_without_a_terminal_does_not_wait() {
+    let realm = realm();
+    let (addr, master) = scripted_master(
+        &realm,
+        Box::new(|mut s| {
+            Box::pin(async move {
+                expect(&mut s).await;
+                s.send(&listx(0, 2, 1)).await.unwrap();
+                let Command::Reserve(r) = expect(&mut s).await else {
+                    panic!("not RESERVE")
+                };
+                assert_eq!(r.flags, flags::HOLD);
+                s.send(&ReserveReply::Refused(Reply::ErrUnaval))
+                    .await
+                    .unwrap();
+                expect(&mut s).await;
+                s.send(&listx(0, 2, 1)).await.unwrap();
+            })
+        }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = burnstand_at(&realm, addr, dir.path(), &["reserve"]).await;
+    master.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(10), "{stderr}");
+    assert!(stderr.contains("reserved right now, 2 busy"), "{stderr}");
+    assert!(stderr.contains("--wait"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no record"
+    );
+}
