@@ -144,6 +144,32 @@ fn summary(path: &std::path::Path, config: &Config) -> String {
             station.allow.entries.join(", ")
         ));
     }
+    let admins = &config.admin.entries;
+    out.push_str(&format!(
+        "  admins: {}
+",
+        if admins.is_empty() {
+            "nobody".to_owned()
+        } else {
+            admins.join(", ")
+        }
+    ));
+    let farm = &config.farm;
+    out.push_str(&format!(
+        "  quarantine: after {:?} without a heartbeat, or {} failed verifies in a row (for {:?})
+",
+        farm.silence_limit(),
+        farm.verify_failures,
+        farm.verify_quarantine
+    ));
+    for class in &config.queue.classes {
+        out.push_str(&format!(
+            "  queue class \"{}\" (priority {}): {}\n",
+            class.name,
+            class.priority,
+            class.members.entries.join(", ")
+        ));
+    }
     out
 }
 

@@ -321,3 +321,57 @@ fn a_job_reserves_several_drives_and_each_module_gets_its_own() {
         }
     });
 }
+
+/// Aging: an entry of the default class that has waited two aging steps is ahead of a newer
+/// entry of a class one step higher (a low class is never starved).
+#[test]
+fn aging_keeps_a_long_wait_ahead_of_a_newer_higher_class() {
+    let extra = format!(
+        "admin = [\"alice@{REALM}\"]\n{FAST_FARM}\n[queue]\naging_step = \"1s\"\n\n[[queue.class]]\nname = \"staff\"\npriority = 1\nmembers = [\"dave@{REALM}\"]\n"
+    );
+    let spec = LabSpec::default().stations(one_station()).extra(&extra);
+    lab_test(spec, |lab| async move {
+        let mut alice = connect(&lab, "alice").await;
+        assert!(matches!(
+            reserve(&mut alice, any(1, 0)).await,
+            ReserveReply::Reserved { .. }
+        ));
+        let mut bob = connect(&lab, "bob").await;
+        assert!(matches!(
+            reserve(&mut bob, any(1, flags::WAIT)).await,
+            ReserveReply::Queued { position: 1, .. }
+        ));
+        // Until bob has waited two whole steps (the queue report says how long).
+        let mut admin_conn = connect(&lab, "alice").await;
+        guard("bob's wait", async {
+            loop {
+                let AdminReply::Queue(rows) = admin(&mut admin_conn, Command::QueueReport).await
+                else {
+                    panic!("no queue report")
+                };
+                if rows.first().is_some_and(|r| r.waited_seconds >= 3) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        let mut dave = connect(&lab, "dave").await;
+        let joined = reserve(&mut dave, any(1, flags::WAIT)).await;
+        assert!(
+            matches!(joined, ReserveReply::Queued { position: 2, waiting: 2, .. }),
+            "{joined:?}"
+        );
+        assert_eq!(command(&mut alice, Command::Quit).await, Reply::Ok);
+        let handed = guard("the hand-over", async {
+            loop {
+                match next_reserve_reply(&mut bob).await {
+                    ReserveReply::Queued { .. } => continue,
+                    other => return other,
+                }
+            }
+        })
+        .await;
+        assert!(matches!(handed, ReserveReply::Reserved { .. }), "{handed:?}");
+    });
+}
