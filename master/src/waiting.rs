@@ -89,11 +89,6 @@ impl Lobby {
         }
     }
 
-    /// Waiting entries for `type_id`.
-    pub fn queued(&self, type_id: u32) -> u32 {
-        self.queue.len(type_id)
-    }
-
     fn someone_waits_for(&self, type_id: u32) -> bool {
         self.queue
             .entries()
@@ -475,7 +470,12 @@ pub(crate) async fn clear(shared: &Arc<Shared>) -> usize {
     cleared.len()
 }
 
-/// Entries waiting for `type_id` (LISTX).
-pub(crate) fn queued(shared: &Shared, type_id: u32) -> u32 {
-    lobby(shared).queued(type_id)
+/// Entries waiting, per station type (LISTX). Call it without holding the registry's lock.
+pub(crate) fn queued_per_type(shared: &Shared) -> HashMap<u32, u32> {
+    let lobby = lobby(shared);
+    let mut counts = HashMap::new();
+    for entry in lobby.queue.entries() {
+        *counts.entry(entry.type_id).or_insert(0) += 1;
+    }
+    counts
 }

@@ -30,9 +30,11 @@ impl Connection {
         version: u32,
     ) -> Option<End> {
         let shared = &self.shared;
-        let types = shared
-            .registry
-            .counts(&self.principal, |t| waiting::queued(shared, t));
+        // Taken before the registry's lock: the lobby's lock always comes first.
+        let queued = waiting::queued_per_type(shared);
+        let types = shared.registry.counts(&self.principal, |t| {
+            queued.get(&t).copied().unwrap_or(0)
+        });
         if self.mode.bound().is_none()
             && !record(
                 shared,
