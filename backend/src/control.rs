@@ -81,7 +81,14 @@ struct Link {
 pub struct ControlLinks {
     links: Mutex<HashMap<Vec<u8>, Link>>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Sessions a master asked to finish after their running copy (`FINISH`, an admin's
+    /// release). Bounded by [`MAX_FINISHING`]; an entry goes when its job reads it.
+    finishing: Mutex<std::collections::HashSet<String>>,
 }
+
+/// Sessions remembered as "finish after this copy" at once: a station serves a handful of
+/// sessions; a master asking for more is mistaken, and the oldest requests matter least.
+const MAX_FINISHING: usize = 64;
 
 impl std::fmt::Debug for ControlLinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,6 +129,27 @@ impl ControlLinks {
                 tracing::warn!("control link busy; the receipt goes with the next sync");
             }
         }
+    }
+
+    /// A master asked that session `session_id` start no other copy (FINISH).
+    fn request_finish(&self, session_id: String) {
+        let mut finishing = self
+            .finishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if finishing.len() >= MAX_FINISHING {
+            finishing.clear();
+        }
+        finishing.insert(session_id);
+    }
+
+    /// Whether session `session_id` was asked to start no other copy; the request is used up.
+    pub fn take_finish(&self, session_id: &str) -> bool {
+        let mut finishing = self
+            .finishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        finishing.remove(session_id)
     }
 
     fn register(&self, master: &[u8]) -> (u64, mpsc::Receiver<Outgoing>) {
@@ -182,6 +210,11 @@ pub async fn serve(
                         Ok(())
                     }
                     MasterMessage::Ping => wire.send(&StationMessage::Pong).await,
+                    MasterMessage::Finish { session_id } => {
+                        tracing::info!(session = %session_id, "master asks the session to stop after its running copy");
+                        links.request_finish(session_id);
+                        Ok(())
+                    }
                     MasterMessage::Watch { heartbeat_ms } => {
                         tracing::info!(heartbeat_ms, "master watches the station state");
                         let (watch, now) = watch::Watch::start(board, heartbeat_ms);

@@ -107,6 +107,9 @@ impl BurnJob {
     pub async fn run(self) -> Outcome {
         let _hold = &self.hold;
         for copy in 1..=self.copies {
+            if copy > 1 && self.station.control().take_finish(&self.who.session_id) {
+                return self.released(copy).await;
+            }
             self.burning.copy(copy);
             let outcome = self.copy(copy).await;
             match outcome {
@@ -127,6 +130,28 @@ impl BurnJob {
             }
         }
         Outcome::Done
+    }
+
+    /// The lab staff released the station (FINISH from the master) after copy `copy - 1`:
+    /// the remaining copies are not burned.
+    async fn released(&self, copy: u32) -> Outcome {
+        let why = format!(
+            "the lab staff released this station after copy {} of {}: copies {copy} to {} were not burned",
+            copy - 1,
+            self.copies,
+            self.copies
+        );
+        tracing::info!(
+            copy,
+            "burn stopped between copies: the station was released"
+        );
+        let record = receipt::burn_abort(&self.who, &self.image, copy, &why);
+        if let Err(audit) = self.station.audit(record).await {
+            tracing::error!(error = %audit, "cannot audit the stopped burn");
+        }
+        self.send(Event::Error(ErrorReport::new(ErrorCode::Denied, why)))
+            .await;
+        Outcome::Failed
     }
 
     async fn send(&self, event: Event) {

@@ -162,8 +162,16 @@ async fn link_once(shared: &Shared, index: usize) -> Result<Closed> {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
+    let mut finish = shared.finish.subscribe();
     loop {
         tokio::select! {
+            request = finish.recv() => {
+                if let Ok((station, session_id)) = request {
+                    if station == index && version >= 3 {
+                        session.send(&MasterMessage::Finish { session_id }).await?;
+                    }
+                }
+            }
             _ = ping.tick() => {
                 if last_heard.elapsed() > PING_DEADLINE {
                     return Ok(Closed::Other(format!("no answer for {PING_DEADLINE:?}")));

@@ -130,9 +130,14 @@ pub(crate) async fn admin(
                     released(shared, &teardown).await;
                     AdminReply::Done(format!("{name} released"))
                 }
-                Release::AfterCopy => AdminReply::Done(format!(
-                    "{name} is burning: its reservation ends when the running copy is done"
-                )),
+                Release::AfterCopy { session_id } => {
+                    // Best effort: without the FINISH the station burns the job's remaining
+                    // copies, and the reservation ends after the last one.
+                    let _ = shared.finish.send((index, session_id));
+                    AdminReply::Done(format!(
+                        "{name} is burning: its reservation ends when the running copy is done"
+                    ))
+                }
                 Release::NotReserved => AdminReply::Done(format!("{name} was not reserved")),
             },
             Err(refused) => refused,

@@ -63,7 +63,13 @@ pub(crate) struct Shared {
     pub guards: crate::flood::Guards,
     /// The wait queue and the connections waiting in it (see [`crate::waiting`]).
     pub lobby: std::sync::Mutex<Lobby>,
+    /// An admin's RELEASE of a burning station: (station index, session id) for its control
+    /// link to send FINISH.
+    pub finish: tokio::sync::broadcast::Sender<(usize, String)>,
 }
+
+/// RELEASE requests on their way to the control links; an admin sends a few a day.
+const FINISH_QUEUE: usize = 16;
 
 /// Serves `listener` until `shutdown` is cancelled, then drains (see the module docs).
 ///
@@ -108,6 +114,7 @@ pub async fn run(
         auth_failures: crate::audit::FailureBudget::default(),
         guards,
         lobby,
+        finish: tokio::sync::broadcast::channel(FINISH_QUEUE).0,
     });
     // The control links live until the master has stopped serving users: grants for the
     // burns of draining sessions still need them.

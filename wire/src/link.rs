@@ -333,6 +333,9 @@ pub enum MasterMessage {
     /// `WATCH TQ_UINT32 heartbeat_ms` (link version 3): report your state now, on every
     /// change, and at least every `heartbeat_ms` milliseconds.
     Watch { heartbeat_ms: u32 },
+    /// `FINISH TQString session_id` (link version 3): an admin released the station; let the
+    /// session's running copy finish and start no other.
+    Finish { session_id: String },
 }
 
 impl MasterMessage {
@@ -344,6 +347,7 @@ impl MasterMessage {
             MasterMessage::Sync { .. } => "SYNC",
             MasterMessage::Ping => "PING",
             MasterMessage::Watch { .. } => "WATCH",
+            MasterMessage::Finish { .. } => "FINISH",
         }
     }
 }
@@ -368,6 +372,9 @@ impl Encode for MasterMessage {
             MasterMessage::Watch { heartbeat_ms } => {
                 w.write(heartbeat_ms);
             }
+            MasterMessage::Finish { session_id } => {
+                w.write(session_id);
+            }
         }
     }
 }
@@ -389,6 +396,9 @@ impl Decode for MasterMessage {
                 after_hash: r.read()?,
             }),
             "PING" => Ok(MasterMessage::Ping),
+            "FINISH" => Ok(MasterMessage::Finish {
+                session_id: bounded("session id", r.read()?, MAX_LINK_TEXT_LEN)?,
+            }),
             "WATCH" => match r.read::<u32>()? {
                 ms if (MIN_HEARTBEAT_MS..=MAX_HEARTBEAT_MS).contains(&ms) => {
                     Ok(MasterMessage::Watch { heartbeat_ms: ms })

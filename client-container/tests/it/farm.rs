@@ -258,3 +258,42 @@ fn the_master_restarted_with_a_queue_keeps_the_order() {
         .collect();
     assert_eq!(starts, [carol_p, bob_p]);
 }
+
+/// An admin's release of a burning station lets the running copy finish (verified, with its
+/// receipt), starts no other, and then ends the reservation.
+#[test]
+fn an_admin_release_ends_the_reservation_after_the_running_copy() {
+    let lab = Lab::start_with_policy(&farm_policy(""));
+    let alice = lab.spawn("alice", &["burn", "big", "--copies", "2"]);
+    lab.wait_for_burn_start("alice");
+    let station = bound_station(&lab, "alice").expect("alice's station");
+    let out = lab.run("dave", &["admin", "release", &station]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("running copy is done"),
+        "{}",
+        text(&out.stdout)
+    );
+    let (status, stdout, stderr) = alice.wait();
+    assert!(!status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("released this station after copy 1 of 2"),
+        "{stderr}"
+    );
+    let principal = lab.principal("alice");
+    let receipts: Vec<String> = lab
+        .station_records()
+        .iter()
+        .filter(|r| r.event == "burn.receipt" && r.get_str("user") == Some(principal.as_str()))
+        .filter_map(|r| r.get_str("result").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        receipts,
+        ["verified"],
+        "copy 1 was not cut, copy 2 never started"
+    );
+    lab.wait_for_master_record("the release's teardown", |r| {
+        r.event == "teardown" && r.get_str("reason") == Some("released by an admin")
+    });
+    wait_for_counts(&lab, "both stations free", |c| c["free"] == 2);
+}

@@ -32,9 +32,9 @@ impl Connection {
         let shared = &self.shared;
         // Taken before the registry's lock: the lobby's lock always comes first.
         let queued = waiting::queued_per_type(shared);
-        let types = shared.registry.counts(&self.principal, |t| {
-            queued.get(&t).copied().unwrap_or(0)
-        });
+        let types = shared
+            .registry
+            .counts(&self.principal, |t| queued.get(&t).copied().unwrap_or(0));
         if self.mode.bound().is_none()
             && !record(
                 shared,

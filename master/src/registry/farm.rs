@@ -17,8 +17,9 @@ use super::{Registry, State, Teardown};
 pub enum Release {
     /// Nothing was burning: the reservation ended now (the teardown of user `key`).
     Now { key: Vec<u8>, teardown: Teardown },
-    /// A copy is running: the reservation ends when the station reports it done.
-    AfterCopy,
+    /// A copy is running: the reservation ends when the station reports it done; the
+    /// station is asked to start no other copy for session `session_id`.
+    AfterCopy { session_id: String },
     /// The station is not reserved.
     NotReserved,
 }
@@ -288,7 +289,13 @@ impl Registry {
             if let Some(live) = state.live.get_mut(station) {
                 live.release_pending = true;
             }
-            return Release::AfterCopy;
+            let session_id = state
+                .users
+                .get(&key)
+                .and_then(|u| u.reservation.as_ref())
+                .map(|r| r.session_id.to_string())
+                .unwrap_or_default();
+            return Release::AfterCopy { session_id };
         }
         let teardown = self.teardown_locked(&mut state, &key);
         Release::Now { key, teardown }

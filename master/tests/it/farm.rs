@@ -359,7 +359,14 @@ fn aging_keeps_a_long_wait_ahead_of_a_newer_higher_class() {
         let mut dave = connect(&lab, "dave").await;
         let joined = reserve(&mut dave, any(1, flags::WAIT)).await;
         assert!(
-            matches!(joined, ReserveReply::Queued { position: 2, waiting: 2, .. }),
+            matches!(
+                joined,
+                ReserveReply::Queued {
+                    position: 2,
+                    waiting: 2,
+                    ..
+                }
+            ),
             "{joined:?}"
         );
         assert_eq!(command(&mut alice, Command::Quit).await, Reply::Ok);
@@ -372,6 +379,9 @@ fn aging_keeps_a_long_wait_ahead_of_a_newer_higher_class() {
             }
         })
         .await;
-        assert!(matches!(handed, ReserveReply::Reserved { .. }), "{handed:?}");
+        assert!(
+            matches!(handed, ReserveReply::Reserved { .. }),
+            "{handed:?}"
+        );
     });
 }

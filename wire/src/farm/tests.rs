@@ -232,6 +232,17 @@ fn station_state_on_the_link() {
         from_bytes::<MasterMessage>(&to_bytes(&watch)).ok(),
         Some(watch)
     );
+    let finish = MasterMessage::Finish {
+        session_id: "6f1c".into(),
+    };
+    assert_eq!(
+        hex(&to_bytes(&finish)),
+        "0000000c00460049004e004900530048000000080036006600310063"
+    );
+    assert_eq!(
+        from_bytes::<MasterMessage>(&to_bytes(&finish)).ok(),
+        Some(finish)
+    );
     for ms in [0, MIN_HEARTBEAT - 1, MAX_HEARTBEAT + 1] {
         let bad = MasterMessage::Watch { heartbeat_ms: ms };
         assert!(
