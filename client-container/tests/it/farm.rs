@@ -12,7 +12,7 @@ use crate::lab::{text, wait_for, Lab, Policy, REALM};
 fn farm_policy(extra: &str) -> Policy {
     Policy {
         master_extra: format!(
-            "admin = [\"dave@{REALM}\"]\n\n[farm]\nheartbeat = \"300ms\"\nheartbeat_misses = 3\n{extra}"
+            "admin = [\"dave@{REALM}\"]\n\n[farm]\nheartbeat = \"500ms\"\nheartbeat_misses = 6\n{extra}"
         ),
         ..Policy::default()
     }

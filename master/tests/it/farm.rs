@@ -41,7 +41,7 @@ fn any(drives: u32, flags: u32) -> Reserve {
     }
 }
 
-const FAST_FARM: &str = "[farm]\nheartbeat = \"200ms\"\nheartbeat_misses = 3\n";
+const FAST_FARM: &str = "[farm]\nheartbeat = \"200ms\"\nheartbeat_misses = 5\n";
 
 #[test]
 fn listx_counts_free_and_busy_stations_and_old_list_still_works() {
