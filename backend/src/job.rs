@@ -105,6 +105,13 @@ pub struct BurnJob {
 impl BurnJob {
     /// Runs every copy; see the module docs.
     pub async fn run(self) -> Outcome {
+        let outcome = self.copies_in_turn().await;
+        // A FINISH that came for the last copy (or too late) is used up with the job.
+        let _ = self.station.control().take_finish(&self.who.session_id);
+        outcome
+    }
+
+    async fn copies_in_turn(&self) -> Outcome {
         let _hold = &self.hold;
         for copy in 1..=self.copies {
             if copy > 1 && self.station.control().take_finish(&self.who.session_id) {
@@ -520,6 +527,16 @@ impl BurnJob {
         loop {
             if self.cancel.is_cancelled() {
                 return Err(self.cancelled(copy, "waiting for a disc", None).await);
+            }
+            // Released while no copy runs: this one does not start.
+            if waiting && self.station.control().take_finish(&self.who.session_id) {
+                return Err(StationError::drive(
+                    ErrorCode::Denied,
+                    format!(
+                        "the lab staff released this station while it waited for a disc: copies {copy} to {} were not burned",
+                        self.copies
+                    ),
+                ));
             }
             if self.station.drive().medium().await?.is_burnable() {
                 if waiting {

@@ -70,6 +70,7 @@ pub(crate) async fn admin(
     shared: &Arc<Shared>,
     conn: u64,
     principal: &Principal,
+    peer: std::net::SocketAddr,
     command: &Command,
 ) -> Option<AdminReply> {
     let target = match command {
@@ -82,12 +83,21 @@ pub(crate) async fn admin(
     } else {
         format!("{} (refused: not an admin)", command.word())
     };
-    if let Err(e) = shared
-        .audit
-        .append(audit::admin(conn, principal, &word, target))
-        .await
-    {
-        warn!(error = %e, "cannot audit an admin command");
+    let event = audit::admin(conn, principal, &word, target);
+    let recorded = if allowed {
+        match shared.audit.append(event).await {
+            Ok(_) => true,
+            Err(e) => {
+                warn!(error = %e, "cannot audit an admin command");
+                false
+            }
+        }
+    } else {
+        // A refusal's record goes through the user's budget like any other refusal.
+        let kind = crate::flood::Kind::CommandInvalid;
+        crate::flood::record_within(shared, kind, principal.as_str(), peer.ip(), event).await
+    };
+    if !recorded {
         return None;
     }
     if !allowed {
@@ -104,10 +114,12 @@ pub(crate) async fn admin(
         Command::StationReport => AdminReply::Stations(shared.registry.station_reports()),
         Command::QueueReport => AdminReply::Queue(crate::waiting::report(shared)),
         Command::Who => AdminReply::Who(shared.registry.who()),
-        Command::QueueClear => {
-            let n = crate::waiting::clear(shared).await;
-            AdminReply::Done(format!("{n} waiting users removed from the queue"))
-        }
+        Command::QueueClear => match crate::waiting::clear(shared).await {
+            Some(n) => AdminReply::Done(format!("{n} waiting users removed from the queue")),
+            None => AdminReply::Refused(Reply::ErrDenied(
+                "the queue's store failed; nothing was cleared (see the master's log)".into(),
+            )),
+        },
         Command::Drain(name) => match station(name) {
             Ok(index) => {
                 shared.registry.set_drained(index, true);
@@ -130,13 +142,24 @@ pub(crate) async fn admin(
                     released(shared, &teardown).await;
                     AdminReply::Done(format!("{name} released"))
                 }
-                Release::AfterCopy { session_id } => {
-                    // Best effort: without the FINISH the station burns the job's remaining
-                    // copies, and the reservation ends after the last one.
-                    let _ = shared.finish.send((index, session_id));
-                    AdminReply::Done(format!(
-                        "{name} is burning: its reservation ends when the running copy is done"
-                    ))
+                Release::AfterCopy {
+                    session_id,
+                    stations,
+                } => {
+                    // Without the FINISH a station burns the job's remaining copies, and
+                    // the reservation ends after the last one: the admin is told.
+                    let told = stations
+                        .into_iter()
+                        .all(|s| shared.finish.send((s, session_id.clone())).is_ok());
+                    if told {
+                        AdminReply::Done(format!(
+                            "{name} is burning: its reservation ends when the running copy is done"
+                        ))
+                    } else {
+                        AdminReply::Done(format!(
+                            "{name} is burning and its station cannot be told to stop after this copy (no control link): the reservation ends when the burn is done"
+                        ))
+                    }
                 }
                 Release::NotReserved => AdminReply::Done(format!("{name} was not reserved")),
             },

@@ -341,11 +341,16 @@ impl Registry {
         conn_id: u64,
         principal: &Principal,
         request: &Reserve,
-        hold: bool,
-        claim_by: Option<Instant>,
+        (hold, claim_by): (bool, Option<Instant>),
+        cancel: &CancellationToken,
     ) -> Result<Bound, BindRefusal> {
         let now = Instant::now();
         let mut state = self.state();
+        // The waiting connection's own token, checked under the lock a teardown takes too:
+        // a connection being torn down is never handed anything.
+        if cancel.is_cancelled() {
+            return Err(BindRefusal::TornDown);
+        }
         match state.users.get(key) {
             Some(user) if user.cancel.is_cancelled() => return Err(BindRefusal::TornDown),
             Some(user) if user.reservation.is_some() => return Err(BindRefusal::AlreadyReserved),
@@ -406,6 +411,11 @@ impl Registry {
         let mut state = self.state();
         let user = state.users.get(key)?;
         if user.reservation.is_some() || user.cancel.is_cancelled() {
+            return None;
+        }
+        // Held stations that fell ill meanwhile are not handed out.
+        let now = Instant::now();
+        if !stations.iter().all(|&s| self.healthy(&state, s, now)) {
             return None;
         }
         Some(self.reserve_locked(
@@ -850,5 +860,49 @@ mod tests {
         );
         assert_eq!(registry.claim_station_id(1, "its-own"), Ok(()));
         assert_eq!(registry.bind(&b, &bob, 1).map(|b| b.stations[0]), Ok(1));
+    }
+
+    /// An admin's RELEASE of one station of a job's reservation never cuts a copy running on
+    /// another: it waits until no station of the reservation runs one.
+    #[test]
+    fn releasing_one_drive_of_a_job_waits_for_every_running_copy() {
+        use burnstand_wire::farm::{Activity, StationState};
+        let config = Arc::new(Config::from_toml(&example()).expect("valid"));
+        let registry = Arc::new(Registry::new(config, CancellationToken::new()));
+        let alice = Principal::parse("alice@LAB.EXAMPLE.EDU").expect("principal");
+        let reg = registry.register(&alice, 1).expect("registered");
+        let job = Reserve {
+            type_id: 1,
+            station: String::new(),
+            drives: 2,
+            flags: 0,
+        };
+        assert_eq!(
+            registry.reserve(&reg, &alice, &job).map(|b| b.stations),
+            Ok(vec![0, 1])
+        );
+        let burning = StationState {
+            activity: Activity::Burning,
+            copy: 1,
+            copies: 1,
+            ..StationState::default()
+        };
+        let idle = StationState {
+            activity: Activity::Reserved,
+            ..StationState::default()
+        };
+        for s in [0, 1] {
+            registry.link_up(s, 3);
+        }
+        assert!(registry.report(0, idle.clone()).is_none());
+        assert!(registry.report(1, burning).is_none());
+        // dvd-1 is idle, but dvd-2 of the same reservation is burning.
+        match registry.release(0) {
+            Release::AfterCopy { stations, .. } => assert_eq!(stations, [1]),
+            other => panic!("{other:?}"),
+        }
+        assert!(registry.report(0, idle.clone()).is_none(), "dvd-2 still burns");
+        let (_, teardown) = registry.report(1, idle).expect("released after the copy");
+        assert_eq!(teardown.freed, [0, 1]);
     }
 }

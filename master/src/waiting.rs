@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use burnstand_wire::farm::{QueueEntry, Reserve};
 use burnstand_wire::gss::Principal;
 use tokio::sync::{oneshot, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::queue::{class_of, eta, eta_seconds, Means, Queue, Waiting};
@@ -54,6 +55,9 @@ struct Claim {
 struct Waiter {
     conn_id: u64,
     principal: Principal,
+    /// The waiting connection's own token: cancelled by a teardown of the user (a QUIT on
+    /// another connection), after which nothing may be handed to it.
+    cancel: CancellationToken,
     hold: bool,
     standing: watch::Sender<Standing>,
     outcome: Option<oneshot::Sender<Outcome>>,
@@ -89,11 +93,16 @@ impl Lobby {
         }
     }
 
-    fn someone_waits_for(&self, type_id: u32) -> bool {
-        self.queue
-            .entries()
-            .iter()
-            .any(|w| w.type_id == type_id && self.waiters.contains_key(&w.key))
+    /// Whether a connected waiter of `type_id` could be handed a station now (one was just
+    /// freed and the hand-over has not run yet): a direct reservation must not take it.
+    fn someone_waiting_could_take(&self, shared: &Shared, type_id: u32) -> bool {
+        self.queue.entries().iter().any(|w| {
+            w.type_id == type_id
+                && self
+                    .waiters
+                    .get(&w.key)
+                    .is_some_and(|waiter| shared.registry.could_get(&waiter.principal, w))
+        })
     }
 }
 
@@ -109,7 +118,7 @@ pub(crate) fn try_reserve(
     request: &Reserve,
 ) -> Result<Bound, BindRefusal> {
     let lobby = lobby(shared);
-    if lobby.someone_waits_for(request.type_id) {
+    if lobby.someone_waiting_could_take(shared, request.type_id) {
         // Checked first so that a user who may not use the type hears that, not "busy".
         shared.registry.check_reservable(reg, principal, request)?;
         return Err(BindRefusal::NoneFree);
@@ -130,12 +139,14 @@ pub struct Ticket {
 }
 
 /// Why a connection could not join the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinRefusal {
     /// Another connection of the same principal is waiting.
     AlreadyWaiting,
-    /// The queue is full, or its store failed.
-    Unavailable(String),
+    /// The queue holds [`crate::queue::MAX_WAITING`] entries.
+    Full,
+    /// Its store failed (logged; the user is not told the details).
+    Unavailable,
 }
 
 /// Joins (or rejoins) the queue for `request` on connection `conn_id`.
@@ -144,6 +155,7 @@ pub(crate) fn join(
     conn_id: u64,
     principal: &Principal,
     request: &Reserve,
+    cancel: CancellationToken,
 ) -> Result<Ticket, JoinRefusal> {
     let key = principal.exported().to_vec();
     let mut lobby = lobby(shared);
@@ -162,26 +174,36 @@ pub(crate) fn join(
         joined: SystemTime::now(),
         seq: 0,
     };
-    let joined = lobby
-        .queue
-        .join(entry)
-        .map_err(|e| JoinRefusal::Unavailable(e.to_string()))?;
+    let joined = lobby.queue.join(entry).map_err(|e| match e {
+        crate::error::Error::QueueFull { .. } => JoinRefusal::Full,
+        e => {
+            warn!(error = %e, "cannot record a place in the queue");
+            JoinRefusal::Unavailable
+        }
+    })?;
     let (standing_tx, standing) = watch::channel(Standing::default());
     let (outcome_tx, outcome) = oneshot::channel();
     lobby.away.remove(&key);
     let mut outcome_tx = Some(outcome_tx);
     if let Some(claim) = lobby.claims.remove(&key) {
-        // The head of the queue is back: the stations held for it are its reservation.
+        // The head of the queue is back for the same place: the stations held for it (if
+        // they are still healthy) are its reservation. Anything else gives them back.
         let claim_by =
             (!request.holds()).then(|| Instant::now() + shared.config.queue.claim_timeout);
         let stations = claim.stations.clone();
-        match shared.registry.reserve_claimed(
-            &key,
-            conn_id,
-            claim.stations,
-            request.holds(),
-            claim_by,
-        ) {
+        let same_place = matches!(joined, crate::queue::Joined::Rejoined { .. });
+        let converted = if same_place {
+            shared.registry.reserve_claimed(
+                &key,
+                conn_id,
+                claim.stations,
+                request.holds(),
+                claim_by,
+            )
+        } else {
+            None
+        };
+        match converted {
             Some(bound) => {
                 if let Err(e) = lobby.queue.leave(&key) {
                     warn!(error = %e, "cannot remove a queue entry from the store");
@@ -199,6 +221,7 @@ pub(crate) fn join(
         Waiter {
             conn_id,
             principal: principal.clone(),
+            cancel,
             hold: request.holds(),
             standing: standing_tx,
             outcome: outcome_tx,
@@ -216,19 +239,39 @@ pub(crate) fn join(
 }
 
 impl Ticket {
-    /// Leaves the queue (LEAVE, QUIT, the end of the user's connections).
-    pub fn leave(self) {
-        let mut lobby = lobby(&self.shared);
-        if lobby
-            .waiters
-            .get(&self.key)
-            .is_some_and(|w| w.conn_id == self.conn_id)
+    /// Leaves the queue (LEAVE, QUIT, the end of the user's connections). Returns the
+    /// reservation handed to this connection just before, if the wait did not take it.
+    pub fn leave(mut self) -> Option<Bound> {
         {
-            lobby.waiters.remove(&self.key);
-            if let Err(e) = lobby.queue.leave(&self.key) {
-                warn!(error = %e, "cannot remove a queue entry from the store");
+            let mut lobby = lobby(&self.shared);
+            if lobby
+                .waiters
+                .get(&self.key)
+                .is_some_and(|w| w.conn_id == self.conn_id)
+            {
+                lobby.waiters.remove(&self.key);
+                if let Err(e) = lobby.queue.leave(&self.key) {
+                    warn!(error = %e, "cannot remove a queue entry from the store");
+                }
+                publish(&self.shared, &mut lobby);
             }
-            publish(&self.shared, &mut lobby);
+        }
+        self.unclaimed()
+    }
+
+    /// The connection goes, the place stays (away) for the rejoin grace time (dropping the
+    /// ticket marks it). Returns the reservation handed to this connection just before, if
+    /// the wait did not take it.
+    pub fn step_away(mut self) -> Option<Bound> {
+        self.unclaimed()
+    }
+
+    /// A hand-over that arrived and was not read. Hand-over and leaving both run under the
+    /// lobby's lock, so after [`Ticket::leave`] nothing more can arrive.
+    fn unclaimed(&mut self) -> Option<Bound> {
+        match self.outcome.try_recv() {
+            Ok(Outcome::Handed(bound)) => Some(bound),
+            _ => None,
         }
     }
 }
@@ -263,7 +306,7 @@ fn publish(shared: &Shared, lobby: &mut Lobby) {
             continue;
         };
         let type_id = queue.get(key).map_or(0, |w| w.type_id);
-        let stations = shared.registry.healthy_of_type(type_id).max(1);
+        let stations = shared.registry.healthy_of_type(type_id);
         let standing = Standing {
             position: at.position,
             waiting: at.waiting,
@@ -343,6 +386,7 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>) {
                             return false;
                         }
                         match lobby.waiters.get(&w.key) {
+                            Some(waiter) if waiter.cancel.is_cancelled() => false,
                             Some(waiter) => shared.registry.could_get(&waiter.principal, w),
                             None => Principal::parse(&w.user)
                                 .is_ok_and(|p| shared.registry.could_get(&p, w)),
@@ -378,8 +422,8 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>) {
                     waiter.conn_id,
                     &waiter.principal,
                     &request,
-                    waiter.hold,
-                    claim,
+                    (waiter.hold, claim),
+                    &waiter.cancel,
                 );
                 let bound = match bound {
                     Ok(bound) => bound,
@@ -426,7 +470,7 @@ pub(crate) fn report(shared: &Shared) -> Vec<QueueEntry> {
     let now = SystemTime::now();
     let mut rows = Vec::new();
     for t in shared.registry.types() {
-        let stations = shared.registry.healthy_of_type(t.record.id).max(1);
+        let stations = shared.registry.healthy_of_type(t.record.id);
         for (i, w) in lobby.queue.order(t.record.id, now).into_iter().enumerate() {
             let position = u32::try_from(i + 1).unwrap_or(u32::MAX);
             rows.push(QueueEntry {
@@ -447,14 +491,15 @@ pub(crate) fn report(shared: &Shared) -> Vec<QueueEntry> {
     rows
 }
 
-/// QCLEAR: empties the queue; every waiting client is told. Returns how many entries went.
-pub(crate) async fn clear(shared: &Arc<Shared>) -> usize {
+/// QCLEAR: empties the queue; every waiting client is told. Returns how many entries went,
+/// `None` if the store failed (then nothing changed).
+pub(crate) async fn clear(shared: &Arc<Shared>) -> Option<usize> {
     let mut lobby = lobby(shared);
     let cleared = match lobby.queue.clear() {
         Ok(cleared) => cleared,
         Err(e) => {
             warn!(error = %e, "cannot clear the queue's store");
-            return 0;
+            return None;
         }
     };
     lobby.away.clear();
@@ -467,7 +512,7 @@ pub(crate) async fn clear(shared: &Arc<Shared>) -> usize {
             let _ = tx.send(Outcome::Cleared);
         }
     }
-    cleared.len()
+    Some(cleared.len())
 }
 
 /// Entries waiting, per station type (LISTX). Call it without holding the registry's lock.

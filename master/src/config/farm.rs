@@ -19,6 +19,9 @@ pub const MIN_HEARTBEAT: Duration =
 pub const MAX_HEARTBEAT: Duration =
     Duration::from_millis(burnstand_wire::limits::MAX_HEARTBEAT_MS as u64);
 
+/// Longest quarantine for failed verifies: after a day, the drive is worth another try.
+pub const MAX_VERIFY_QUARANTINE: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The `[farm]` section; every key has a default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,6 +65,11 @@ impl FarmSettings {
         }
         if !(1..=100).contains(&self.heartbeat_misses) {
             problems.push("farm.heartbeat_misses must be 1 to 100".into());
+        }
+        if self.verify_quarantine.is_zero() || self.verify_quarantine > MAX_VERIFY_QUARANTINE {
+            problems.push(format!(
+                "farm.verify_quarantine must be more than 0 and at most {MAX_VERIFY_QUARANTINE:?}"
+            ));
         }
         if self.verify_failures > 1000 {
             problems.push("farm.verify_failures must be at most 1000 (0 turns it off)".into());

@@ -7,13 +7,21 @@ use burnstand_wire::datastream::from_bytes;
 use burnstand_wire::farm::{ListX, Reserve, ReserveReply, ReservedStation, LISTX_VERSION};
 use burnstand_wire::io::Session;
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{record, Connection, End, Mode};
 use crate::audit;
 use crate::flood;
 use crate::registry::{BindRefusal, Bound};
 use crate::waiting::{self, JoinRefusal, Outcome};
+
+/// Why a RESERVE got no station at once.
+enum Refused {
+    /// It asked to wait, and waiting may help.
+    Wait,
+    /// Refused, with the audit reason.
+    Now(&'static str),
+}
 
 /// How a reservation request is answered: BIND's one word, or RESERVE's reply.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -74,21 +82,21 @@ impl Connection {
             return self.answer(session, asked, Reply::ErrDenied(reason)).await;
         }
         let result = if self.shared.draining.is_cancelled() {
-            Err("master is shutting down")
+            Err(Refused::Now("master is shutting down"))
         } else {
             waiting::try_reserve(&self.shared, &self.registration, &self.principal, request)
-                .map_err(|refusal| {
-                    if refusal == BindRefusal::NoneFree && request.waits() {
-                        ""
-                    } else {
-                        refusal.reason()
+                .map_err(|refusal| match refusal {
+                    // A station of the type may free up or come back: wait for it.
+                    BindRefusal::NoneFree | BindRefusal::NoHealthyStation if request.waits() => {
+                        Refused::Wait
                     }
+                    other => Refused::Now(other.reason()),
                 })
         };
         match result {
             Ok(bound) => self.reserved(session, bound, request.type_id, asked).await,
-            Err("") => self.wait(session, request).await,
-            Err(reason) => {
+            Err(Refused::Wait) => self.wait(session, request).await,
+            Err(Refused::Now(reason)) => {
                 info!(
                     station_type = request.type_id,
                     reason, "reservation refused"
@@ -165,24 +173,35 @@ impl Connection {
     /// Waits in the queue until a station is handed over, the client leaves, or the
     /// connection ends. The client's place is pushed as it changes.
     async fn wait(&mut self, session: &mut Session<TcpStream>, request: &Reserve) -> Option<End> {
-        let ticket = match waiting::join(&self.shared, self.conn_id, &self.principal, request) {
+        let cancel = self.registration.cancelled().clone();
+        let joined = waiting::join(&self.shared, self.conn_id, &self.principal, request, cancel);
+        let ticket = match joined {
             Ok(ticket) => ticket,
             Err(refusal) => {
                 let reason = match refusal {
                     JoinRefusal::AlreadyWaiting => {
-                        "you are already waiting for a station in another session".to_owned()
+                        "you are already waiting for a station in another session"
                     }
-                    JoinRefusal::Unavailable(why) => format!("the queue is not available: {why}"),
+                    JoinRefusal::Full => "the queue is full; try again later",
+                    JoinRefusal::Unavailable => {
+                        "the queue cannot record your place right now; try again, or tell the lab staff"
+                    }
                 };
-                info!(reason = %reason, "queue join refused");
+                info!(reason, "queue join refused");
+                let event =
+                    audit::bind_deny(self.conn_id, &self.principal, request.type_id, reason);
+                if !self.record_within(flood::Kind::BindDeny, event).await {
+                    return Some(End::AuditFailed);
+                }
                 return self
-                    .answer(session, Asked::Reserve, Reply::ErrDenied(reason))
+                    .answer(session, Asked::Reserve, Reply::ErrDenied(reason.to_owned()))
                     .await;
             }
         };
         let event = audit::queue(self.conn_id, &self.principal, "queue.join", request.type_id);
         if !record(&self.shared, event).await {
-            ticket.leave();
+            let handed = ticket.leave();
+            self.end_handed(handed, "audit log failed").await;
             return Some(End::AuditFailed);
         }
         info!(rejoined = ticket.rejoined, "waiting in the queue");
@@ -195,15 +214,19 @@ impl Connection {
                 // The master is stopping: the entry stays (away) for the client to rejoin
                 // after the restart; no need to hold the connection through the drain.
                 () = self.shared.draining.cancelled() => {
-                    drop(ticket);
+                    let handed = ticket.step_away();
+                    self.end_handed(handed, "master shutting down").await;
                     return Some(End::Cancelled);
                 }
                 () = self.registration.cancelled().cancelled() => {
-                    ticket.leave();
+                    let handed = ticket.leave();
+                    self.end_handed(handed, "the user's connections were closed").await;
                     return Some(End::Cancelled);
                 }
+                // A renewed ticket on a new connection takes the place back.
                 () = tokio::time::sleep_until(self.expires_at.into()) => {
-                    ticket.leave();
+                    let handed = ticket.step_away();
+                    self.end_handed(handed, "Kerberos ticket ended").await;
                     return Some(End::Expired);
                 }
                 outcome = &mut ticket.outcome => {
@@ -235,6 +258,8 @@ impl Connection {
                     };
                     if let Err(e) = session.send(&update).await {
                         // The entry stays (away) for the rejoin grace time.
+                        let handed = ticket.step_away();
+                        self.end_handed(handed, "container connection lost").await;
                         return Some(End::Lost(e.to_string()));
                     }
                 }
@@ -243,12 +268,18 @@ impl Connection {
                         Ok(message) => message,
                         Err(e) => {
                             debug!(reason = %e, "connection lost while waiting");
+                            let handed = ticket.step_away();
+                            self.end_handed(handed, "container connection lost").await;
                             return Some(End::Lost(e.to_string()));
                         }
                     };
                     match from_bytes::<Command>(&message) {
                         Ok(Command::Leave) => {
-                            ticket.leave();
+                            if let Some(bound) = ticket.leave() {
+                                // A station was handed over as the LEAVE came: the client
+                                // gets RESERVED (§5.10.3) and must QUIT it.
+                                return self.reserved(session, bound, request.type_id, Asked::Reserve).await;
+                            }
                             let event = audit::queue(self.conn_id, &self.principal, "queue.leave", request.type_id);
                             if !record(&self.shared, event).await {
                                 return Some(End::AuditFailed);
@@ -257,7 +288,9 @@ impl Connection {
                             return session.send(&ReserveReply::Left).await.err().map(|e| End::Lost(e.to_string()));
                         }
                         Ok(Command::Quit) => {
-                            ticket.leave();
+                            // QUIT ends whatever the user holds, a reservation handed just
+                            // now included.
+                            let _ = ticket.leave();
                             return Some(self.quit(session).await);
                         }
                         Ok(command) => {
@@ -277,14 +310,42 @@ impl Connection {
         }
     }
 
+    /// Ends a reservation handed to this connection that its wait did not take (it ended
+    /// as the station was handed over): recorded, and the stations go back to the queue.
+    async fn end_handed(&self, handed: Option<Bound>, reason: &str) {
+        let Some(bound) = handed else { return };
+        let Some(teardown) = self
+            .shared
+            .registry
+            .end_session(self.registration.key(), bound.session_id)
+        else {
+            return;
+        };
+        info!(
+            reason,
+            "a station handed over as the wait ended goes back to the queue"
+        );
+        let event = audit::ended_by_master(&teardown, reason);
+        if let Err(e) = self.shared.audit.append(event).await {
+            warn!(error = %e, "cannot audit a teardown");
+        }
+        waiting::ended(&self.shared, &teardown).await;
+    }
+
     /// An admin command: audited, then answered.
     pub(super) async fn admin(
         &mut self,
         session: &mut Session<TcpStream>,
         command: &Command,
     ) -> Option<End> {
-        let Some(reply) =
-            crate::farm::admin(&self.shared, self.conn_id, &self.principal, command).await
+        let Some(reply) = crate::farm::admin(
+            &self.shared,
+            self.conn_id,
+            &self.principal,
+            self.peer,
+            command,
+        )
+        .await
         else {
             return Some(End::AuditFailed);
         };

@@ -17,9 +17,12 @@ use super::{Registry, State, Teardown};
 pub enum Release {
     /// Nothing was burning: the reservation ended now (the teardown of user `key`).
     Now { key: Vec<u8>, teardown: Teardown },
-    /// A copy is running: the reservation ends when the station reports it done; the
-    /// station is asked to start no other copy for session `session_id`.
-    AfterCopy { session_id: String },
+    /// A copy is running on `stations` (of the reservation): it ends when they report their
+    /// copies done; each is asked to start no other copy for session `session_id`.
+    AfterCopy {
+        session_id: String,
+        stations: Vec<usize>,
+    },
     /// The station is not reserved.
     NotReserved,
 }
@@ -86,8 +89,15 @@ impl Registry {
         if !live.release_pending || live.copy_running() {
             return None;
         }
-        live.release_pending = false;
         let key = holder_key(&state, station)?;
+        // A job's reservation spans several stations: it ends when none runs a copy.
+        let stations = reservation_stations(&state, &key);
+        if stations
+            .iter()
+            .any(|&s| state.live.get(s).is_some_and(|l| l.copy_running()))
+        {
+            return None;
+        }
         let teardown = self.teardown_locked(&mut state, &key);
         Some((key, teardown))
     }
@@ -110,6 +120,10 @@ impl Registry {
         let mut state = self.state();
         let mut changes = Vec::new();
         for (index, live) in state.live.iter_mut().enumerate() {
+            // Offline is not "healthy again": the control link logs its own ups and downs.
+            if matches!(live.link, Link::Down { .. }) {
+                continue;
+            }
             let reason = live.quarantine_reason(farm, now);
             if reason.is_some() != live.was_quarantined {
                 live.was_quarantined = reason.is_some();
@@ -142,10 +156,16 @@ impl Registry {
                 "its last session could not be opened".into(),
             );
         }
-        match state.live.get(station) {
+        let (condition, reason) = match state.live.get(station) {
             Some(live) => live.condition(&self.config.farm, now, reserved),
             None => (Condition::Offline, String::new()),
-        }
+        };
+        // A station's texts are bounded; with a prefix they must still fit a report.
+        let reason = reason
+            .chars()
+            .take(burnstand_wire::limits::MAX_FARM_TEXT_LEN)
+            .collect();
+        (condition, reason)
     }
 
     /// LISTX: every station type `principal` may reserve, with its counts; `queued(type)` is
@@ -282,12 +302,22 @@ impl Registry {
         let Some(key) = holder_key(&state, station) else {
             return Release::NotReserved;
         };
-        let waits = state.live.get(station).is_some_and(|l| {
-            l.copy_running() && matches!(l.link, Link::Up { version } if version >= 3)
-        });
-        if waits {
-            if let Some(live) = state.live.get_mut(station) {
-                live.release_pending = true;
+        // Every station of the reservation (a job holds several): none may be cut.
+        let stations = reservation_stations(&state, &key);
+        let running: Vec<usize> = stations
+            .iter()
+            .copied()
+            .filter(|&s| {
+                state.live.get(s).is_some_and(|l| {
+                    l.copy_running() && matches!(l.link, Link::Up { version } if version >= 3)
+                })
+            })
+            .collect();
+        if !running.is_empty() {
+            for &s in &stations {
+                if let Some(live) = state.live.get_mut(s) {
+                    live.release_pending = true;
+                }
             }
             let session_id = state
                 .users
@@ -295,11 +325,23 @@ impl Registry {
                 .and_then(|u| u.reservation.as_ref())
                 .map(|r| r.session_id.to_string())
                 .unwrap_or_default();
-            return Release::AfterCopy { session_id };
+            return Release::AfterCopy {
+                session_id,
+                stations: running,
+            };
         }
         let teardown = self.teardown_locked(&mut state, &key);
         Release::Now { key, teardown }
     }
+}
+
+/// The stations of user `key`'s reservation.
+fn reservation_stations(state: &State, key: &[u8]) -> Vec<usize> {
+    state
+        .users
+        .get(key)
+        .and_then(|u| u.reservation.as_ref())
+        .map_or_else(Vec::new, |r| r.stations.iter().map(|(s, _)| *s).collect())
 }
 
 /// The user whose reservation holds `station`.
