@@ -265,18 +265,7 @@ impl Registry {
     ) -> Result<Bound, BindRefusal> {
         let now = Instant::now();
         let mut state = self.state();
-        // Checked under the lock that teardown takes too: a BIND racing a QUIT either sees the
-        // cancellation or its reservation is seen (and ended) by the teardown.
-        if reg.cancel.is_cancelled() {
-            return Err(BindRefusal::TornDown);
-        }
-        if state
-            .users
-            .get(&reg.key)
-            .is_some_and(|u| u.reservation.is_some())
-        {
-            return Err(BindRefusal::AlreadyReserved);
-        }
+        Self::may_reserve_more(&state, reg)?;
         let free = self.free_for(&state, principal, request, now)?;
         Ok(self.reserve_locked(
             &mut state,
@@ -298,16 +287,7 @@ impl Registry {
         request: &Reserve,
     ) -> Result<(), BindRefusal> {
         let state = self.state();
-        if reg.cancel.is_cancelled() {
-            return Err(BindRefusal::TornDown);
-        }
-        if state
-            .users
-            .get(&reg.key)
-            .is_some_and(|u| u.reservation.is_some())
-        {
-            return Err(BindRefusal::AlreadyReserved);
-        }
+        Self::may_reserve_more(&state, reg)?;
         match self.free_for(&state, principal, request, Instant::now()) {
             Ok(_) | Err(BindRefusal::NoneFree) => Ok(()),
             Err(refusal) => Err(refusal),
@@ -435,6 +415,23 @@ impl Registry {
             .iter()
             .find(|t| t.stations.contains(&station))
             .map_or(0, |t| t.record.id)
+    }
+
+    /// Refuses a reservation for a connection being torn down, or a user who holds one.
+    /// Checked under the lock that teardown takes too: a BIND racing a QUIT either sees the
+    /// cancellation or its reservation is seen (and ended) by the teardown.
+    fn may_reserve_more(state: &State, reg: &Registration) -> Result<(), BindRefusal> {
+        if reg.cancel.is_cancelled() {
+            return Err(BindRefusal::TornDown);
+        }
+        if state
+            .users
+            .get(&reg.key)
+            .is_some_and(|u| u.reservation.is_some())
+        {
+            return Err(BindRefusal::AlreadyReserved);
+        }
+        Ok(())
     }
 
     /// The free stations `request` could get now (at most `drives`, at least one), or why none.
@@ -901,7 +898,10 @@ mod tests {
             Release::AfterCopy { stations, .. } => assert_eq!(stations, [1]),
             other => panic!("{other:?}"),
         }
-        assert!(registry.report(0, idle.clone()).is_none(), "dvd-2 still burns");
+        assert!(
+            registry.report(0, idle.clone()).is_none(),
+            "dvd-2 still burns"
+        );
         let (_, teardown) = registry.report(1, idle).expect("released after the copy");
         assert_eq!(teardown.freed, [0, 1]);
     }

@@ -41,6 +41,19 @@ fn any(drives: u32, flags: u32) -> Reserve {
     }
 }
 
+/// The first reply of a wait that is not a QUEUED (RESERVED, LEFT or a refusal).
+async fn after_the_wait(client: &mut crate::client::Client) -> ReserveReply {
+    guard("the end of the wait", async {
+        loop {
+            match next_reserve_reply(client).await {
+                ReserveReply::Queued { .. } => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+}
+
 const FAST_FARM: &str = "[farm]\nheartbeat = \"200ms\"\nheartbeat_misses = 5\n";
 
 #[test]
@@ -106,25 +119,11 @@ fn a_waiting_user_gets_the_first_freed_station_and_leave_leaves() {
         assert_eq!(counts(&listed.types[0]), (1, 0, 1, 0, 2));
         // dave leaves: LEFT (perhaps after a QUEUED that crossed it), back in command mode.
         dave.send(&Command::Leave).await.expect("send LEAVE");
-        loop {
-            match next_reserve_reply(&mut dave).await {
-                ReserveReply::Left => break,
-                ReserveReply::Queued { .. } => continue,
-                other => panic!("{other:?}"),
-            }
-        }
+        assert_eq!(after_the_wait(&mut dave).await, ReserveReply::Left);
         assert_eq!(counts(&list_x(&mut dave).await.types[0]), (1, 0, 1, 0, 1));
         // alice quits: the station goes to bob, the head of the queue.
         assert_eq!(command(&mut alice, Command::Quit).await, Reply::Ok);
-        let handed = guard("the hand-over", async {
-            loop {
-                match next_reserve_reply(&mut bob).await {
-                    ReserveReply::Queued { .. } => continue,
-                    other => return other,
-                }
-            }
-        })
-        .await;
+        let handed = after_the_wait(&mut bob).await;
         let ReserveReply::Reserved { stations, .. } = handed else {
             panic!("{handed:?}")
         };
@@ -370,15 +369,7 @@ fn aging_keeps_a_long_wait_ahead_of_a_newer_higher_class() {
             "{joined:?}"
         );
         assert_eq!(command(&mut alice, Command::Quit).await, Reply::Ok);
-        let handed = guard("the hand-over", async {
-            loop {
-                match next_reserve_reply(&mut bob).await {
-                    ReserveReply::Queued { .. } => continue,
-                    other => return other,
-                }
-            }
-        })
-        .await;
+        let handed = after_the_wait(&mut bob).await;
         assert!(
             matches!(handed, ReserveReply::Reserved { .. }),
             "{handed:?}"
