@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burnstand_audit::{
     find_torn_tail, line_hash, scan_records, verify, AuditLog, Record, RepairedTail, MAX_RECORD_LEN,
@@ -40,6 +40,30 @@ pub fn save_receipt(path: &Path, records: &[StationRecord]) -> Result<(), Client
         file.write_all(b"\n").map_err(fail)?;
     }
     file.sync_all().map_err(fail)
+}
+
+/// The receipt file of station `station_id` for `--save-receipt path` of a job over several
+/// stations: the id (characters other than letters, digits, `.`, `-`, `_` as `_`) before the
+/// extension, `job.jsonl` → `job.STATION.jsonl`, or after a name without one.
+pub fn station_receipt_path(path: &Path, station_id: &str) -> PathBuf {
+    let id: String = station_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = match (path.file_stem(), path.extension()) {
+        (Some(stem), Some(ext)) => {
+            format!("{}.{id}.{}", stem.to_string_lossy(), ext.to_string_lossy())
+        }
+        (Some(stem), None) => format!("{}.{id}", stem.to_string_lossy()),
+        _ => format!("receipt.{id}.jsonl"),
+    };
+    path.with_file_name(name)
 }
 
 /// Checks that every receipt line saved in `receipts` is in the (verified) log at `log`,
@@ -236,6 +260,19 @@ fn parse_head(head: &str) -> Result<(u64, &str), ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_station_gets_its_own_receipt_file() {
+        let path = Path::new("/tmp/r/job.jsonl");
+        assert_eq!(
+            station_receipt_path(path, "test-station-1"),
+            Path::new("/tmp/r/job.test-station-1.jsonl")
+        );
+        assert_eq!(
+            station_receipt_path(Path::new("receipts"), "a/b c"),
+            Path::new("receipts.a_b_c")
+        );
+    }
 
     #[test]
     fn heads_parse_only_as_seq_and_a_sha256() {

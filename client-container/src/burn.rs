@@ -39,8 +39,57 @@ pub struct BurnRequest {
     /// An image id or name, as the user typed it.
     pub image: String,
     pub copies: u32,
+    /// How many drives to spread the copies over (`--drives`, at most the copies and
+    /// [`crate::reserve::MAX_JOB_DRIVES`]); 1 burns them one after the other on one station.
+    pub drives: u32,
     /// Where to append the station's receipt records (`--save-receipt`).
     pub save_receipt: Option<std::path::PathBuf>,
+}
+
+impl BurnRequest {
+    /// The drives to ask for: `--drives` (all the copies need without it), at most the copies
+    /// and [`crate::reserve::MAX_JOB_DRIVES`], at least one.
+    pub fn drives_for(copies: u32, drives: Option<u32>) -> u32 {
+        copies
+            .min(drives.unwrap_or(u32::MAX))
+            .clamp(1, crate::reserve::MAX_JOB_DRIVES)
+    }
+}
+
+/// Who burns what where: the receipt of a burn on `station` before anything is burned.
+pub struct ReceiptBase<'a> {
+    pub ticket: &'a Ticket,
+    /// The master's principal, and the address burnstand connected to.
+    pub master: &'a str,
+    pub master_address: &'a str,
+    pub station_type: &'a burnstand_wire::command::StationType,
+    pub session_id: Option<&'a str>,
+}
+
+impl ReceiptBase<'_> {
+    /// The receipt of `copies` copies of `image` on the station `module` is open to.
+    pub fn receipt(
+        &self,
+        image: &ImageInfo,
+        copies: u32,
+        station: &burnstand_wire::burner::Capabilities,
+        module: &BurnerModule,
+    ) -> Receipt {
+        let mut receipt = Receipt::for_image(image, copies);
+        receipt.principal = self.ticket.principal().to_owned();
+        receipt.master = self.master.to_owned();
+        receipt.master_address = self.master_address.to_owned();
+        receipt.station_type = TypeRef {
+            id: self.station_type.id,
+            name: self.station_type.name.clone(),
+        };
+        receipt.station_id = station.station_id.clone();
+        receipt.station_name = station.friendly_name.clone();
+        receipt.drive = station.drive.to_string();
+        receipt.module_address = module.local_address().map(|a| a.to_string());
+        receipt.session_id = self.session_id.map(str::to_owned);
+        receipt
+    }
 }
 
 /// Finds the image the user means among those the station offers: by id, then by exact name,
@@ -92,19 +141,14 @@ pub async fn burn(
         Ok(image) => image.clone(),
         Err(e) => return (None, Err(e)),
     };
-    let mut receipt = Receipt::for_image(&image, request.copies);
-    receipt.principal = ticket.principal().to_owned();
-    receipt.master = res.master.clone();
-    receipt.master_address = master_address.to_owned();
-    receipt.station_type = TypeRef {
-        id: res.station_type.id,
-        name: res.station_type.name.clone(),
+    let base = ReceiptBase {
+        ticket,
+        master: &res.master,
+        master_address,
+        station_type: &res.station_type,
+        session_id: res.session_id.as_deref(),
     };
-    receipt.station_id = res.station.station_id.clone();
-    receipt.station_name = station.clone();
-    receipt.drive = res.station.drive.to_string();
-    receipt.module_address = res.module.local_address().map(|a| a.to_string());
-    receipt.session_id.clone_from(&res.session_id);
+    let mut receipt = base.receipt(&image, request.copies, &res.station, &res.module);
 
     // Registered before BURN goes out, so no Ctrl-C is lost; from here on Ctrl-C no longer
     // kills burnstand, it cancels the burn.
@@ -155,7 +199,11 @@ pub async fn burn(
                     // Every copy is reported already: nothing left to cancel.
                     break;
                 }
-                let result = cancel(&mut res.module, &mut tracker, &mut interrupt, out).await;
+                out.note(&format!("Ctrl-C: cancelling the burn on {station}…"));
+                let give_up = async {
+                    interrupt.recv().await;
+                };
+                let result = cancel(&mut res.module, &mut tracker, give_up).await;
                 return tracker.finish_with(result);
             }
             () = after_burn => break,
@@ -362,16 +410,15 @@ impl Tracker {
     }
 }
 
-/// Ctrl-C during the burn: CANCEL, then wait (bounded) for CANCELLED. A second Ctrl-C stops
-/// waiting; releasing the reservation then makes the station cancel anyway.
-async fn cancel(
+/// Ctrl-C during the burn: CANCEL, then wait (bounded) for CANCELLED. `give_up` (a second
+/// Ctrl-C) stops waiting; releasing the reservation then makes the station cancel anyway.
+pub async fn cancel(
     module: &mut BurnerModule,
     tracker: &mut Tracker,
-    interrupt: &mut tokio::signal::unix::Signal,
-    out: &Output,
+    give_up: impl std::future::Future<Output = ()>,
 ) -> Result<(), ClientError> {
     let station = module.station().to_owned();
-    out.note(&format!("Ctrl-C: cancelling the burn on {station}…"));
+    tokio::pin!(give_up);
     tracker.receipt.result = BurnResult::Cancelled;
     if module.send(&Request::Cancel).await.is_err() {
         return Err(interrupted(
@@ -381,7 +428,7 @@ async fn cancel(
     let deadline = tokio::time::Instant::now() + CANCEL_WAIT;
     loop {
         let event = tokio::select! {
-            _ = interrupt.recv() => {
+            () = &mut give_up => {
                 return Err(interrupted("stopped waiting for the station; releasing the reservation makes it cancel the burn"));
             }
             () = tokio::time::sleep_until(deadline) => {

@@ -100,6 +100,7 @@ impl Pick {
             station_type: self.station_type.clone(),
             station: self.station.clone(),
             wait: WaitChoice::from_flags(self.wait, self.no_wait),
+            drives: 1,
         }
     }
 }
@@ -153,17 +154,33 @@ pub enum Action {
     /// station (it stops the burner and frees the drive); both exit with code 130. Put a
     /// blank disc in the drive first: `burnstand status` shows it.
     ///
-    /// Exit code 0 only when every copy verified; 21 when a copy did not.
+    /// With --copies N the copies are spread over up to N free stations (one copy per drive
+    /// at a time); a station that fails mid-job fails its copy and the other drives burn the
+    /// rest; a used-up quota stops the job. A job report then says which drive burned which
+    /// copy.
+    ///
+    /// Exit code 0 only when every copy verified; 21 when a copy did not verify; 25 when
+    /// copies of a job failed or could not be burned.
     Burn {
         /// The image id or name (see `burnstand images`).
         image: String,
         #[command(flatten)]
         pick: Pick,
-        /// How many discs to burn, one after the other (the tray opens between copies).
+        /// How many discs to burn. More than one are spread over several free stations of
+        /// the type, one copy per drive at a time (see --drives); on a station held by
+        /// `burnstand reserve`, with --station or on an old master they are burned one after
+        /// the other on one station (the tray opens between copies).
         #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
         copies: u32,
+        /// Use at most D drives (stations) at once for the copies [default: as many as the
+        /// copies need, at most 16]. The job starts on the stations that are free, at least
+        /// one; --drives 1 burns the copies one after the other on one station.
+        #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..=16))]
+        drives: Option<u32>,
         /// Append the station's receipt records (one JSON line per copy, exactly as the
         /// station logged them) to FILE, to prove the burn later with `audit verify --receipt`.
+        /// A job whose copies were burned on several stations writes one file per station
+        /// instead: FILE with the station id before its extension (job.STATION-ID.jsonl).
         #[arg(long, value_name = "FILE")]
         save_receipt: Option<PathBuf>,
     },

@@ -309,7 +309,8 @@ pub async fn eject(settings: &Settings, want: &Want, out: &Output) -> Result<(),
 
 // --- burn -------------------------------------------------------------------------------------
 
-/// Reserve, CAPAB, BURN with progress, VERIFY per copy, receipt, QUIT.
+/// Reserve, CAPAB, BURN with progress, VERIFY per copy, receipt, QUIT. Several copies on a
+/// burner-farm master are a job over several drives ([`crate::job`]).
 ///
 /// The receipt is printed whenever the station accepted the burn, also when it then failed
 /// or was cancelled; the error (if any) follows on stderr.
@@ -320,7 +321,14 @@ pub async fn burn(
     out: &Output,
 ) -> Result<(), ClientError> {
     let ticket = Ticket::current()?;
-    let mut res = Reservation::open(settings, &ticket, want, out).await?;
+    let want = Want {
+        drives: request.drives,
+        ..want.clone()
+    };
+    let mut res = Reservation::open(settings, &ticket, &want, out).await?;
+    if crate::job::applies(&res, &want) {
+        return crate::job::burn_job(res, settings, &ticket, &want, request, out).await;
+    }
     out.note(&format!(
         "{} {} for {}",
         if res.held { "using" } else { "reserved" },

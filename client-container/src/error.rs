@@ -104,6 +104,11 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
         "`burnstand reserve`: you already hold a station; `burnstand release` ends it",
     ),
     (
+        25,
+        "copies_failed",
+        "a job over several drives ended with copies that failed or were not burned (a station failed mid-job, or no drive was left); the job report says which",
+    ),
+    (
         130,
         "interrupted",
         "Ctrl-C: the burn was cancelled (or the queue left) and the station released",
@@ -262,6 +267,18 @@ pub enum ClientError {
     #[error("verify FAILED for {failed} of {copies} burned copies: the disc does not hold the image; do not use it — burn it again on a new disc, and tell the lab staff if it happens again")]
     VerifyFailed { failed: u32, copies: u32 },
 
+    /// A job over several drives ended without every copy verified, and not because a copy
+    /// failed its verify, the quota ran out or Ctrl-C.
+    #[error("only {verified} of {requested} copies verified: {detail}\n  the job report says why for each copy; do not use the disc of a failed copy, and burn the missing ones again (`burnstand burn {image} --copies {missing}`)")]
+    CopiesFailed {
+        verified: u32,
+        requested: u32,
+        /// Which copies failed or were not burned, and why.
+        detail: String,
+        image: String,
+        missing: u32,
+    },
+
     /// Ctrl-C.
     #[error("{0}")]
     Interrupted(String),
@@ -369,6 +386,7 @@ impl ClientError {
             ClientError::NotAdmin { .. } => 22,
             ClientError::QueueEnded(_) => 23,
             ClientError::AlreadyReserved { .. } => 24,
+            ClientError::CopiesFailed { .. } => 25,
             ClientError::Interrupted(_) => 130,
             ClientError::Relayed { code, .. } => *code,
         }

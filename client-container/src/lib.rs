@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod holder;
+pub mod job;
 pub mod listing;
 pub mod master;
 pub mod module;

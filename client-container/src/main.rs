@@ -111,11 +111,13 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
             image,
             pick,
             copies,
+            drives,
             save_receipt,
         } => {
             let request = BurnRequest {
                 image,
                 copies,
+                drives: BurnRequest::drives_for(copies, drives),
                 save_receipt,
             };
             commands::burn(&settings()?, &pick.want(), &request, out).await

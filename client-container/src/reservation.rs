@@ -50,6 +50,9 @@ pub struct Reservation {
     pub master: String,
     /// The station RESERVE named, with its location; `None` after BIND (an old master).
     pub reserved: Option<ReservedStation>,
+    /// Every station RESERVE reserved (more than one for a job over several drives, see
+    /// [`crate::job`]); empty after BIND. The module above is open to one of them.
+    pub reserved_all: Vec<ReservedStation>,
     /// The reservation's session id, when RESERVE said it.
     pub session_id: Option<String>,
     /// Held by `burnstand reserve`: [`Reservation::release`] leaves it held.
@@ -87,10 +90,11 @@ impl Reservation {
             };
         drop(ui);
         let ctrl_c = stop.exit_on_signal(*out);
-        let (reserved, session_id) = match got.reserved {
-            Some(r) => (r.stations.into_iter().next(), Some(r.session_id)),
-            None => (None, None),
+        let (reserved_all, session_id) = match got.reserved {
+            Some(r) => (r.stations, Some(r.session_id)),
+            None => (Vec::new(), None),
         };
+        let reserved = reserved_all.first().cloned();
         match open_module(settings, ticket, &got.station_type).await {
             Ok((module, station, _)) => Ok(Reservation {
                 master: container.master().to_owned(),
@@ -100,6 +104,7 @@ impl Reservation {
                 station_type: got.station_type,
                 station,
                 reserved,
+                reserved_all,
                 session_id,
                 held: false,
             }),
@@ -145,9 +150,13 @@ impl Reservation {
             station,
             master,
             reserved: Some(ReservedStation {
+                name: held.station.clone(),
+                location: held.location.clone(),
+            }),
+            reserved_all: vec![ReservedStation {
                 name: held.station,
                 location: held.location,
-            }),
+            }],
             session_id: Some(held.session_id),
             held: true,
         })
@@ -181,8 +190,9 @@ pub fn burner_service(station_type: &StationType) -> Option<&ServiceType> {
 }
 
 /// Opens the burner module: a connection that SERVs the burner service of the reserved
-/// station; returns it with the station's CAPAB and the master's principal.
-async fn open_module(
+/// station (with several reserved, the master picks the one with the fewest modules open);
+/// returns it with the station's CAPAB and the master's principal.
+pub async fn open_module(
     settings: &Settings,
     ticket: &Ticket,
     station_type: &StationType,

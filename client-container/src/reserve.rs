@@ -52,13 +52,42 @@ pub struct Rejoin<'a> {
 }
 
 /// What the user asked for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Want {
     /// `--type`: a station type id or name.
     pub station_type: Option<String>,
     /// `--station`: one station by its configured name.
     pub station: Option<String>,
     pub wait: WaitChoice,
+    /// How many stations to reserve for one job (`burn --copies N`): one by default, at most
+    /// [`MAX_JOB_DRIVES`]; always one with `station`.
+    pub drives: u32,
+}
+
+impl Default for Want {
+    /// Any station of the only type, one drive, asking when all are busy.
+    fn default() -> Self {
+        Want {
+            station_type: None,
+            station: None,
+            wait: WaitChoice::default(),
+            drives: 1,
+        }
+    }
+}
+
+/// The most stations one RESERVE may ask for (protocol.md §5.10.3).
+pub const MAX_JOB_DRIVES: u32 = 16;
+
+impl Want {
+    /// The `drives` RESERVE asks for: 1 ..= [`MAX_JOB_DRIVES`], and 1 for a named station.
+    pub fn drives_to_ask(&self) -> u32 {
+        if self.station.is_some() {
+            1
+        } else {
+            self.drives.clamp(1, MAX_JOB_DRIVES)
+        }
+    }
 }
 
 /// A reservation RESERVE made.
@@ -123,7 +152,7 @@ pub async fn reserve_station(
         let request = Reserve {
             type_id: station_type.id,
             station: want.station.clone().unwrap_or_default(),
-            drives: 1,
+            drives: want.drives_to_ask(),
             flags: if wait { flags::WAIT } else { 0 } | if hold { flags::HOLD } else { 0 },
         };
         match reserve(master, &request, &station_type.name, ui, stop).await? {

@@ -124,3 +124,27 @@ fn list_help_no_longer_says_the_master_hides_the_counts() {
     assert!(help.contains("how many are free"), "{help}");
     assert!(!help.contains("does not tell how many"), "{help}");
 }
+
+#[test]
+fn copies_ask_for_as_many_drives_as_they_need_up_to_drives_and_16() {
+    let Action::Burn { copies, drives, .. } = parse(&["burn", "exam", "-n", "5", "--drives", "2"])
+        .unwrap()
+        .command
+    else {
+        panic!("not burn")
+    };
+    assert_eq!((copies, drives), (5, Some(2)));
+    assert_eq!(crate::burn::BurnRequest::drives_for(5, Some(2)), 2);
+    assert_eq!(crate::burn::BurnRequest::drives_for(5, None), 5);
+    assert_eq!(crate::burn::BurnRequest::drives_for(40, None), 16);
+    assert_eq!(crate::burn::BurnRequest::drives_for(1, Some(8)), 1);
+    assert!(parse(&["burn", "exam", "--drives", "17"]).is_err());
+    assert!(parse(&["burn", "exam", "--drives", "0"]).is_err());
+    let named = Want {
+        station: Some("dvd-2".into()),
+        drives: 5,
+        ..Want::default()
+    };
+    assert_eq!(named.drives_to_ask(), 1, "a named station is one drive");
+    assert_eq!(Want::default().drives_to_ask(), 1);
+}

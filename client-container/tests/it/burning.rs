@@ -241,7 +241,11 @@ fn refusals_name_the_problem_with_their_exit_codes() {
 #[test]
 fn two_copies_burn_one_after_the_other_and_both_verify() {
     let lab = Lab::start();
-    let out = lab.run("bob", &["--json", "burn", "sample", "--copies", "2"]);
+    // `--drives 1`: one station burns both (without it the copies are a job over both).
+    let out = lab.run(
+        "bob",
+        &["--json", "burn", "sample", "--copies", "2", "--drives", "1"],
+    );
     assert!(
         out.status.success(),
         "{}\n{}",

@@ -341,7 +341,12 @@ fn two_users_burn_at_once_on_two_stations_within_their_own_quotas() {
     );
 
     // carol, quota 1, asks for two copies at once: refused before anything is written.
-    let stderr = refused(&lab, "carol", &["burn", "big", "--copies", "2"]);
+    // One station, one BURN of two copies (`--drives 1`; a job would ask per copy).
+    let stderr = refused(
+        &lab,
+        "carol",
+        &["burn", "big", "--copies", "2", "--drives", "1"],
+    );
     assert!(
         stderr.contains("you asked for 2 copies of \"big\" but your quota allows 1 more"),
         "{stderr}"
@@ -360,7 +365,8 @@ fn a_multi_copy_burn_stops_at_the_quota_counted_over_every_station() {
     let hold = hold_a_station(&lab, "bob");
     assert_eq!(hold.station, "dvd-1");
 
-    let out = lab.run("alice", &["burn", "big", "--copies", "2"]);
+    // One BURN of two copies on the free station (`--drives 1`: not a job).
+    let out = lab.run("alice", &["burn", "big", "--copies", "2", "--drives", "1"]);
     hold.release();
     assert_ne!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);

@@ -1,5 +1,5 @@
 //! The lab an end-to-end test runs in, all real and all on 127.0.0.1: an MIT KDC (kdc-test),
-//! two `burnstand-station` daemons on file pseudo-drives burning with real xorriso, one
+//! two (or [`Policy::stations`]) `burnstand-station` daemons on file pseudo-drives burning with real xorriso, one
 //! `burnstand-master`, and the `burnstand` binary run as each user with their own ccache.
 //!
 //! The daemons are the workspace's binaries next to this test's `burnstand` (cargo builds
@@ -23,7 +23,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 pub use burnstand_testlab::{read_records, MASTER, REALM, STATION};
-/// alice, bob, carol and dave may use both stations; mallory is on no access list.
+/// alice, bob, carol and dave may use every station; mallory is on no access list.
 pub const USERS: [&str; 5] = ["alice", "bob", "carol", "dave", "mallory"];
 /// Upper bound on any single wait: only a hang trips it.
 pub const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -46,7 +46,10 @@ pub struct Lab {
     /// act while it burns.
     pub sample: Image,
     pub big: Image,
+    /// The stations first (station `n` at `n - 1`), then the master.
     daemons: Vec<Daemon>,
+    /// How many stations run ([`Policy::stations`]); the master is `daemons[stations]`.
+    stations: usize,
     /// With [`Policy::foreign`]: `FOREIGN.TEST`, trusted by the lab's realm, with user `eve`,
     /// and a krb5.conf that knows both realms.
     pub foreign: Option<(Realm, PathBuf)>,
@@ -88,6 +91,8 @@ pub struct Policy {
     /// Extra top-level keys (`admin = […]`) then sections (`[farm]`, `[queue]`) of the
     /// master's config.
     pub master_extra: String,
+    /// How many stations the lab runs (`dvd-1` …, all of one type); 2 by default.
+    pub stations: usize,
 }
 
 impl Default for Policy {
@@ -103,6 +108,7 @@ impl Default for Policy {
             shared_station_id: None,
             master_limits: String::new(),
             master_extra: String::new(),
+            stations: 2,
         }
     }
 }
@@ -154,7 +160,7 @@ impl Lab {
     }
 
     /// [`Lab::start`] with a policy of this shape (written to `policy.toml`, read by the
-    /// master and both stations).
+    /// master and every station), and as many stations as it says.
     pub fn start_with_policy(policy: &Policy) -> Lab {
         let station_bin = sibling("burnstand-station");
         let master_bin = sibling("burnstand-master");
@@ -173,7 +179,7 @@ impl Lab {
         let mut daemons = Vec::new();
         let mut station_addrs = Vec::new();
         let mut station_audits = Vec::new();
-        for n in 1..=2 {
+        for n in 1..=policy.stations {
             let sdir = dir.path().join(format!("station-{n}"));
             std::fs::create_dir_all(&sdir).unwrap();
             let audit = sdir.join("audit.jsonl");
@@ -273,6 +279,7 @@ speed = 1
             sample,
             big,
             daemons,
+            stations: policy.stations,
             foreign: None,
         };
         for user in USERS {
@@ -312,7 +319,7 @@ speed = 1
 
     /// Stops the master with SIGTERM (its orderly shutdown) and waits for it to exit.
     pub fn stop_master(&mut self) {
-        let daemon = &mut self.daemons[2];
+        let daemon = &mut self.daemons[self.stations];
         kill(daemon.pid(), Signal::SIGTERM).expect("signal the master");
         let status = wait_child(&mut daemon.child, "the stopping master");
         assert!(status.success(), "the master exited with {status}");
@@ -329,7 +336,7 @@ speed = 1
             "burnstand-master listening on ",
         );
         assert_eq!(daemon.addr, self.master_addr);
-        self.daemons[2] = daemon;
+        self.daemons[self.stations] = daemon;
     }
 
     /// SIGSTOPs (`true`) or SIGCONTs station `n`'s daemon: a hung host, its TCP still up.
@@ -342,7 +349,7 @@ speed = 1
         kill(self.daemons[n - 1].pid(), signal).expect("signal the station");
     }
 
-    /// SIGKILLs station `n` (1 or 2), as a crash or power loss would.
+    /// SIGKILLs station `n` (from 1), as a crash or power loss would.
     pub fn kill_station(&mut self, n: usize) {
         let daemon = &mut self.daemons[n - 1];
         let _ = daemon.child.kill();
@@ -451,15 +458,15 @@ speed = 1
     /// The daemons' logs, for failure messages.
     pub fn logs(&self) -> String {
         let mut text = String::new();
-        for name in [
-            "station-1/station.log",
-            "station-1/station-2.log",
-            "station-2/station.log",
-            "station-2/station-2.log",
-            "master.log",
-            "master-2.log",
-        ] {
-            let log = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let stations = (1..=self.stations).flat_map(|n| {
+            [
+                format!("station-{n}/station.log"),
+                format!("station-{n}/station-2.log"),
+            ]
+        });
+        let master = ["master.log".to_owned(), "master-2.log".to_owned()];
+        for name in stations.chain(master) {
+            let log = std::fs::read_to_string(self.dir.path().join(&name)).unwrap_or_default();
             text.push_str(&format!("--- {name}\n{log}\n"));
         }
         text

@@ -18,6 +18,7 @@ mod counting;
 mod crash;
 mod farm;
 mod grants;
+mod jobs;
 mod json;
 mod scripted_master;
 
