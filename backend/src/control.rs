@@ -69,6 +69,7 @@ impl std::fmt::Display for NoGrant {
 enum Outgoing {
     Grant(GrantRequest, oneshot::Sender<Result<(), NoGrant>>),
     Receipt(Receipt),
+    Finished(String),
 }
 
 struct Link {
@@ -81,9 +82,19 @@ struct Link {
 pub struct ControlLinks {
     links: Mutex<HashMap<Vec<u8>, Link>>,
     next_id: std::sync::atomic::AtomicU64,
-    /// Sessions a master asked to finish after their running copy (`FINISH`, an admin's
-    /// release). Bounded by [`MAX_FINISHING`]; an entry goes when its job reads it.
-    finishing: Mutex<std::collections::HashSet<String>>,
+    /// Sessions a master asked to finish (`FINISH`, an admin's release) and sessions with a
+    /// burn running: together they say when to answer `FINISHED`.
+    finish: Mutex<FinishBook>,
+}
+
+/// See [`ControlLinks::request_finish`].
+#[derive(Default)]
+struct FinishBook {
+    /// Sessions asked to start no other copy; an entry goes when its session ends. Bounded
+    /// by [`MAX_FINISHING`].
+    finishing: std::collections::HashSet<String>,
+    /// Sessions with a burn job running (a session runs one at a time).
+    running: std::collections::HashSet<String>,
 }
 
 /// Sessions remembered as "finish after this copy" at once: a station serves a handful of
@@ -131,25 +142,56 @@ impl ControlLinks {
         }
     }
 
-    /// A master asked that session `session_id` start no other copy (FINISH).
-    fn request_finish(&self, session_id: String) {
-        let mut finishing = self
-            .finishing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if finishing.len() >= MAX_FINISHING {
-            finishing.clear();
-        }
-        finishing.insert(session_id);
+    fn book(&self) -> std::sync::MutexGuard<'_, FinishBook> {
+        self.finish.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether session `session_id` was asked to start no other copy; the request is used up.
-    pub fn take_finish(&self, session_id: &str) -> bool {
-        let mut finishing = self
-            .finishing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        finishing.remove(session_id)
+    /// A master asked that session `session_id` start no other copy (FINISH). Returns
+    /// whether a copy of it runs now: if not, the master is answered FINISHED at once, else
+    /// when its job ends ([`ControlLinks::job_ended`]).
+    fn request_finish(&self, session_id: String) -> bool {
+        let mut book = self.book();
+        if book.finishing.len() >= MAX_FINISHING {
+            // Only a confused master gets here; keep the requests that still matter.
+            let running = book.running.clone();
+            book.finishing.retain(|s| running.contains(s));
+        }
+        let running = book.running.contains(&session_id);
+        book.finishing.insert(session_id);
+        running
+    }
+
+    /// Whether session `session_id` was asked to start no other copy.
+    pub fn finish_requested(&self, session_id: &str) -> bool {
+        self.book().finishing.contains(session_id)
+    }
+
+    /// A burn job of session `session_id` starts.
+    pub fn job_started(&self, session_id: &str) {
+        self.book().running.insert(session_id.to_owned());
+    }
+
+    /// The burn job of session `session_id` ended: a master waiting for it hears FINISHED.
+    pub fn job_ended(&self, session_id: &str) {
+        let asked = {
+            let mut book = self.book();
+            book.running.remove(session_id);
+            book.finishing.contains(session_id)
+        };
+        if asked {
+            let links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
+            for link in links.values() {
+                let finished = Outgoing::Finished(session_id.to_owned());
+                if link.tx.try_send(finished).is_err() {
+                    tracing::warn!("control link busy; a FINISHED is lost (the reservation then ends with its session)");
+                }
+            }
+        }
+    }
+
+    /// Session `session_id` ended: its FINISH request goes.
+    pub fn session_ended(&self, session_id: &str) {
+        self.book().finishing.remove(session_id);
     }
 
     fn register(&self, master: &[u8]) -> (u64, mpsc::Receiver<Outgoing>) {
@@ -212,8 +254,11 @@ pub async fn serve(
                     MasterMessage::Ping => wire.send(&StationMessage::Pong).await,
                     MasterMessage::Finish { session_id } => {
                         tracing::info!(session = %session_id, "master asks the session to stop after its running copy");
-                        links.request_finish(session_id);
-                        Ok(())
+                        if links.request_finish(session_id.clone()) {
+                            Ok(())
+                        } else {
+                            wire.send(&StationMessage::Finished { session_id }).await
+                        }
                     }
                     MasterMessage::Watch { heartbeat_ms } => {
                         tracing::info!(heartbeat_ms, "master watches the station state");
@@ -263,6 +308,7 @@ pub async fn serve(
                         StationMessage::GrantRequest(request)
                     }
                     Outgoing::Receipt(r) => StationMessage::Receipt(r),
+                    Outgoing::Finished(session_id) => StationMessage::Finished { session_id },
                 };
                 if let Err(e) = wire.send(&message).await {
                     break format!("cannot send: {e}");

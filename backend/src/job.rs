@@ -105,16 +105,22 @@ pub struct BurnJob {
 impl BurnJob {
     /// Runs every copy; see the module docs.
     pub async fn run(self) -> Outcome {
+        let control = self.station.control();
+        control.job_started(&self.who.session_id);
         let outcome = self.copies_in_turn().await;
-        // A FINISH that came for the last copy (or too late) is used up with the job.
-        let _ = self.station.control().take_finish(&self.who.session_id);
+        // A master waiting to release the station hears that no copy runs any more.
+        control.job_ended(&self.who.session_id);
         outcome
     }
 
     async fn copies_in_turn(&self) -> Outcome {
         let _hold = &self.hold;
         for copy in 1..=self.copies {
-            if copy > 1 && self.station.control().take_finish(&self.who.session_id) {
+            if self
+                .station
+                .control()
+                .finish_requested(&self.who.session_id)
+            {
                 return self.released(copy).await;
             }
             self.burning.copy(copy);
@@ -142,12 +148,16 @@ impl BurnJob {
     /// The lab staff released the station (FINISH from the master) after copy `copy - 1`:
     /// the remaining copies are not burned.
     async fn released(&self, copy: u32) -> Outcome {
-        let why = format!(
-            "the lab staff released this station after copy {} of {}: copies {copy} to {} were not burned",
-            copy - 1,
-            self.copies,
-            self.copies
-        );
+        let why = if copy == 1 {
+            "the lab staff released this station: nothing was burned".to_owned()
+        } else {
+            format!(
+                "the lab staff released this station after copy {} of {}: copies {copy} to {} were not burned",
+                copy - 1,
+                self.copies,
+                self.copies
+            )
+        };
         tracing::info!(
             copy,
             "burn stopped between copies: the station was released"
@@ -529,7 +539,12 @@ impl BurnJob {
                 return Err(self.cancelled(copy, "waiting for a disc", None).await);
             }
             // Released while no copy runs: this one does not start.
-            if waiting && self.station.control().take_finish(&self.who.session_id) {
+            if waiting
+                && self
+                    .station
+                    .control()
+                    .finish_requested(&self.who.session_id)
+            {
                 return Err(StationError::drive(
                     ErrorCode::Denied,
                     format!(

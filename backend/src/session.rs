@@ -80,6 +80,10 @@ pub async fn serve(
             };
             let end = session.run().await;
             session.close(&end).await;
+            session
+                .station
+                .control()
+                .session_ended(&session.who.session_id);
         }
         Some(Opened::Control(wire, master)) => {
             if let Err(e) = station

@@ -207,8 +207,9 @@ async fn link_once(shared: &Shared, index: usize) -> Result<Closed> {
                         info!(head_seq, "receipts of this station are recorded up to its log's end");
                     }
                     StationMessage::Pong => {}
-                    StationMessage::State(report) => {
-                        if let Some((_, teardown)) = shared.registry.report(index, report) {
+                    StationMessage::State(report) => shared.registry.report(index, report),
+                    StationMessage::Finished { session_id } => {
+                        if let Some((_, teardown)) = shared.registry.finished(index, &session_id) {
                             crate::farm::released(shared, &teardown).await;
                         }
                     }

@@ -145,20 +145,22 @@ pub(crate) async fn admin(
                 Release::AfterCopy {
                     session_id,
                     stations,
+                    burning,
                 } => {
-                    // Without the FINISH a station burns the job's remaining copies, and
-                    // the reservation ends after the last one: the admin is told.
                     let told = stations
                         .into_iter()
                         .all(|s| shared.finish.send((s, session_id.clone())).is_ok());
-                    if told {
-                        AdminReply::Done(format!(
+                    match (told, burning) {
+                        (true, true) => AdminReply::Done(format!(
                             "{name} is burning: its reservation ends when the running copy is done"
-                        ))
-                    } else {
-                        AdminReply::Done(format!(
-                            "{name} is burning and its station cannot be told to stop after this copy (no control link): the reservation ends when the burn is done"
-                        ))
+                        )),
+                        (true, false) => AdminReply::Done(format!(
+                            "{name} is released as soon as its station confirms that no copy runs"
+                        )),
+                        // No control link right now: the reservation ends with its session.
+                        (false, _) => AdminReply::Done(format!(
+                            "{name} cannot be told to stop after this copy (no control link): its reservation ends when the station answers, or with the session"
+                        )),
                     }
                 }
                 Release::NotReserved => AdminReply::Done(format!("{name} was not reserved")),

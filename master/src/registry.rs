@@ -860,10 +860,9 @@ mod tests {
     }
 
     /// An admin's RELEASE of one station of a job's reservation never cuts a copy running on
-    /// another: it waits until no station of the reservation runs one.
+    /// another: every station of it is asked to finish, and it ends when all have answered.
     #[test]
-    fn releasing_one_drive_of_a_job_waits_for_every_running_copy() {
-        use burnstand_wire::farm::{Activity, StationState};
+    fn releasing_one_drive_of_a_job_waits_for_every_station() {
         let config = Arc::new(Config::from_toml(&example()).expect("valid"));
         let registry = Arc::new(Registry::new(config, CancellationToken::new()));
         let alice = Principal::parse("alice@LAB.EXAMPLE.EDU").expect("principal");
@@ -874,35 +873,22 @@ mod tests {
             drives: 2,
             flags: 0,
         };
-        assert_eq!(
-            registry.reserve(&reg, &alice, &job).map(|b| b.stations),
-            Ok(vec![0, 1])
-        );
-        let burning = StationState {
-            activity: Activity::Burning,
-            copy: 1,
-            copies: 1,
-            ..StationState::default()
-        };
-        let idle = StationState {
-            activity: Activity::Reserved,
-            ..StationState::default()
-        };
+        let bound = registry.reserve(&reg, &alice, &job).expect("reserved");
+        assert_eq!(bound.stations, [0, 1]);
+        let session = bound.session_id.to_string();
         for s in [0, 1] {
             registry.link_up(s, 3);
         }
-        assert!(registry.report(0, idle.clone()).is_none());
-        assert!(registry.report(1, burning).is_none());
-        // dvd-1 is idle, but dvd-2 of the same reservation is burning.
         match registry.release(0) {
-            Release::AfterCopy { stations, .. } => assert_eq!(stations, [1]),
+            Release::AfterCopy { stations, .. } => assert_eq!(stations, [0, 1]),
             other => panic!("{other:?}"),
         }
+        assert!(registry.finished(0, "another session").is_none());
         assert!(
-            registry.report(0, idle.clone()).is_none(),
-            "dvd-2 still burns"
+            registry.finished(0, &session).is_none(),
+            "dvd-2 has not answered"
         );
-        let (_, teardown) = registry.report(1, idle).expect("released after the copy");
+        let (_, teardown) = registry.finished(1, &session).expect("released");
         assert_eq!(teardown.freed, [0, 1]);
     }
 }

@@ -259,6 +259,9 @@ pub enum StationMessage {
     /// `STATE` + [`StationState`] (link version 3): what the station is doing, sent after
     /// WATCH, whenever it changes, and every heartbeat interval.
     State(StationState),
+    /// `FINISHED TQString session_id` (link version 3): the answer to FINISH, once no copy of
+    /// the session runs (at once if none did); no other copy of it will start.
+    Finished { session_id: String },
 }
 
 impl StationMessage {
@@ -270,6 +273,7 @@ impl StationMessage {
             StationMessage::Synced { .. } => "SYNCED",
             StationMessage::Pong => "PONG",
             StationMessage::State(_) => "STATE",
+            StationMessage::Finished { .. } => "FINISHED",
         }
     }
 }
@@ -294,6 +298,9 @@ impl Encode for StationMessage {
             StationMessage::State(state) => {
                 w.write(state);
             }
+            StationMessage::Finished { session_id } => {
+                w.write(session_id);
+            }
         }
     }
 }
@@ -311,6 +318,9 @@ impl Decode for StationMessage {
             }),
             "PONG" => Ok(StationMessage::Pong),
             "STATE" => Ok(StationMessage::State(r.read()?)),
+            "FINISHED" => Ok(StationMessage::Finished {
+                session_id: bounded("session id", r.read()?, MAX_LINK_TEXT_LEN)?,
+            }),
             _ => Err(Error::UnknownReply),
         }
     }

@@ -17,11 +17,13 @@ use super::{Registry, State, Teardown};
 pub enum Release {
     /// Nothing was burning: the reservation ended now (the teardown of user `key`).
     Now { key: Vec<u8>, teardown: Teardown },
-    /// A copy is running on `stations` (of the reservation): it ends when they report their
-    /// copies done; each is asked to start no other copy for session `session_id`.
+    /// `stations` (of the reservation) are asked to start no other copy of session
+    /// `session_id` (FINISH); the reservation ends when all have answered that none runs.
+    /// `burning`: as far as the master knows, a copy runs now.
     AfterCopy {
         session_id: String,
         stations: Vec<usize>,
+        burning: bool,
     },
     /// The station is not reserved.
     NotReserved,
@@ -75,26 +77,36 @@ impl Registry {
         }
     }
 
-    /// `station` reported its state. If an admin release was waiting for the running copy
-    /// and no copy runs now, the reservation ends: its teardown is returned for the audit log.
-    pub(crate) fn report(
-        &self,
-        station: usize,
-        report: StationState,
-    ) -> Option<(Vec<u8>, Teardown)> {
+    /// `station` reported its state.
+    pub(crate) fn report(&self, station: usize, report: StationState) {
         let mut state = self.state();
-        let live = state.live.get_mut(station)?;
-        live.last_heard = Some(Instant::now());
-        live.state = report;
-        if !live.release_pending || live.copy_running() {
+        if let Some(live) = state.live.get_mut(station) {
+            live.last_heard = Some(Instant::now());
+            live.state = report;
+        }
+    }
+
+    /// `station` answered an admin's release (FINISHED): no copy of session `session_id`
+    /// runs there any more, and none will start. Once every station of the reservation has
+    /// answered, it ends: its teardown is returned for the audit log.
+    pub(crate) fn finished(&self, station: usize, session_id: &str) -> Option<(Vec<u8>, Teardown)> {
+        let mut state = self.state();
+        let key = holder_key(&state, station)?;
+        let current = state
+            .users
+            .get(&key)
+            .and_then(|u| u.reservation.as_ref())
+            .is_some_and(|r| r.session_id.to_string() == session_id);
+        if !current {
             return None;
         }
-        let key = holder_key(&state, station)?;
-        // A job's reservation spans several stations: it ends when none runs a copy.
+        if let Some(live) = state.live.get_mut(station) {
+            live.release_pending = false;
+        }
         let stations = reservation_stations(&state, &key);
         if stations
             .iter()
-            .any(|&s| state.live.get(s).is_some_and(|l| l.copy_running()))
+            .any(|&s| state.live.get(s).is_some_and(|l| l.release_pending))
         {
             return None;
         }
@@ -302,36 +314,43 @@ impl Registry {
         let Some(key) = holder_key(&state, station) else {
             return Release::NotReserved;
         };
-        // Every station of the reservation (a job holds several): none may be cut.
+        // Every station of the reservation (a job holds several) that reports its state is
+        // asked to finish; the reservation ends when all have answered. Only a station that
+        // knows no FINISH (link version 2) is left to the teardown at once.
         let stations = reservation_stations(&state, &key);
-        let running: Vec<usize> = stations
+        let asked: Vec<usize> = stations
             .iter()
             .copied()
             .filter(|&s| {
-                state.live.get(s).is_some_and(|l| {
-                    l.copy_running() && matches!(l.link, Link::Up { version } if version >= 3)
-                })
+                state
+                    .live
+                    .get(s)
+                    .is_some_and(|l| matches!(l.link, Link::Up { version } if version >= 3))
             })
             .collect();
-        if !running.is_empty() {
-            for &s in &stations {
-                if let Some(live) = state.live.get_mut(s) {
-                    live.release_pending = true;
-                }
-            }
-            let session_id = state
-                .users
-                .get(&key)
-                .and_then(|u| u.reservation.as_ref())
-                .map(|r| r.session_id.to_string())
-                .unwrap_or_default();
-            return Release::AfterCopy {
-                session_id,
-                stations: running,
-            };
+        if asked.is_empty() {
+            let teardown = self.teardown_locked(&mut state, &key);
+            return Release::Now { key, teardown };
         }
-        let teardown = self.teardown_locked(&mut state, &key);
-        Release::Now { key, teardown }
+        let burning = asked
+            .iter()
+            .any(|&s| state.live.get(s).is_some_and(|l| l.copy_running()));
+        for &s in &asked {
+            if let Some(live) = state.live.get_mut(s) {
+                live.release_pending = true;
+            }
+        }
+        let session_id = state
+            .users
+            .get(&key)
+            .and_then(|u| u.reservation.as_ref())
+            .map(|r| r.session_id.to_string())
+            .unwrap_or_default();
+        Release::AfterCopy {
+            session_id,
+            stations: asked,
+            burning,
+        }
     }
 }
 

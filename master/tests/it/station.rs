@@ -158,6 +158,10 @@ async fn serve(
                             head_hash: burnstand_wire::burner::Sha256([0; 32]),
                         },
                         Ok(MasterMessage::Ping) => StationMessage::Pong,
+                        // It never burns: no copy runs, so a release may go ahead at once.
+                        Ok(MasterMessage::Finish { session_id }) => {
+                            StationMessage::Finished { session_id }
+                        }
                         Ok(MasterMessage::Watch { .. }) if mode == StationMode::Hangs => {
                             session.send(&StationMessage::State(StationState::default())).await?;
                             while session.recv_bytes().await.is_ok() {}
