@@ -17,7 +17,7 @@ use crate::lab::{self, REALM, STATION};
 use crate::{Error, Figure};
 
 /// Writes `mib` MiB of pseudo-random bytes (incompressible, like a real image).
-fn make_image(path: &Path, mib: u64) -> Result<String, Error> {
+pub(crate) fn make_image(path: &Path, mib: u64) -> Result<String, Error> {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut sha = sha2::Sha256::new();
     let mut noise = Noise::new(Noise::SEED);
@@ -32,17 +32,31 @@ fn make_image(path: &Path, mib: u64) -> Result<String, Error> {
 }
 
 fn station(realm: &Realm, dir: &Path, policy: &Path) -> Result<Daemon, Error> {
+    station_at(realm, dir, &dir.join("images"), policy, "bench", "")
+}
+
+/// A real `burnstand-station` on a file drive (`dir/disc.img`) with its state, audit log and
+/// log in `dir`, the image catalog `catalog`, station id `id`, and `drive_extra` lines added
+/// to its `[drive]` section (e.g. `speed = 4`).
+pub(crate) fn station_at(
+    realm: &Realm,
+    dir: &Path,
+    catalog: &Path,
+    policy: &Path,
+    id: &str,
+    drive_extra: &str,
+) -> Result<Daemon, Error> {
     let config = dir.join("station.toml");
     std::fs::write(
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\ntrusted_masters = [\"{}\"]\n\
-             friendly_name = \"bench\"\ncatalog = \"{}\"\nstate_dir = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\
-             idle_report_secs = 0\n\n[drive]\nkind = \"DVD\"\nfile = \"{}\"\nallow_file_drive = true\n",
+             friendly_name = \"{id}\"\nstation_id = \"{id}\"\ncatalog = \"{}\"\nstate_dir = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\
+             idle_report_secs = 0\n\n[drive]\nkind = \"DVD\"\nfile = \"{}\"\nallow_file_drive = true\n{drive_extra}\n",
             realm.principal(STATION),
             realm.keytab(STATION).ok_or("no station keytab")?.display(),
             realm.principal(lab::MASTER),
-            dir.join("images").display(),
+            catalog.display(),
             dir.join("state").display(),
             dir.join("station.audit").display(),
             policy.display(),

@@ -1,6 +1,9 @@
 //! The bench lab: a real MIT realm (kdc-test), the real `burnstand-master` binary, and an
 //! in-process **sink station** that authenticates as the station principal like a real one
-//! (OK, then the identity block) and counts the bytes relayed to it.
+//! (OK, then the identity block) and counts the bytes relayed to it. On the master's control
+//! link it behaves like a real station: it answers SYNC and PING, and after WATCH reports its
+//! state (idle, or reserved while a session link is open) at once, on every change and as the
+//! heartbeat, so the master never quarantines it.
 //!
 //! Built on the workspace's test lab (`burnstand-testlab`), like the integration tests.
 
@@ -13,11 +16,13 @@ use std::time::Duration;
 use burnstand_testlab::{apply_env, daemon_command, realm_builder, try_start_daemon, Daemon};
 use burnstand_wire::burner::Sha256;
 use burnstand_wire::command::{Command as Cmd, Greeting, Reply, ServiceType};
+use burnstand_wire::farm::{Activity, StationState};
 use burnstand_wire::gss::{acceptor_credentials, password_credentials, Cred};
 use burnstand_wire::io::{Session, Unauthenticated};
 use burnstand_wire::link::{LinkOpen, MasterMessage, StationHello, StationMessage};
 use kdc_test::Realm;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use crate::Error;
 
@@ -28,15 +33,21 @@ pub const PASSWORD: &str = "bench-pw";
 /// Users for concurrent clients: QUIT ends every connection of its principal, so each
 /// concurrent client of the sessions benchmark is a user of its own.
 pub const CLIENT_USERS: usize = 64;
+/// Prefix of the farm benchmarks' users (`benchq0`, `benchq1`, …): waiting users of (e),
+/// busy users of (f).
+pub const QUEUE_USER: &str = "benchq";
 /// Upper bound on one handshake in the bench (a hang guard).
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A realm whose keytabs this process uses: the station's to accept (sink station and the
-/// in-process baselines).
-pub fn realm() -> Result<Realm, Error> {
+/// in-process baselines); with `queue_users` users for the farm benchmarks ([`queue_cred`]).
+pub fn realm(queue_users: usize) -> Result<Realm, Error> {
     let mut builder = realm_builder(REALM, &[]).user(USER, PASSWORD);
     for n in 0..CLIENT_USERS {
         builder = builder.user(format!("{USER}{n}"), PASSWORD);
+    }
+    for n in 0..queue_users {
+        builder = builder.user(format!("{QUEUE_USER}{n}"), PASSWORD);
     }
     let realm = builder.start()?;
     let keytab = realm.keytab(STATION).ok_or("no station keytab")?;
@@ -57,6 +68,14 @@ pub fn client_cred(realm: &Realm, n: usize) -> Result<Cred, Error> {
     )?)
 }
 
+/// Credentials of farm user `n` (< the `queue_users` the realm was made with).
+pub fn queue_cred(realm: &Realm, n: usize) -> Result<Cred, Error> {
+    Ok(password_credentials(
+        &realm.principal(&format!("{QUEUE_USER}{n}")),
+        PASSWORD,
+    )?)
+}
+
 /// The station's acceptor credentials.
 pub fn station_cred(realm: &Realm) -> Result<Cred, Error> {
     Ok(acceptor_credentials(&realm.principal(STATION))?)
@@ -68,54 +87,105 @@ pub struct Sink {
     pub received: Arc<AtomicU64>,
 }
 
-/// Starts the sink station on 127.0.0.1.
+/// Starts the sink station on 127.0.0.1. Its station id (in the hello) is `bench-sink-PORT`,
+/// so many sinks can serve one master.
 pub async fn sink(realm: &Realm) -> Result<Sink, Error> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let received = Arc::new(AtomicU64::new(0));
     let principal = realm.principal(STATION);
     let counter = Arc::clone(&received);
+    let id = format!("bench-sink-{}", addr.port());
+    // Session links open now: what the control link reports (idle or reserved).
+    let (open_tx, open_rx) = watch::channel(0u32);
+    let open_tx = Arc::new(open_tx);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let Ok(cred) = acceptor_credentials(&principal) else {
                 return;
             };
             let counter = Arc::clone(&counter);
+            let (id, open_tx, open_rx) = (id.clone(), Arc::clone(&open_tx), open_rx.clone());
             tokio::spawn(async move {
                 let Ok(mut s) = Unauthenticated::new(tcp).accept(cred, TIMEOUT).await else {
                     return;
                 };
-                if s.send(&StationHello::ready("bench-sink")).await.is_err() {
+                if s.send(&StationHello::ready(&id)).await.is_err() {
                     return;
                 }
                 match s.recv::<LinkOpen>().await {
                     Ok(LinkOpen::Session(_)) => {
+                        open_tx.send_modify(|n| *n += 1);
                         while let Ok(bytes) = s.recv_bytes().await {
                             counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                         }
+                        open_tx.send_modify(|n| *n = n.saturating_sub(1));
                     }
-                    // The master's control link: the sink burns nothing, so it only answers
-                    // the sync and the pings until the master closes it.
-                    Ok(LinkOpen::Control) => loop {
-                        let answer = match s.recv::<MasterMessage>().await {
-                            Ok(MasterMessage::Sync { .. }) => StationMessage::Synced {
-                                head_seq: 0,
-                                head_hash: Sha256([0; 32]),
-                            },
-                            Ok(MasterMessage::Ping) => StationMessage::Pong,
-                            Ok(_) => continue,
-                            Err(_) => return,
-                        };
-                        if s.send(&answer).await.is_err() {
-                            return;
-                        }
-                    },
+                    Ok(LinkOpen::Control) => control(s, open_rx).await,
                     Err(_) => {}
                 }
             });
         }
     });
     Ok(Sink { addr, received })
+}
+
+/// The sink's side of the master's control link: the sink burns nothing, so it answers the
+/// sync (no receipts) and the pings, and after WATCH sends its state at once, whenever the
+/// number of open sessions changes, and as the heartbeat, until the master closes the link.
+async fn control(mut s: Session<TcpStream>, mut open: watch::Receiver<u32>) {
+    let state = |open: u32| StationState {
+        activity: if open > 0 {
+            Activity::Reserved
+        } else {
+            Activity::Idle
+        },
+        ..StationState::default()
+    };
+    let mut heartbeat: Option<tokio::time::Interval> = None;
+    loop {
+        let watched = heartbeat.is_some();
+        let beat = async {
+            match heartbeat.as_mut() {
+                Some(interval) => {
+                    interval.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let answer = tokio::select! {
+            message = s.recv::<MasterMessage>() => match message {
+                Ok(MasterMessage::Sync { .. }) => StationMessage::Synced {
+                    head_seq: 0,
+                    head_hash: Sha256([0; 32]),
+                },
+                Ok(MasterMessage::Ping) => StationMessage::Pong,
+                Ok(MasterMessage::Watch { heartbeat_ms }) => {
+                    // The first tick is immediate: the state goes out at once.
+                    let mut interval =
+                        tokio::time::interval(Duration::from_millis(u64::from(heartbeat_ms)));
+                    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    heartbeat = Some(interval);
+                    continue;
+                }
+                Ok(_) => continue,
+                Err(_) => return,
+            },
+            changed = open.changed(), if watched => {
+                if changed.is_err() {
+                    return;
+                }
+                if let Some(interval) = heartbeat.as_mut() {
+                    interval.reset();
+                }
+                StationMessage::State(state(*open.borrow_and_update()))
+            }
+            () = beat => StationMessage::State(state(*open.borrow_and_update())),
+        };
+        if s.send(&answer).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// The master daemon, stopped on drop (SIGTERM and a bounded wait, so a profiler wrapping
@@ -182,26 +252,41 @@ pub fn master_with_policy(
     station: SocketAddr,
     policy_text: &str,
 ) -> Result<Master, Error> {
+    master_with(realm, binary, &[station], policy_text, "")
+}
+
+/// `burnstand-master` with these stations (one DVD burner type, named `st-0`, `st-1`, … in
+/// this order, which everyone of the realm may use), this policy text, and `extra` appended
+/// to its configuration (e.g. a `[farm]` section).
+pub fn master_with(
+    realm: &Realm,
+    binary: &Path,
+    stations: &[SocketAddr],
+    policy_text: &str,
+    extra: &str,
+) -> Result<Master, Error> {
     let dir = tempfile::tempdir()?;
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, policy_text)?;
     let config = dir.path().join("master.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\n\
-             [limits]\nmax_connections = 30000\nmax_unauthenticated = 1024\nmax_handshakes_per_address = 1000\nmax_connections_per_user = 30000\n\
-             login_budget_per_principal = 1000000\nlogin_budget_per_address = 1000000\n\
-             idle_timeout = \"1h\"\nhandshake_timeout = \"60s\"\n\n\
-             [[station]]\nname = \"sink\"\ndrive = \"DVD\"\naddress = \"{station}\"\nprincipal = \"{}\"\n\
+    let mut text = format!(
+        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n{extra}\n\n\
+         [limits]\nmax_connections = 30000\nmax_unauthenticated = 1024\nmax_handshakes_per_address = 1000\nmax_connections_per_user = 30000\n\
+         login_budget_per_principal = 1000000\nlogin_budget_per_address = 1000000\n\
+         idle_timeout = \"1h\"\nhandshake_timeout = \"60s\"\ndrain_deadline = \"2s\"\n",
+        realm.principal(MASTER),
+        realm.keytab(MASTER).ok_or("no master keytab")?.display(),
+        dir.path().join("audit.jsonl").display(),
+        policy.display(),
+    );
+    for (n, station) in stations.iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[station]]\nname = \"st-{n}\"\ndrive = \"DVD\"\naddress = \"{station}\"\nprincipal = \"{}\"\n\
              services = [\"burner\"]\nallow = [\"*@{REALM}\"]\n",
-            realm.principal(MASTER),
-            realm.keytab(MASTER).ok_or("no master keytab")?.display(),
-            dir.path().join("audit.jsonl").display(),
-            policy.display(),
             realm.principal(STATION),
-        ),
-    )?;
+        ));
+    }
+    std::fs::write(&config, text)?;
     let mut cmd = daemon_command(binary, realm);
     cmd.arg("--config").arg(&config).env("RUST_LOG", "warn");
     let daemon = try_start_daemon(

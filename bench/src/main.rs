@@ -2,13 +2,15 @@
 //! in the same run and the ratio between them (docs/benchmarks.md records them).
 //!
 //! Benchmarks, not tests: nothing here asserts a time. It starts a real MIT realm
-//! (kdc-test), the real `burnstand-master` (and, for the burn, `burnstand-station` and
+//! (kdc-test), the real `burnstand-master` (and, for the burns, `burnstand-station` and
 //! `burnstand`) next to this binary; build them first with
 //! `cargo build --release --workspace`.
 
 #![forbid(unsafe_code)]
 
 mod burn;
+mod farm;
+mod job;
 mod lab;
 mod sessions;
 mod throughput;
@@ -24,8 +26,9 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 #[command(version, about, long_about = None)]
 pub struct Args {
     /// Which benchmarks: a (relay throughput), b (sessions per second), c (idle-session
-    /// memory), d (burn + verify), comma-separated.
-    #[arg(long, default_value = "a,b,c,d", value_delimiter = ',')]
+    /// memory), d (burn + verify), e (queue hand-over), f (LIST with busy sessions), g (a
+    /// multi-copy job over several drives), comma-separated.
+    #[arg(long, default_value = "a,b,c,d,e,f,g", value_delimiter = ',')]
     only: Vec<String>,
     /// (a) MiB sent through the relay, in 64 KiB messages.
     #[arg(long, default_value_t = 512)]
@@ -41,6 +44,30 @@ pub struct Args {
     /// (d) Size of the image burned, in MiB.
     #[arg(long, default_value_t = 256)]
     burn_mib: u64,
+    /// (e) Users waiting in the queue, and the stations (all reserved) they wait for.
+    #[arg(long, default_value_t = 200)]
+    queue_waiters: usize,
+    #[arg(long, default_value_t = 4)]
+    queue_stations: usize,
+    /// (e) BIND round trips of the baseline.
+    #[arg(long, default_value_t = 200)]
+    queue_binds: usize,
+    /// (f) Busy sessions (each on its own station) and LIST / LISTX round trips timed.
+    #[arg(long, default_value_t = 200)]
+    busy_sessions: usize,
+    #[arg(long, default_value_t = 2000)]
+    list_samples: usize,
+    /// (g) The job: copies, drives (stations), image size in MiB, and xorriso's speed=N for
+    /// the file drives (0: unthrottled; 16 writes about 16 MiB/s, like a real DVD drive, so
+    /// the burns are drive-bound as on real hardware).
+    #[arg(long, default_value_t = 10)]
+    job_copies: u32,
+    #[arg(long, default_value_t = 4)]
+    job_drives: u32,
+    #[arg(long, default_value_t = 32)]
+    job_mib: u64,
+    #[arg(long, default_value_t = 16)]
+    job_speed: u32,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -88,7 +115,15 @@ fn main() -> std::process::ExitCode {
 async fn run(args: &Args) -> Result<Vec<Figure>, Error> {
     let wants = |b: &str| args.only.iter().any(|o| o == b);
     sessions::raise_fd_limit();
-    let realm = lab::realm()?;
+    // The farm benchmarks' users: (e)'s waiting users, (f)'s busy ones.
+    let mut farm_users = 0;
+    if wants("e") {
+        farm_users = farm_users.max(args.queue_waiters);
+    }
+    if wants("f") {
+        farm_users = farm_users.max(args.busy_sessions);
+    }
+    let realm = lab::realm(farm_users)?;
     let mut figures = Vec::new();
     if wants("a") {
         figures.extend(throughput::run(&realm, args.relay_mib).await?);
@@ -101,6 +136,29 @@ async fn run(args: &Args) -> Result<Vec<Figure>, Error> {
     }
     if wants("d") {
         figures.push(burn::run(&realm, args.burn_mib).await?);
+    }
+    if wants("e") {
+        figures.extend(
+            farm::handover(
+                &realm,
+                args.queue_waiters,
+                args.queue_stations,
+                args.queue_binds,
+            )
+            .await?,
+        );
+    }
+    if wants("f") {
+        figures.extend(farm::listing(&realm, args.busy_sessions, args.list_samples).await?);
+    }
+    if wants("g") {
+        let spec = job::JobSpec {
+            mib: args.job_mib,
+            copies: args.job_copies,
+            drives: args.job_drives,
+            speed: args.job_speed,
+        };
+        figures.push(job::run(&realm, spec).await?);
     }
     Ok(figures)
 }
@@ -115,7 +173,7 @@ fn report(figures: &[Figure], json: bool) {
     }
     for f in figures {
         println!(
-            "({}) {}: {:.1} {}\n    baseline {}: {:.1} {}\n    ratio {:.3}  target {}  {}",
+            "({}) {}: {:.2} {}\n    baseline {}: {:.2} {}\n    ratio {:.3}  target {}  {}",
             f.bench,
             f.what,
             f.value,

@@ -1,7 +1,9 @@
 //! The benchmark binary still speaks the protocol: a one-second run of each benchmark that
 //! talks to the daemons, against the real master and station binaries and a real KDC. Checks
 //! only that every figure was produced and no session failed — never a speed (figures are for
-//! `docs/benchmarks.md`, not for tests).
+//! `docs/benchmarks.md`, not for tests). The farm benchmarks run at their smallest: (e) three
+//! users waiting for two stations, (f) three busy sessions, (g) a two-copy job of a 1 MiB
+//! image on two file drives.
 
 use std::process::Command;
 
@@ -10,7 +12,7 @@ fn every_benchmark_runs_against_the_current_daemons() {
     let out = Command::new(env!("CARGO_BIN_EXE_burnstand-bench"))
         .args([
             "--only",
-            "a,b,d",
+            "a,b,d,e,f,g",
             "--relay-mib",
             "1",
             "--session-secs",
@@ -19,6 +21,22 @@ fn every_benchmark_runs_against_the_current_daemons() {
             "2",
             "--burn-mib",
             "2",
+            "--queue-waiters",
+            "3",
+            "--queue-stations",
+            "2",
+            "--queue-binds",
+            "3",
+            "--busy-sessions",
+            "3",
+            "--list-samples",
+            "10",
+            "--job-copies",
+            "2",
+            "--job-drives",
+            "2",
+            "--job-mib",
+            "1",
             "--json",
         ])
         .output()
@@ -35,7 +53,7 @@ fn every_benchmark_runs_against_the_current_daemons() {
             .filter_map(|f| f.get("what")?.as_str())
             .collect()
     };
-    for bench in ["a", "b", "d"] {
+    for bench in ["a", "b", "d", "e", "f", "g"] {
         assert!(
             !of(bench).is_empty(),
             "no figure ({bench}): {figures:?}\n{stderr}"
@@ -45,5 +63,14 @@ fn every_benchmark_runs_against_the_current_daemons() {
     assert!(
         sessions.iter().all(|w| w.contains(", 0 failed)")),
         "{sessions:?}\n{stderr}"
+    );
+    // Every waiting user was served (the job's copies are checked by the bench itself: it
+    // fails unless every copy verified).
+    let handed = of("e");
+    assert!(
+        handed
+            .iter()
+            .any(|w| w.contains("(3 hand-overs, 3 waiting")),
+        "{handed:?}\n{stderr}"
     );
 }
