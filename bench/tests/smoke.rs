@@ -53,6 +53,14 @@ fn every_benchmark_runs_against_the_current_daemons() {
             .filter_map(|f| f.get("what")?.as_str())
             .collect()
     };
+    // Every hand-over goes to the head of the queue (a freed station once went to a user far
+    // back when the master judged entries against a changing picture).
+    assert!(
+        of("e")
+            .iter()
+            .any(|w| w.contains(" 0 not to the head of the queue")),
+        "{figures:?}"
+    );
     for bench in ["a", "b", "d", "e", "f", "g"] {
         assert!(
             !of(bench).is_empty(),

@@ -313,6 +313,54 @@ impl Registry {
                 .is_ok()
     }
 
+    /// Which stations may be handed out now, and who holds a reservation: one consistent
+    /// picture for a whole pass over the queue. Judging each waiting entry against the live
+    /// registry instead let a station freed in the middle of a pass go to an entry far back
+    /// (found by burnstand-bench (e)); a station freed after the picture waits for the next
+    /// pass, which the freeing teardown starts.
+    pub fn free_view(&self) -> FreeView {
+        let now = Instant::now();
+        let state = self.state();
+        FreeView {
+            free: (0..self.config.stations.len())
+                .map(|s| !state.reserved[s] && self.healthy(&state, s, now))
+                .collect(),
+            holders: state
+                .users
+                .iter()
+                .filter(|(_, u)| u.reservation.is_some())
+                .map(|(key, _)| key.clone())
+                .collect(),
+        }
+    }
+
+    /// Whether the queue entry `entry` of `principal` could be handed a station in `view`.
+    pub fn could_get_in(
+        &self,
+        view: &FreeView,
+        principal: &Principal,
+        entry: &crate::queue::Waiting,
+    ) -> bool {
+        if view.holders.contains(&entry.key) {
+            return false;
+        }
+        self.types
+            .iter()
+            .find(|t| t.record.id == entry.type_id)
+            .is_some_and(|t| {
+                t.stations.iter().any(|&s| {
+                    view.free.get(s).copied().unwrap_or(false)
+                        && self.permits(s, principal)
+                        && (entry.station.is_empty()
+                            || self
+                                .config
+                                .stations
+                                .get(s)
+                                .is_some_and(|c| c.name == entry.station))
+                })
+            })
+    }
+
     /// Reserves for a waiting connection `conn_id` of user `key` (the queue's hand-over);
     /// `claim_by`: a module must be opened by then, or the reservation ends.
     pub fn reserve_handed(
@@ -760,6 +808,15 @@ impl Registry {
     }
 }
 
+/// See [`Registry::free_view`].
+#[derive(Debug, Clone)]
+pub struct FreeView {
+    /// By station: free and healthy.
+    free: Vec<bool>,
+    /// Users holding a reservation (exported names).
+    holders: std::collections::HashSet<Vec<u8>>,
+}
+
 /// One authenticated connection in the registry. Dropping it deregisters the connection.
 pub struct Registration {
     registry: Arc<Registry>,
@@ -890,5 +947,43 @@ mod tests {
         );
         let (_, teardown) = registry.finished(1, &session).expect("released");
         assert_eq!(teardown.freed, [0, 1]);
+    }
+
+    /// A hand-over pass judges every waiting entry against one picture of the free stations:
+    /// a station freed after the picture was taken is nobody's in that pass.
+    #[test]
+    fn a_free_view_does_not_change_under_a_pass() {
+        let config = Arc::new(Config::from_toml(&example()).expect("valid"));
+        let registry = Arc::new(Registry::new(config, CancellationToken::new()));
+        let user =
+            |name: &str| Principal::parse(&format!("{name}@LAB.EXAMPLE.EDU")).expect("principal");
+        let (alice, bob) = (user("alice"), user("bob"));
+        let a = registry.register(&alice, 1).expect("alice registered");
+        let both = Reserve {
+            type_id: 1,
+            station: String::new(),
+            drives: 2,
+            flags: 0,
+        };
+        registry.reserve(&a, &alice, &both).expect("alice's job");
+        let waiting = crate::queue::Waiting {
+            key: bob.exported().to_vec(),
+            user: bob.as_str().to_owned(),
+            type_id: 1,
+            drives: 1,
+            station: String::new(),
+            class: String::new(),
+            priority: 0,
+            joined: std::time::SystemTime::now(),
+            seq: 1,
+        };
+        let before = registry.free_view();
+        assert!(!registry.could_get_in(&before, &bob, &waiting));
+        registry.end_user(a.key());
+        assert!(
+            !registry.could_get_in(&before, &bob, &waiting),
+            "the picture stays"
+        );
+        assert!(registry.could_get_in(&registry.free_view(), &bob, &waiting));
     }
 }

@@ -379,17 +379,19 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>) {
             .collect();
         for type_id in types {
             loop {
+                let view = shared.registry.free_view();
                 let next = lobby
                     .queue
                     .next_for(type_id, now, |w| {
                         if lobby.claims.contains_key(&w.key) {
                             return false;
                         }
+                        let registry = &shared.registry;
                         match lobby.waiters.get(&w.key) {
                             Some(waiter) if waiter.cancel.is_cancelled() => false,
-                            Some(waiter) => shared.registry.could_get(&waiter.principal, w),
+                            Some(waiter) => registry.could_get_in(&view, &waiter.principal, w),
                             None => Principal::parse(&w.user)
-                                .is_ok_and(|p| shared.registry.could_get(&p, w)),
+                                .is_ok_and(|p| registry.could_get_in(&view, &p, w)),
                         }
                     })
                     .cloned();
