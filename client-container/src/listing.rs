@@ -48,6 +48,9 @@ pub struct Listing {
     pub types: Vec<StationType>,
     /// One entry a type, in the order of `types`; `None` from an old master (plain LIST).
     pub counts: Option<Vec<Counts>>,
+    /// Why stations are out of use, one list a type in the order of `types` (LISTX 2);
+    /// empty from older masters.
+    pub notes: Vec<Vec<String>>,
 }
 
 impl Listing {
@@ -55,6 +58,15 @@ impl Listing {
     pub fn counts_of(&self, id: u32) -> Option<Counts> {
         let i = self.types.iter().position(|t| t.id == id)?;
         self.counts.as_ref()?.get(i).copied()
+    }
+
+    /// Why stations of type `id` are out of use (LISTX 2).
+    pub fn notes_of(&self, id: u32) -> &[String] {
+        self.types
+            .iter()
+            .position(|t| t.id == id)
+            .and_then(|i| self.notes.get(i))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Whether the master speaks the burner-farm extensions (it answered LISTX).
@@ -66,9 +78,11 @@ impl Listing {
 impl From<ListX> for Listing {
     fn from(listx: ListX) -> Self {
         let counts = listx.types.iter().map(Counts::from).collect();
+        let notes = listx.types.iter().map(|t| t.notes.clone()).collect();
         Listing {
             types: listx.types.into_iter().map(|t| t.record).collect(),
             counts: Some(counts),
+            notes,
         }
     }
 }
@@ -110,6 +124,7 @@ pub async fn list_types(master: &mut MasterConnection) -> Result<Listing, Client
     match ListxAnswer::decode(&bytes)? {
         ListxAnswer::Counted(listx) => Ok(Listing::from(listx)),
         ListxAnswer::OldMaster => Ok(Listing {
+            notes: Vec::new(),
             types: master.list().await?,
             counts: None,
         }),
@@ -141,10 +156,13 @@ pub struct TypeEntry {
     pub services: Vec<ServiceEntry>,
     /// `null` from an old master.
     pub counts: Option<Counts>,
+    /// Why stations of the type are out of use ("dvd-1: quarantined: no heartbeat for
+    /// 16s"); empty when all are up, or from an older master.
+    pub out_of_use: Vec<String>,
 }
 
 impl TypeEntry {
-    fn new(t: &StationType, counts: Option<Counts>) -> Self {
+    fn new(t: &StationType, counts: Option<Counts>, out_of_use: &[String]) -> Self {
         TypeEntry {
             id: t.id,
             name: t.name.clone(),
@@ -159,6 +177,7 @@ impl TypeEntry {
                 })
                 .collect(),
             counts,
+            out_of_use: out_of_use.to_vec(),
         }
     }
 }
@@ -183,7 +202,7 @@ impl ListReport {
             station_types: listing
                 .types
                 .iter()
-                .map(|t| TypeEntry::new(t, listing.counts_of(t.id)))
+                .map(|t| TypeEntry::new(t, listing.counts_of(t.id), listing.notes_of(t.id)))
                 .collect(),
         }
     }
@@ -241,6 +260,11 @@ impl Report for ListReport {
                 &[0, 2, 3, 4, 5, 6],
                 rows,
             ));
+            for t in &self.station_types {
+                for note in &t.out_of_use {
+                    lines.push(format!("  out of use (type {}): {note}", t.id));
+                }
+            }
             lines.push(
                 "when none is free, `burnstand burn --wait` waits in the queue; `burnstand reserve` holds a station for you"
                     .to_owned(),

@@ -18,7 +18,7 @@ fn dvd() -> StationType {
 
 fn listx() -> ListX {
     ListX {
-        version: 1,
+        version: 2,
         types: vec![ListedType {
             record: dvd(),
             total: 3,
@@ -26,6 +26,7 @@ fn listx() -> ListX {
             busy: 2,
             quarantined: 1,
             queued: 4,
+            notes: vec!["dvd-3: quarantined: no heartbeat for 16s".into()],
         }],
     }
 }
@@ -82,9 +83,20 @@ fn the_report_has_a_table_with_counts_or_says_there_are_none() {
     assert_eq!(json["counts_available"], true);
     assert_eq!(json["station_types"][0]["counts"]["waiting"], 4);
 
+    assert!(
+        text_of(&counted).contains("out of use (type 1): dvd-3: quarantined: no heartbeat for 16s"),
+        "{}",
+        text_of(&counted)
+    );
+    assert_eq!(
+        json["station_types"][0]["out_of_use"][0],
+        "dvd-3: quarantined: no heartbeat for 16s"
+    );
+
     let old = Listing {
         types: vec![dvd()],
         counts: None,
+        notes: Vec::new(),
     };
     let report = ListReport::new("alice@R", "burnstand/m@R", &old);
     let text = report.human();
@@ -93,4 +105,8 @@ fn the_report_has_a_table_with_counts_or_says_there_are_none() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["counts_available"], false);
     assert!(json["station_types"][0]["counts"].is_null());
+}
+
+fn text_of(report: &ListReport) -> String {
+    report.human()
 }

@@ -171,6 +171,12 @@ fn a_hung_station_is_quarantined_never_handed_out_and_comes_back() {
         (c["free"].as_u64(), c["total"].as_u64()),
         (Some(1), Some(2))
     );
+    // Every user reads why (LISTX 2), not only the admins.
+    let list = text(&lab.run("alice", &["list"]).stdout);
+    assert!(
+        list.contains("out of use (type 1): dvd-1: quarantined: no heartbeat for"),
+        "{list}"
+    );
     // Asked at once: after 45 s without a PONG the master closes the link (then: offline).
     let report = lab.run("dave", &["admin", "stations"]);
     let report = text(&report.stdout);

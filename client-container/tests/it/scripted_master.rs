@@ -107,6 +107,7 @@ fn listx(free: u32, busy: u32, queued: u32) -> ListX {
             busy,
             quarantined: 0,
             queued,
+            notes: Vec::new(),
         }],
     }
 }

@@ -6,8 +6,11 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use burnstand_wire::farm::{Condition, ListedType, StationReport, StationState, WhoEntry};
+use burnstand_wire::farm::{
+    Condition, ListedType, StationReport, StationState, WhoEntry, MAX_LIST_NOTES,
+};
 use burnstand_wire::gss::Principal;
+use burnstand_wire::limits::MAX_FARM_TEXT_LEN;
 
 use super::live::{CopyOutcome, Link};
 use super::{Registry, State, Teardown};
@@ -198,12 +201,17 @@ impl Registry {
                     return None;
                 }
                 let (mut free, mut busy, mut out) = (0u32, 0u32, 0u32);
+                let mut notes = Vec::new();
                 for &s in &stations {
-                    match self.condition_of(&state, s, now).0 {
+                    let (condition, reason) = self.condition_of(&state, s, now);
+                    match condition {
                         Condition::Free => free += 1,
                         Condition::Busy => busy += 1,
                         Condition::Quarantined | Condition::Offline | Condition::Drained => {
                             out += 1;
+                            if notes.len() < MAX_LIST_NOTES {
+                                notes.push(note(self.station(s), condition, &reason));
+                            }
                         }
                     }
                 }
@@ -214,6 +222,7 @@ impl Registry {
                     busy,
                     quarantined: out,
                     queued: queued(t.record.id),
+                    notes,
                 })
             })
             .collect()
@@ -352,6 +361,22 @@ impl Registry {
             burning,
         }
     }
+}
+
+/// One line of LISTX's notes: "dvd-1: quarantined: no heartbeat for 16s", within the
+/// note's bound.
+fn note(
+    station: Option<&crate::config::StationConfig>,
+    condition: Condition,
+    reason: &str,
+) -> String {
+    let name = station.map_or("?", |c| c.name.as_str());
+    let line = if reason.is_empty() {
+        format!("{name}: {}", condition.word())
+    } else {
+        format!("{name}: {}: {reason}", condition.word())
+    };
+    line.chars().take(MAX_FARM_TEXT_LEN).collect()
 }
 
 /// The stations of user `key`'s reservation.

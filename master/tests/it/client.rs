@@ -123,10 +123,18 @@ pub async fn bind_first_of(client: &mut Client, type_id: u32) -> Reply {
     command(client, Command::Bind(station_type)).await
 }
 
-/// LISTX 1.
+/// LISTX in the newest version.
 pub async fn list_x(client: &mut Client) -> ListX {
+    list_x_version(client, burnstand_wire::farm::LISTX_VERSION).await
+}
+
+/// LISTX asking for `version`.
+pub async fn list_x_version(client: &mut Client, version: u32) -> ListX {
     guard("LISTX", async {
-        client.send(&Command::ListX(1)).await.expect("send LISTX");
+        client
+            .send(&Command::ListX(version))
+            .await
+            .expect("send LISTX");
         client.recv::<ListX>().await.expect("LISTX reply")
     })
     .await

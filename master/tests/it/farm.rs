@@ -7,7 +7,9 @@ use std::time::Duration;
 use burnstand_wire::command::{Command, Reply};
 use burnstand_wire::farm::{flags, AdminReply, Condition, ListedType, Reserve, ReserveReply};
 
-use crate::client::{admin, bind_first_of, command, connect, list_x, next_reserve_reply, reserve};
+use crate::client::{
+    admin, bind_first_of, command, connect, list_x, list_x_version, next_reserve_reply, reserve,
+};
 use crate::common::{guard, lab_test, LabSpec, StationSpec, REALM};
 use crate::station::StationMode;
 
@@ -62,8 +64,11 @@ fn listx_counts_free_and_busy_stations_and_old_list_still_works() {
     lab_test(spec, |lab| async move {
         let mut alice = connect(&lab, "alice").await;
         let listed = list_x(&mut alice).await;
-        assert_eq!(listed.version, 1);
+        assert_eq!(listed.version, 2);
         assert_eq!(counts(&listed.types[0]), (2, 2, 0, 0, 0));
+        // A client that knows version 1 gets version 1 (and a future one the newest here).
+        assert_eq!(list_x_version(&mut alice, 1).await.version, 1);
+        assert_eq!(list_x_version(&mut alice, 9).await.version, 2);
         assert_eq!(bind_first_of(&mut alice, 1).await, Reply::Ok);
         let mut bob = connect(&lab, "bob").await;
         assert_eq!(counts(&list_x(&mut bob).await.types[0]), (2, 1, 1, 0, 0));
@@ -194,6 +199,12 @@ fn a_silent_station_is_quarantined_and_never_bound() {
         })
         .await;
         assert_eq!(bind_first_of(&mut alice, 1).await, Reply::ErrUnaval);
+        // Every user who may use the station reads why it is out (LISTX 2).
+        let notes = list_x(&mut alice).await.types[0].notes.clone();
+        assert!(
+            notes.len() == 1 && notes[0].starts_with("dvd-1: quarantined: no heartbeat for "),
+            "{notes:?}"
+        );
         let report = admin(&mut alice, Command::StationReport).await;
         let AdminReply::Stations(rows) = report else {
             panic!("{report:?}")

@@ -20,8 +20,13 @@ use crate::link::bounded;
 use crate::{Error, Result};
 
 /// The LISTX version this build speaks. The client asks with the highest it knows; the master
-/// answers with the highest it knows that is not higher.
-pub const LISTX_VERSION: u32 = 1;
+/// answers with the highest it knows that is not higher. Version 2 added the notes that say
+/// why stations are out of use.
+pub const LISTX_VERSION: u32 = 2;
+
+/// Most notes per station type in a LISTX reply (one per station that is out; more are cut,
+/// the counts still tell).
+pub const MAX_LIST_NOTES: usize = 64;
 
 /// One station type with its counts (LISTX version 1): `StationType type, TQ_UINT32 total,
 /// TQ_UINT32 free, TQ_UINT32 busy, TQ_UINT32 quarantined, TQ_UINT32 queued`.
@@ -36,6 +41,37 @@ pub struct ListedType {
     pub busy: u32,
     pub quarantined: u32,
     pub queued: u32,
+    /// Version 2: why stations are out of use, one line each ("dvd-1: no heartbeat for
+    /// 16s"); empty in version 1.
+    pub notes: Vec<String>,
+}
+
+impl ListedType {
+    fn encode_version(&self, w: &mut Writer, version: u32) {
+        w.write(self);
+        if version >= 2 {
+            w.write(&self.notes);
+        }
+    }
+
+    fn decode_version(r: &mut Reader<'_>, version: u32) -> Result<Self> {
+        let mut listed: ListedType = r.read()?;
+        if version >= 2 {
+            let notes: Vec<String> = r.read()?;
+            if notes.len() > MAX_LIST_NOTES {
+                return Err(Error::TooLarge {
+                    what: "list notes",
+                    len: notes.len() as u64,
+                    limit: MAX_LIST_NOTES as u64,
+                });
+            }
+            listed.notes = notes
+                .into_iter()
+                .map(|n| bounded("list note", n, MAX_FARM_TEXT_LEN))
+                .collect::<Result<_>>()?;
+        }
+        Ok(listed)
+    }
 }
 
 impl Encode for ListedType {
@@ -59,6 +95,7 @@ impl Decode for ListedType {
             busy: r.read()?,
             quarantined: r.read()?,
             queued: r.read()?,
+            notes: Vec::new(),
         };
         let sum = u64::from(listed.free) + u64::from(listed.busy) + u64::from(listed.quarantined);
         if sum != u64::from(listed.total) {
@@ -71,7 +108,8 @@ impl Decode for ListedType {
     }
 }
 
-/// The answer to `LISTX`: `TQString "LISTX", TQ_UINT32 version, TQValueList<ListedType>`.
+/// The answer to `LISTX`: `TQString "LISTX", TQ_UINT32 version, TQValueList<ListedType>`,
+/// each type in that version's layout (version 2 appends `TQStringList notes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListX {
     pub version: u32,
@@ -80,7 +118,11 @@ pub struct ListX {
 
 impl Encode for ListX {
     fn encode(&self, w: &mut Writer) {
-        w.write("LISTX").write(&self.version).write(&self.types);
+        w.write("LISTX").write(&self.version);
+        w.write(&u32::try_from(self.types.len()).unwrap_or(u32::MAX));
+        for listed in &self.types {
+            listed.encode_version(w, self.version);
+        }
     }
 }
 
@@ -98,10 +140,21 @@ impl Decode for ListX {
                 supported: LISTX_VERSION,
             });
         }
-        Ok(ListX {
-            version,
-            types: r.read()?,
-        })
+        let count: u32 = r.read()?;
+        // Each type takes at least its fixed fields: a lying count fails on the bytes.
+        if count > crate::limits::MAX_LIST_LEN
+            || count as usize > r.remaining() / ListedType::MIN_LEN.max(1)
+        {
+            return Err(Error::TooLarge {
+                what: "station types",
+                len: u64::from(count),
+                limit: u64::from(crate::limits::MAX_LIST_LEN),
+            });
+        }
+        let types = (0..count)
+            .map(|_| ListedType::decode_version(r, version))
+            .collect::<Result<_>>()?;
+        Ok(ListX { version, types })
     }
 }
 

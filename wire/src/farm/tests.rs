@@ -36,6 +36,7 @@ fn listx_bytes() {
             busy: 1,
             quarantined: 1,
             queued: 2,
+            notes: vec![],
         }],
     };
     let bytes = to_bytes(&reply);
@@ -69,6 +70,7 @@ fn listx_refuses_counts_that_do_not_add_up_and_unknown_versions() {
         busy: 0,
         quarantined: 0,
         queued: 0,
+        notes: vec![],
     };
     assert!(matches!(
         from_bytes::<ListedType>(&to_bytes(&listed)),
@@ -80,14 +82,52 @@ fn listx_refuses_counts_that_do_not_add_up_and_unknown_versions() {
     listed.busy = 1;
     assert!(from_bytes::<ListedType>(&to_bytes(&listed)).is_ok());
     let future = ListX {
-        version: 2,
+        version: LISTX_VERSION + 1,
         types: vec![],
     };
     assert!(matches!(
         from_bytes::<ListX>(&to_bytes(&future)),
-        Err(Error::UnsupportedVersion { found: 2, .. })
+        Err(Error::UnsupportedVersion { found: 3, .. })
     ));
     assert!(from_bytes::<Command>(&to_bytes(&Command::ListX(0))).is_err());
+}
+
+/// Version 2 appends each type's notes (why stations are out); version 1 has none, so the
+/// same value encodes without them.
+#[test]
+fn listx_version_two_carries_notes() {
+    let listed = ListedType {
+        record: dvd(),
+        total: 2,
+        free: 1,
+        busy: 0,
+        quarantined: 1,
+        queued: 0,
+        notes: vec!["dvd-1: no heartbeat for 16s".into()],
+    };
+    let v2 = ListX {
+        version: 2,
+        types: vec![listed.clone()],
+    };
+    assert_eq!(from_bytes::<ListX>(&to_bytes(&v2)).ok(), Some(v2.clone()));
+    let v1 = ListX {
+        version: 1,
+        types: vec![listed.clone()],
+    };
+    let v1_bytes = to_bytes(&v1);
+    let v2_bytes = to_bytes(&v2);
+    // "dvd-1: no heartbeat for 16s" is 27 UTF-16 units: a list of one TQString.
+    assert_eq!(v2_bytes.len(), v1_bytes.len() + 4 + 4 + 54);
+    let decoded = from_bytes::<ListX>(&v1_bytes).expect("version 1");
+    assert!(decoded.types[0].notes.is_empty());
+    // A count of types that the bytes cannot hold is refused before anything is built.
+    let mut lying = to_bytes(&ListX {
+        version: 2,
+        types: vec![],
+    });
+    let at = lying.len() - 4;
+    lying[at..].copy_from_slice(&1000u32.to_be_bytes());
+    assert!(from_bytes::<ListX>(&lying).is_err());
 }
 
 /// The RESERVE example of docs/protocol.md §5.10.3.
