@@ -105,12 +105,10 @@ pub struct BurnJob {
 impl BurnJob {
     /// Runs every copy; see the module docs.
     pub async fn run(self) -> Outcome {
-        let control = self.station.control();
-        control.job_started(&self.who.session_id);
-        let outcome = self.copies_in_turn().await;
-        // A master waiting to release the station hears that no copy runs any more.
-        control.job_ended(&self.who.session_id);
-        outcome
+        // Ended (FINISHED to a master releasing the station) by the session, once every
+        // event of this job has gone out: the master may close the session right after.
+        self.station.control().job_started(&self.who.session_id);
+        self.copies_in_turn().await
     }
 
     async fn copies_in_turn(&self) -> Outcome {

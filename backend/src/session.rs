@@ -511,6 +511,9 @@ impl Session {
             tracing::error!(error = %e, "burn task failed");
             Outcome::Failed
         });
+        // Every event of the job is out (or the session is going): a master releasing the
+        // station may now end the session without cutting anything the user should read.
+        self.station.control().job_ended(&self.who.session_id);
         match send_error {
             Some(e) => Err(e.into()),
             None => Ok(outcome),

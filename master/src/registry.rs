@@ -140,6 +140,8 @@ pub(crate) struct State {
     reserved: Vec<bool>,
     /// Each station's live record (control link, reports, health, today's counts).
     live: Vec<live::Live>,
+    /// Reservations an admin's release ended, until their relays have closed.
+    released: std::collections::HashSet<Uuid>,
     users: HashMap<Vec<u8>, User>,
 }
 
@@ -163,6 +165,7 @@ impl Registry {
             conflicted: vec![false; n],
             reserved: vec![false; n],
             live: (0..n).map(|_| live::Live::default()).collect(),
+            released: std::collections::HashSet::new(),
             users: HashMap::new(),
         };
         Registry {

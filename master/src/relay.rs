@@ -76,6 +76,7 @@ pub(crate) async fn run(
     cancel: &CancellationToken,
     client_expires_at: Instant,
     receipts: &ReceiptWatch<'_>,
+    released: &(dyn Fn() -> bool + Sync),
 ) -> (RelayEnd, Counts) {
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut station_rx, mut station_tx) = station.into_split();
@@ -95,20 +96,32 @@ pub(crate) async fn run(
             Err(e) => RelayEnd::Failed(e),
         },
     };
-    if !matches!(end, RelayEnd::Finished) {
+    if matches!(end, RelayEnd::Cancelled) && released() {
+        // An admin's release: the station finished before the master ended the session, and
+        // what it said last (why the job stopped, its receipts) is for the user.
+        drop(client_rx);
+        drain_receipts(
+            &mut station_rx,
+            &mut station_tx,
+            receipts,
+            Some(&mut client_tx),
+        )
+        .await;
+    } else if !matches!(end, RelayEnd::Finished) {
         // The user's connection closes now, not after the drain.
         drop((client_rx, client_tx));
-        drain_receipts(&mut station_rx, &mut station_tx, receipts).await;
+        drain_receipts(&mut station_rx, &mut station_tx, receipts, None).await;
     }
     (end, counts)
 }
 
 /// Reads the station's side until it closes (or [`RECEIPT_DRAIN`] passes), recording the
-/// receipts and dropping everything else: the user is gone.
+/// receipts; the rest goes to `user` if there is one (and while it takes it), else nowhere.
 async fn drain_receipts(
     from: &mut RecvHalf<OwnedReadHalf>,
     to: &mut SendHalf<OwnedWriteHalf>,
     receipts: &ReceiptWatch<'_>,
+    mut user: Option<&mut SendHalf<OwnedWriteHalf>>,
 ) {
     // Tell the station nothing more comes: its session ends and cancels a running burn.
     let _ = to.shutdown().await;
@@ -116,6 +129,11 @@ async fn drain_receipts(
         loop {
             let plaintext = from.recv_bytes().await?;
             receipts.observe(&plaintext).await?;
+            if let Some(client) = user.as_mut() {
+                if client.send_bytes(&plaintext).await.is_err() {
+                    user = None;
+                }
+            }
         }
         #[allow(unreachable_code)]
         Ok::<(), Error>(())

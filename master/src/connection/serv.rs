@@ -112,12 +112,15 @@ impl Connection {
             user_exported: Some(self.principal.exported()),
             conn: self.conn_id,
         };
+        let registry = &self.shared.registry;
+        let released = || registry.take_released(lease.session_id);
         let (end, counts) = relay::run(
             session,
             link,
             self.registration.cancelled(),
             self.expires_at,
             &watch,
+            &released,
         )
         .await;
         let reason = end.reason();

@@ -15,6 +15,9 @@ use burnstand_wire::limits::MAX_FARM_TEXT_LEN;
 use super::live::{CopyOutcome, Link};
 use super::{Registry, State, Teardown};
 
+/// Released reservations remembered for their relays; a handful a day in practice.
+const MAX_RELEASED: usize = 256;
+
 /// What an admin's RELEASE did.
 #[derive(Debug)]
 pub enum Release {
@@ -113,8 +116,20 @@ impl Registry {
         {
             return None;
         }
+        if state.released.len() >= MAX_RELEASED {
+            state.released.clear();
+        }
+        if let Ok(id) = session_id.parse() {
+            state.released.insert(id);
+        }
         let teardown = self.teardown_locked(&mut state, &key);
         Some((key, teardown))
+    }
+
+    /// Whether reservation `session_id` was ended by an admin's release: its relays hand
+    /// the station's last words to the user before closing (once: the mark is used up).
+    pub fn take_released(&self, session_id: uuid::Uuid) -> bool {
+        self.state().released.remove(&session_id)
     }
 
     /// Counts a copy's receipt against the station named `station_name`.
