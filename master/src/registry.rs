@@ -299,12 +299,7 @@ impl Registry {
 
     /// Whether the queue entry `entry` of `principal` could be handed a station now.
     pub fn could_get(&self, principal: &Principal, entry: &crate::queue::Waiting) -> bool {
-        let request = Reserve {
-            type_id: entry.type_id,
-            station: entry.station.clone(),
-            drives: entry.drives,
-            flags: 0,
-        };
+        let request = entry.request();
         let state = self.state();
         let holds = state
             .users
@@ -401,12 +396,7 @@ impl Registry {
         principal: &Principal,
         entry: &crate::queue::Waiting,
     ) -> Option<Vec<usize>> {
-        let request = Reserve {
-            type_id: entry.type_id,
-            station: entry.station.clone(),
-            drives: entry.drives,
-            flags: 0,
-        };
+        let request = entry.request();
         let mut state = self.state();
         let free = self
             .free_for(&state, principal, &request, Instant::now())

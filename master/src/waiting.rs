@@ -412,12 +412,7 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>) {
                     );
                     continue;
                 };
-                let request = Reserve {
-                    type_id,
-                    station: entry.station.clone(),
-                    drives: entry.drives,
-                    flags: 0,
-                };
+                let request = entry.request();
                 let claim = (!waiter.hold).then_some(claim_by);
                 let bound = shared.registry.reserve_handed(
                     &entry.key,

@@ -56,6 +56,19 @@ pub struct Waiting {
     pub seq: u64,
 }
 
+impl Waiting {
+    /// The reservation this entry waits for (without WAIT or HOLD: those belong to the
+    /// connection that waits, not to the place in the queue).
+    pub fn request(&self) -> burnstand_wire::farm::Reserve {
+        burnstand_wire::farm::Reserve {
+            type_id: self.type_id,
+            station: self.station.clone(),
+            drives: self.drives,
+            flags: 0,
+        }
+    }
+}
+
 /// What [`Queue::join`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Joined {

@@ -9,6 +9,7 @@ use burnstand_wire::farm::{flags, AdminReply, Condition, ListedType, Reserve, Re
 
 use crate::client::{
     admin, bind_first_of, command, connect, list_x, list_x_version, next_reserve_reply, reserve,
+    Client,
 };
 use crate::common::{guard, lab_test, LabSpec, StationSpec, REALM};
 use crate::station::StationMode;
@@ -43,8 +44,23 @@ fn any(drives: u32, flags: u32) -> Reserve {
     }
 }
 
+/// alice reserves the one station; bob waits for it, first in the queue.
+async fn alice_holds_bob_waits(lab: &crate::common::Lab) -> (Client, Client) {
+    let mut alice = connect(lab, "alice").await;
+    assert!(matches!(
+        reserve(&mut alice, any(1, 0)).await,
+        ReserveReply::Reserved { .. }
+    ));
+    let mut bob = connect(lab, "bob").await;
+    assert!(matches!(
+        reserve(&mut bob, any(1, flags::WAIT)).await,
+        ReserveReply::Queued { position: 1, .. }
+    ));
+    (alice, bob)
+}
+
 /// The first reply of a wait that is not a QUEUED (RESERVED, LEFT or a refusal).
-async fn after_the_wait(client: &mut crate::client::Client) -> ReserveReply {
+async fn after_the_wait(client: &mut Client) -> ReserveReply {
     guard("the end of the wait", async {
         loop {
             match next_reserve_reply(client).await {
@@ -149,16 +165,7 @@ fn a_priority_class_overtakes_the_default_class() {
     );
     let spec = LabSpec::default().stations(one_station()).extra(&extra);
     lab_test(spec, |lab| async move {
-        let mut alice = connect(&lab, "alice").await;
-        assert!(matches!(
-            reserve(&mut alice, any(1, 0)).await,
-            ReserveReply::Reserved { .. }
-        ));
-        let mut bob = connect(&lab, "bob").await;
-        assert!(matches!(
-            reserve(&mut bob, any(1, flags::WAIT)).await,
-            ReserveReply::Queued { position: 1, .. }
-        ));
+        let (mut alice, mut bob) = alice_holds_bob_waits(&lab).await;
         let mut dave = connect(&lab, "dave").await;
         assert!(matches!(
             reserve(&mut dave, any(1, flags::WAIT)).await,
@@ -341,16 +348,7 @@ fn aging_keeps_a_long_wait_ahead_of_a_newer_higher_class() {
     );
     let spec = LabSpec::default().stations(one_station()).extra(&extra);
     lab_test(spec, |lab| async move {
-        let mut alice = connect(&lab, "alice").await;
-        assert!(matches!(
-            reserve(&mut alice, any(1, 0)).await,
-            ReserveReply::Reserved { .. }
-        ));
-        let mut bob = connect(&lab, "bob").await;
-        assert!(matches!(
-            reserve(&mut bob, any(1, flags::WAIT)).await,
-            ReserveReply::Queued { position: 1, .. }
-        ));
+        let (mut alice, mut bob) = alice_holds_bob_waits(&lab).await;
         // Until bob has waited two whole steps (the queue report says how long).
         let mut admin_conn = connect(&lab, "alice").await;
         guard("bob's wait", async {
