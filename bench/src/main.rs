@@ -158,7 +158,7 @@ async fn run(args: &Args) -> Result<Vec<Figure>, Error> {
             drives: args.job_drives,
             speed: args.job_speed,
         };
-        figures.push(job::run(&realm, spec).await?);
+        figures.extend(job::run(&realm, spec).await?);
     }
     Ok(figures)
 }
