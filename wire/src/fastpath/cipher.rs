@@ -197,6 +197,23 @@ impl UsageKeys {
         })
     }
 
+    /// An independent copy, for tests that probe a context without consuming it.
+    #[cfg(test)]
+    pub(crate) fn clone_for_tests(&self) -> UsageKeys {
+        UsageKeys {
+            enctype: self.enctype,
+            ke: match &self.ke {
+                Aes::A128(c) => Aes::A128(c.clone()),
+                Aes::A256(c) => Aes::A256(c.clone()),
+            },
+            ki: match &self.ki {
+                KeyedMac::Sha1(m) => KeyedMac::Sha1(m.clone()),
+                KeyedMac::Sha256(m) => KeyedMac::Sha256(m.clone()),
+                KeyedMac::Sha384(m) => KeyedMac::Sha384(m.clone()),
+            },
+        }
+    }
+
     fn is_rfc8009(&self) -> bool {
         matches!(
             self.enctype,
