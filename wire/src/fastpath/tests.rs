@@ -33,6 +33,11 @@ fn encryption_matches_mit_and_rfc_8009() {
 }
 
 #[test]
+fn wrap_tokens_match_the_known_tokens() {
+    vectors::check_wrap_tokens().unwrap();
+}
+
+#[test]
 fn self_test_passes() {
     self_test().unwrap();
 }
