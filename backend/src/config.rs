@@ -89,6 +89,9 @@ pub struct Config {
     /// (ERRNOTAVL); running ones go on. 0 turns the check off.
     #[serde(default = "default_min_free_bytes")]
     pub min_free_bytes: u64,
+    /// Image push (`[push]`): who may push images into the catalog, and how large.
+    #[serde(default)]
+    pub push: crate::push::PushSection,
 }
 
 /// The `[drive]` table.
