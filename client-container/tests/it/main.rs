@@ -17,6 +17,7 @@ mod config;
 mod counting;
 mod crash;
 mod farm;
+mod push;
 mod grants;
 mod jobs;
 mod json;
