@@ -126,12 +126,12 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
         Action::Eject(pick) => commands::eject(&settings()?, &pick.want(), out).await,
         Action::Reserve(pick) => holder::commands::reserve(&settings()?, &pick.want(), out).await,
         Action::Release => holder::commands::release(&settings()?, out).await,
-        Action::Admin(AdminAction::Push(args)) => {
-            admin::push::push(&settings()?, &args, out).await
-        }
+        Action::Admin(AdminAction::Push(args)) => admin::push::push(&settings()?, &args, out).await,
         Action::Admin(action) => match action.command() {
             Some(command) => admin::admin(&settings()?, &command, out).await,
-            None => Err(ClientError::Internal("an admin command without a request".into())),
+            None => Err(ClientError::Internal(
+                "an admin command without a request".into(),
+            )),
         },
         Action::HoldReservation(pick) => {
             let code = holder::hold(&settings()?, &pick.want()).await;

@@ -26,9 +26,11 @@ use store::{Claim, Partial};
 
 pub use store::{partial_path, sidecar_path};
 
-/// Longest the station waits for the next chunk (or the master for the station's answer):
-/// a master that sends nothing for this long has lost its client; the partial is kept.
-pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest the station waits for the next chunk. Longer than the master waits for the
+/// slowest station's first answer (5 minutes: another station of the push may be re-reading
+/// a large partial file) plus the client's own pause (60 s). A master silent for this long
+/// has lost its client; the partial is kept.
+pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(400);
 
 /// Default `[push] max_image_size`: 64 GiB, a dual-layer BD and then some.
 pub const DEFAULT_MAX_IMAGE_SIZE: u64 = 64 << 30;
@@ -329,7 +331,9 @@ async fn publish(
         if let Err(e) = blocking(move || store::unpublish(&dir, &id)).await {
             tracing::error!(error = %e, "cannot take back an unaudited image");
         }
-        return Ok(failed("the station's audit log failed; the image was not published"));
+        return Ok(failed(
+            "the station's audit log failed; the image was not published",
+        ));
     }
     tracing::info!(image = %image.id, bytes = image.size, resumed_from = resumed, "image pushed");
     Ok(StationPushReply::Stored {

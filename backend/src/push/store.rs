@@ -38,7 +38,11 @@ pub(super) static PUBLISH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_ne
 
 /// The partial file of `image` in `dir`.
 pub fn partial_path(dir: &Path, image: &PushImage) -> PathBuf {
-    dir.join(format!(".push-{}-{}.partial", image.sha256.to_hex(), image.size))
+    dir.join(format!(
+        ".push-{}-{}.partial",
+        image.sha256.to_hex(),
+        image.size
+    ))
 }
 
 /// A push's claim on its partial file; released on drop.
@@ -201,7 +205,12 @@ mod tests {
         let bytes: Vec<u8> = (0..DIGEST_BUF_LEN * 2 + 11).map(|i| i as u8).collect();
         let image = image(&bytes);
         let path = partial_path(dir.path(), &image);
-        assert!(path.file_name().unwrap().to_str().unwrap().starts_with(".push-"));
+        assert!(path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with(".push-"));
         let mut first = Partial::open(&path, image.size).unwrap();
         first.append(&bytes[..1000]).unwrap();
         first.sync().unwrap();

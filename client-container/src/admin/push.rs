@@ -24,8 +24,9 @@ use crate::output::{Output, Report};
 use crate::ticket::Ticket;
 use crate::ClientError;
 
-/// Longest the master may take to answer after the last chunk: each station checks, syncs
-/// and publishes the image (the master waits up to 5 minutes for each).
+/// Longest the master may take to answer PUSH (each station re-reads what it has of the
+/// image) and the last chunk (each station syncs and publishes it): the master waits up to
+/// 5 minutes for each station.
 pub const DONE_TIMEOUT: Duration = Duration::from_secs(330);
 
 /// What happened to one station.
@@ -113,9 +114,7 @@ fn digests(path: &Path, size: u64, show: bool) -> std::io::Result<(Sha256, Md5)>
 }
 
 fn file_name(path: &Path) -> Option<String> {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_owned)
+    path.file_name().and_then(|n| n.to_str()).map(str::to_owned)
 }
 
 /// What to push, from the command line and the file.
@@ -143,9 +142,8 @@ fn image(args: &PushArgs, size: u64, sha256: Sha256, md5: Md5) -> Result<PushIma
 /// `burnstand admin push`.
 pub async fn push(settings: &Settings, args: &PushArgs, out: &Output) -> Result<(), ClientError> {
     let path = args.file.clone();
-    let unreadable = |e: std::io::Error| {
-        ClientError::Usage(format!("cannot read {}: {e}", args.file.display()))
-    };
+    let unreadable =
+        |e: std::io::Error| ClientError::Usage(format!("cannot read {}: {e}", args.file.display()));
     let size = std::fs::metadata(&path).map_err(unreadable)?.len();
     if size == 0 {
         return Err(ClientError::Usage(format!(
@@ -180,7 +178,7 @@ pub async fn push(settings: &Settings, args: &PushArgs, out: &Output) -> Result<
         image: image.clone(),
     }));
     master.send(&request).await?;
-    let (targets, sent) = match master.reply::<PushReply>("PUSH").await? {
+    let (targets, sent) = match answer(&mut master).await? {
         PushReply::Refused(Reply::ErrDenied(reason)) => {
             return Err(ClientError::NotAdmin {
                 what: "push".into(),
@@ -205,15 +203,8 @@ pub async fn push(settings: &Settings, args: &PushArgs, out: &Output) -> Result<
             let bars = Bars::new(show, &targets, size);
             let sent = stream(&mut master, &path, from, size, &bars).await?;
             bars.clear();
-            let done = tokio::time::timeout(DONE_TIMEOUT, master.reply_bytes("PUSH"))
-                .await
-                .map_err(|_| {
-                    ClientError::ConnectionLost(
-                        "the master did not report the push's end in time; `burnstand admin push` again resumes it".into(),
-                    )
-                })??;
-            match burnstand_wire::datastream::from_bytes::<PushReply>(&done) {
-                Ok(PushReply::Done { targets }) => (targets, sent),
+            match answer(&mut master).await? {
+                PushReply::Done { targets } => (targets, sent),
                 _ => {
                     return Err(ClientError::Unexpected {
                         peer: "the master",
@@ -225,6 +216,25 @@ pub async fn push(settings: &Settings, args: &PushArgs, out: &Output) -> Result<
     };
     master.close();
     report(out, &image, sent, &targets)
+}
+
+/// The master's next answer in a push. Its first one waits for every station to re-read
+/// what it has of the image, its last one for every station to publish it: both bounded by
+/// [`DONE_TIMEOUT`], not by the short command timeout.
+async fn answer(master: &mut MasterConnection) -> Result<PushReply, ClientError> {
+    let bytes = tokio::time::timeout(DONE_TIMEOUT, master.recv_bytes())
+        .await
+        .map_err(|_| {
+            ClientError::ConnectionLost(format!(
+                "the master did not answer the push within {DONE_TIMEOUT:?}; running the same push again resumes it"
+            ))
+        })??;
+    burnstand_wire::datastream::from_bytes::<PushReply>(&bytes).map_err(|e| {
+        ClientError::Unexpected {
+            peer: "the master",
+            what: format!("an answer to PUSH burnstand cannot read ({e})"),
+        }
+    })
 }
 
 /// Prints the report; an error if a station did not store the image.
@@ -281,14 +291,18 @@ async fn stream(
     bars: &Bars,
 ) -> Result<u64, ClientError> {
     let unreadable = |e: std::io::Error| {
-        ClientError::Internal(format!("cannot read {} while pushing it: {e}", path.display()))
+        ClientError::Internal(format!(
+            "cannot read {} while pushing it: {e}",
+            path.display()
+        ))
     };
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
     file.seek(SeekFrom::Start(from)).map_err(unreadable)?;
     let mut offset = from;
     let mut buf = vec![0u8; PUSH_CHUNK_LEN];
     while offset < size {
-        let want = usize::try_from(size - offset).map_or(PUSH_CHUNK_LEN, |left| left.min(PUSH_CHUNK_LEN));
+        let want =
+            usize::try_from(size - offset).map_or(PUSH_CHUNK_LEN, |left| left.min(PUSH_CHUNK_LEN));
         file.read_exact(&mut buf[..want]).map_err(unreadable)?;
         let message = PushData::encode_slice(offset, &buf[..want]);
         master.send_bytes(&message).await?;

@@ -17,10 +17,10 @@ mod config;
 mod counting;
 mod crash;
 mod farm;
-mod push;
 mod grants;
 mod jobs;
 mod json;
+mod push;
 mod scripted_master;
 
 use std::process::{Command, Output};

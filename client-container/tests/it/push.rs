@@ -108,7 +108,11 @@ fn an_image_pushed_to_a_type_reaches_every_station_and_burns() {
     );
     // The image is in the catalog: users see it and burn it.
     let images = lab.run("alice", &["--json", "images", "--station", "dvd-2"]);
-    assert!(text(&images.stdout).contains("Pushed sample"), "{}", text(&images.stdout));
+    assert!(
+        text(&images.stdout).contains("Pushed sample"),
+        "{}",
+        text(&images.stdout)
+    );
     let burn = lab.run("alice", &["burn", "pushed.iso", "--station", "dvd-2"]);
     assert!(
         burn.status.success(),
@@ -160,7 +164,14 @@ fn pushes_that_may_not_or_must_not_be_published_are_refused_and_nothing_appears(
     let file = noise_file(&lab, "changing.iso", 48 << 20);
     let running = lab.spawn(
         "dave",
-        &["--json", "admin", "push", file.to_str().unwrap(), "--station", "dvd-2"],
+        &[
+            "--json",
+            "admin",
+            "push",
+            file.to_str().unwrap(),
+            "--station",
+            "dvd-2",
+        ],
     );
     let catalog = &lab.catalogs[1];
     wait_for("the push's partial file", || {
@@ -174,7 +185,12 @@ fn pushes_that_may_not_or_must_not_be_published_are_refused_and_nothing_appears(
     std::fs::write(&file, bytes).unwrap();
     running.signal(Signal::SIGCONT);
     let (status, stdout, stderr) = running.wait();
-    assert_eq!(status.code(), Some(26), "{stdout}\n{stderr}\n{}", lab.logs());
+    assert_eq!(
+        status.code(),
+        Some(26),
+        "{stdout}\n{stderr}\n{}",
+        lab.logs()
+    );
     assert!(stdout.contains("SHA-256"), "{stdout}");
     for catalog in &lab.catalogs {
         for id in ["mine.iso", "large.iso", "changing.iso"] {
@@ -188,7 +204,10 @@ fn pushes_that_may_not_or_must_not_be_published_are_refused_and_nothing_appears(
         .filter(|r| r.event == "image.push.refused")
         .collect();
     assert_eq!(refused.len(), 3, "{refused:?}");
-    assert!(!lab.station_records().iter().any(|r| r.event == "image.pushed"));
+    assert!(!lab
+        .station_records()
+        .iter()
+        .any(|r| r.event == "image.pushed"));
 }
 
 #[test]
@@ -199,7 +218,14 @@ fn a_push_cut_off_midway_resumes_from_what_the_station_has() {
     let catalog = &lab.catalogs[0];
     let running = lab.spawn(
         "dave",
-        &["--json", "admin", "push", file.to_str().unwrap(), "--station", "dvd-1"],
+        &[
+            "--json",
+            "admin",
+            "push",
+            file.to_str().unwrap(),
+            "--station",
+            "dvd-1",
+        ],
     );
     let partial = wait_for("the push's partial file with bytes in it", || {
         std::thread::sleep(Duration::from_millis(5));
@@ -215,7 +241,10 @@ fn a_push_cut_off_midway_resumes_from_what_the_station_has() {
         let after = std::fs::metadata(&partial).map(|m| m.len()).ok()?;
         (before == after).then_some(after)
     });
-    assert!(kept < size as u64, "the whole image went through before the cut");
+    assert!(
+        kept < size as u64,
+        "the whole image went through before the cut"
+    );
     running.signal(Signal::SIGKILL);
     drop(running);
     // The master and the station notice; the station keeps the partial.

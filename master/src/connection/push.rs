@@ -36,11 +36,19 @@ use crate::server::Shared;
 /// station.
 pub const QUEUED_CHUNKS: usize = 2;
 
-/// Longest a push waits for the client's next chunk, or a station's first answer.
+/// Longest a push waits for the client's next chunk.
 pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Longest a station may take after the last chunk to check, sync and publish the image.
+/// Longest a station may take to answer the push (it re-reads what it has of the image to
+/// resume) and, after the last chunk, to check, sync and publish the image.
 pub const PUSH_FINISH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A station that takes the bytes: its offset, its queue, its leg.
+type ReadyLeg = (
+    u64,
+    mpsc::Sender<Arc<PushData>>,
+    tokio::task::JoinHandle<PushTarget>,
+);
 
 /// What a station's leg starts with.
 enum Opened {
@@ -107,7 +115,7 @@ impl Connection {
         let legs = stations
             .into_iter()
             .map(|s| tokio::spawn(open_leg(Arc::clone(&self.shared), s, open.clone())));
-        let mut ready = Vec::new();
+        let mut ready: Vec<ReadyLeg> = Vec::new();
         let mut finals = Vec::new();
         let mut announced = Vec::new();
         for leg in legs {
@@ -155,9 +163,7 @@ impl Connection {
             }
         }
         match lost {
-            None => {
-                self.push_done(session, request, finals, "done").await
-            }
+            None => self.push_done(session, request, finals, "done").await,
             Some(reason) => {
                 info!(streamed, reason = %reason, "push interrupted by the client");
                 self.push_audit(request, &finals, "client lost").await;
@@ -195,7 +201,7 @@ impl Connection {
         session: &mut Session<TcpStream>,
         request: &PushRequest,
         from: u64,
-        ready: &mut [(u64, mpsc::Sender<Arc<PushData>>, tokio::task::JoinHandle<PushTarget>)],
+        ready: &mut [ReadyLeg],
     ) -> (u64, Option<String>) {
         let size = request.image.size;
         let mut next = from;
@@ -240,7 +246,12 @@ impl Connection {
     }
 
     /// The master's `image.push` record; false if the log failed.
-    async fn push_audit(&self, request: &PushRequest, targets: &[PushTarget], result: &str) -> bool {
+    async fn push_audit(
+        &self,
+        request: &PushRequest,
+        targets: &[PushTarget],
+        result: &str,
+    ) -> bool {
         let image = &request.image;
         let outcomes: Vec<String> = targets
             .iter()
@@ -301,25 +312,30 @@ async fn open_leg(shared: Arc<Shared>, station: StationConfig, open: PushOpen) -
         Opened::Final(target_state(&name, TargetState::Failed, 0, &reason))
     };
     let timeout = shared.config.limits.station_timeout;
-    let mut linked = match crate::station::connect(&station, shared.initiator.clone(), timeout).await
-    {
-        Ok(linked) => linked,
-        Err(e) => return (name.clone(), failed(e.to_string())),
-    };
+    let mut linked =
+        match crate::station::connect(&station, shared.initiator.clone(), timeout).await {
+            Ok(linked) => linked,
+            Err(e) => return (name.clone(), failed(e.to_string())),
+        };
     let size = open.image.size;
     if let Err(e) = linked.session.send(&LinkOpen::Push(Box::new(open))).await {
         return (name.clone(), failed(e.to_string()));
     }
     let too_old = "station too old: its burnstand-station does not know image push; upgrade it";
     let answer = tokio::time::timeout(
-        PUSH_IDLE_TIMEOUT,
+        PUSH_FINISH_TIMEOUT,
         linked.session.recv::<StationPushReply>(),
     )
     .await;
     let offset = match answer {
         Ok(Ok(StationPushReply::Ready { offset })) if offset <= size => offset,
         Ok(Ok(StationPushReply::Ready { offset })) => {
-            return (name.clone(), failed(format!("the station asked for offset {offset}, past the image's end")))
+            return (
+                name.clone(),
+                failed(format!(
+                    "the station asked for offset {offset}, past the image's end"
+                )),
+            )
         }
         Ok(Ok(StationPushReply::Stored { file })) => {
             info!(station = %name, "push: the station has the image already");
@@ -331,7 +347,12 @@ async fn open_leg(shared: Arc<Shared>, station: StationConfig, open: PushOpen) -
             return (name.clone(), failed(too_old.to_owned()))
         }
         Ok(Err(e)) => return (name.clone(), failed(e.to_string())),
-        Err(_) => return (name.clone(), failed("the station did not answer the push in time".into())),
+        Err(_) => {
+            return (
+                name.clone(),
+                failed("the station did not answer the push in time".into()),
+            )
+        }
     };
     let (chunks, rx) = mpsc::channel(QUEUED_CHUNKS);
     let done = tokio::spawn(station_leg(name.clone(), linked.session, rx, offset, size));
