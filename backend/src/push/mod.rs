@@ -95,7 +95,12 @@ pub async fn serve(
     if let StationPushReply::Failed { reason } = &reply {
         tracing::warn!(image = %open.image.id, reason = %reason, "push refused");
         let event = record("image.push.refused", station, &pusher, &open).field("reason", reason);
-        if let Err(e) = station.audit(event).await {
+        // A refusal anyone with a ticket can repeat (a user's push): within the user's and
+        // the master's address's budget, like a refused session.
+        let kind = crate::flood::Kind::SessionRefuse;
+        let address = pusher.peer.ip();
+        if let Err(e) = crate::flood::audit_within(station, kind, &open.user, address, event).await
+        {
             tracing::error!(error = %e, "cannot audit a refused push");
         }
     }

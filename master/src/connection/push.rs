@@ -92,12 +92,8 @@ impl Connection {
             return self.push_reply(session, refused(reason)).await;
         }
         let word = if admin { "PUSH" } else { "PUSH (user)" };
-        if !record(
-            &self.shared,
-            audit::admin(self.conn_id, &self.principal, word, &target),
-        )
-        .await
-        {
+        let event = audit::admin(self.conn_id, &self.principal, word, &target);
+        if !self.push_record(admin, event).await {
             return Some(End::AuditFailed);
         }
         let stations = match self.push_targets(request) {
@@ -245,6 +241,16 @@ impl Connection {
         self.push_reply(session, PushReply::Done { targets }).await
     }
 
+    /// A push's record: an admin's always, a user's within the user's refusal budget (a
+    /// user can repeat pushes that stations refuse at will); false if the log failed.
+    async fn push_record(&self, admin: bool, event: Event) -> bool {
+        if admin {
+            record(&self.shared, event).await
+        } else {
+            self.record_within(flood::Kind::CommandInvalid, event).await
+        }
+    }
+
     /// The master's `image.push` record; false if the log failed.
     async fn push_audit(
         &self,
@@ -279,7 +285,8 @@ impl Connection {
                     .count() as u64,
             )
             .field("result", result);
-        record(&self.shared, event).await
+        let admin = self.shared.config.admin.permits(&self.principal);
+        self.push_record(admin, event).await
     }
 
     async fn push_reply(&self, session: &mut Session<TcpStream>, reply: PushReply) -> Option<End> {
