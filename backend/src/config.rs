@@ -89,6 +89,9 @@ pub struct Config {
     /// (ERRNOTAVL); running ones go on. 0 turns the check off.
     #[serde(default = "default_min_free_bytes")]
     pub min_free_bytes: u64,
+    /// Image push (`[push]`): who may push images into the catalog, and how large.
+    #[serde(default)]
+    pub push: crate::push::PushSection,
 }
 
 /// The `[drive]` table.
@@ -356,6 +359,22 @@ policy = "/etc/burnstand/policy.toml"
         let c = Config::parse(text, Path::new("docs/station.example.toml")).unwrap();
         assert_eq!(c.target().unwrap(), DriveTarget::Device("/dev/sr0".into()));
         assert_eq!(c.policy, Path::new("/etc/burnstand/policy.toml"));
+        assert!(c.push.allow && !c.push.users);
+        assert_eq!(c.push.max_image_size, crate::push::DEFAULT_MAX_IMAGE_SIZE);
+    }
+
+    #[test]
+    fn push_is_for_admins_by_default_and_bounded() {
+        let c = parse("kind = \"CD\"\ndevice = \"/dev/sr0\"").unwrap();
+        assert!(c.push.allow && !c.push.users);
+        let with = |table: &str| {
+            let text = format!("kind = \"CD\"\ndevice = \"/dev/sr0\"\n\n[push]\n{table}");
+            parse(&text)
+        };
+        let c = with("users = true\nmax_image_size = 1024").unwrap();
+        assert!(c.push.users);
+        assert_eq!(c.push.max_image_size, 1024);
+        assert!(with("quota = 5").is_err(), "unknown keys are errors");
     }
 
     #[test]

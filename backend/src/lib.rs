@@ -34,7 +34,9 @@
 //! - [`control`]: the masters' control links (copy grants, receipts pushed and synced);
 //!   [`reconcile`]: copies interrupted by a crash, and the receipts a SYNC sends;
 //!   [`station_id`]: the station's persisted id and the copies' ids;
-//! - [`state_board`]: the live state the masters watch (sessions, burns, the drive's reports).
+//! - [`state_board`]: the live state the masters watch (sessions, burns, the drive's reports);
+//! - [`push`]: images pushed by the lab staff through the master (partial files, resume,
+//!   publishing).
 #![forbid(unsafe_code)]
 
 pub mod bounds;
@@ -51,6 +53,7 @@ pub mod image;
 pub mod job;
 pub mod preflight;
 pub mod principal;
+pub mod push;
 pub mod receipt;
 pub mod reconcile;
 pub mod server;

@@ -85,6 +85,14 @@ pub async fn serve(
                 .control()
                 .session_ended(&session.who.session_id);
         }
+        Some(Opened::Push(wire, master, push, _slot)) => {
+            let pusher = crate::push::Pusher {
+                conn,
+                peer,
+                master: &master,
+            };
+            crate::push::serve(&station, wire, pusher, *push, &shutdown).await;
+        }
         Some(Opened::Control(wire, master)) => {
             if let Err(e) = station
                 .audit(receipt::control_link(

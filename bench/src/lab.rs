@@ -122,7 +122,7 @@ pub async fn sink(realm: &Realm) -> Result<Sink, Error> {
                         open_tx.send_modify(|n| *n = n.saturating_sub(1));
                     }
                     Ok(LinkOpen::Control) => control(s, open_rx).await,
-                    Err(_) => {}
+                    Ok(LinkOpen::Push(_)) | Err(_) => {}
                 }
             });
         }

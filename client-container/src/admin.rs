@@ -341,5 +341,7 @@ pub async fn admin(
     Ok(())
 }
 
+pub mod push;
+
 #[cfg(test)]
 mod tests;

@@ -266,6 +266,47 @@ pub enum AdminAction {
 
     /// Who is logged in, with how many connections, and which stations they hold.
     Who,
+
+    /// Send a disc image to one station's catalog, or to every station of a type.
+    ///
+    /// burnstand computes the file's SHA-256 and MD5 first, then streams it through the
+    /// master in protected blocks; each station checks both digests before it publishes the
+    /// image with its sidecar (name, id, restricted). A push that was cut off resumes: push
+    /// the same file again and only the missing bytes are sent. Images are restricted
+    /// (burn, never read back) unless --unrestricted; there is no `admin pull`.
+    ///
+    /// Exit code 22 if you are not in the admin group (users may push unrestricted images
+    /// only to stations that allow it), 26 if a station did not store the image.
+    Push(PushArgs),
+}
+
+/// `burnstand admin push`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// The image file (an ISO 9660 or UDF image).
+    pub file: PathBuf,
+    /// Push to this station (its configured name).
+    #[arg(long, value_name = "NAME", conflicts_with = "type_id")]
+    pub station: Option<String>,
+    /// Push to every station of this type id (`burnstand list` shows the ids).
+    #[arg(long = "type", value_name = "N")]
+    pub type_id: Option<u32>,
+    /// Mark the image restricted (the default: burn, never read back).
+    #[arg(long, conflicts_with = "unrestricted")]
+    pub restricted: bool,
+    /// Mark the image unrestricted (users may push only such images, where allowed).
+    #[arg(long)]
+    pub unrestricted: bool,
+    /// The name users see [default: the file name].
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+    /// The catalog id and file name on the station [default: the file name]; letters,
+    /// digits, `.`, `_` and `-`.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Replace a published image with the same id (otherwise such a push is refused).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,9 +316,10 @@ pub enum QueueAction {
 }
 
 impl AdminAction {
-    /// The command to send.
-    pub fn command(&self) -> AdminCommand {
-        match self {
+    /// The report or action command to send (`None` for `push`, which is a protocol of its
+    /// own: [`crate::admin::push`]).
+    pub fn command(&self) -> Option<AdminCommand> {
+        Some(match self {
             AdminAction::Stations => AdminCommand::Stations,
             AdminAction::Queue { action: None } => AdminCommand::Queue,
             AdminAction::Queue {
@@ -287,7 +329,8 @@ impl AdminAction {
             AdminAction::Resume { station } => AdminCommand::Resume(station.clone()),
             AdminAction::Release { station } => AdminCommand::Release(station.clone()),
             AdminAction::Who => AdminCommand::Who,
-        }
+            AdminAction::Push(_) => return None,
+        })
     }
 }
 

@@ -109,6 +109,11 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
         "a job over several drives ended with copies that failed or were not burned (a station failed mid-job, or no drive was left); the job report says which",
     ),
     (
+        26,
+        "push_failed",
+        "`admin push`: a station did not store the image; the report says which and why",
+    ),
+    (
         130,
         "interrupted",
         "Ctrl-C: the burn was cancelled (or the queue left) and the station released",
@@ -267,6 +272,15 @@ pub enum ClientError {
     #[error("verify FAILED for {failed} of {copies} burned copies: the disc does not hold the image; do not use it — burn it again on a new disc, and tell the lab staff if it happens again")]
     VerifyFailed { failed: u32, copies: u32 },
 
+    /// `admin push`: not every station stored the image.
+    #[error("{stored} of {stations} stations stored the image: {detail}\n  fix what the station says and push again; bytes a station already has are not sent again")]
+    PushFailed {
+        stored: usize,
+        stations: usize,
+        /// Which stations failed, and why.
+        detail: String,
+    },
+
     /// A job over several drives ended without every copy verified, and not because a copy
     /// failed its verify, the quota ran out or Ctrl-C.
     #[error("only {verified} of {requested} copies verified: {detail}\n  the job report says why for each copy; do not use the disc of a failed copy, and burn the missing ones again (`burnstand burn {image} --copies {missing}`)")]
@@ -387,6 +401,7 @@ impl ClientError {
             ClientError::QueueEnded(_) => 23,
             ClientError::AlreadyReserved { .. } => 24,
             ClientError::CopiesFailed { .. } => 25,
+            ClientError::PushFailed { .. } => 26,
             ClientError::Interrupted(_) => 130,
             ClientError::Relayed { code, .. } => *code,
         }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use burnstand::burn::BurnRequest;
-use burnstand::cli::{Action, AuditAction, Cli};
+use burnstand::cli::{Action, AdminAction, AuditAction, Cli};
 use burnstand::config::{Overrides, Settings};
 use burnstand::output::{Output, Report};
 use burnstand::{admin, commands, holder, listing, ClientError};
@@ -126,7 +126,13 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
         Action::Eject(pick) => commands::eject(&settings()?, &pick.want(), out).await,
         Action::Reserve(pick) => holder::commands::reserve(&settings()?, &pick.want(), out).await,
         Action::Release => holder::commands::release(&settings()?, out).await,
-        Action::Admin(action) => admin::admin(&settings()?, &action.command(), out).await,
+        Action::Admin(AdminAction::Push(args)) => admin::push::push(&settings()?, &args, out).await,
+        Action::Admin(action) => match action.command() {
+            Some(command) => admin::admin(&settings()?, &command, out).await,
+            None => Err(ClientError::Internal(
+                "an admin command without a request".into(),
+            )),
+        },
         Action::HoldReservation(pick) => {
             let code = holder::hold(&settings()?, &pick.want()).await;
             // The holder reported everything over its pipe already; its code is for `ps`.

@@ -173,6 +173,14 @@ impl MasterConnection {
             .map_err(ClientError::from_wire)
     }
 
+    /// Sends one message of a command's own protocol (an image push's chunks).
+    pub async fn send_bytes(&mut self, message: &[u8]) -> Result<(), ClientError> {
+        self.session
+            .send_bytes(message)
+            .await
+            .map_err(ClientError::from_wire)
+    }
+
     /// The next message, however long it takes (a queue wait, a held reservation). Cancel-safe:
     /// dropping the future loses nothing.
     pub async fn recv_bytes(&mut self) -> Result<Vec<u8>, ClientError> {

@@ -15,6 +15,7 @@ use burnstand_wire::datastream::{
     from_bytes, to_bytes, ByteArray, CString, Decode, Encode, NullableString,
 };
 use burnstand_wire::link::{LinkOpen, MasterMessage, StationHello, StationMessage};
+use burnstand_wire::push::{PushData, PushReply, StationPushReply};
 
 /// Decoder on a small block bound, so the fuzzer reaches the limit cheaply.
 const FUZZ_MAX_BLOCK: usize = 4096;
@@ -108,6 +109,10 @@ pub fn command_parser(data: &[u8]) {
     canonical::<LinkOpen>(data);
     canonical::<StationMessage>(data);
     canonical::<MasterMessage>(data);
+    // Image push (protocol.md §5.11).
+    canonical::<PushReply>(data);
+    canonical::<PushData>(data);
+    canonical::<StationPushReply>(data);
 }
 
 /// The burner protocol: requests and events.

@@ -35,6 +35,7 @@ use crate::registry::{Bound, Registration};
 use crate::server::Shared;
 
 mod farm;
+mod push;
 mod serv;
 
 /// Budget slots a connection holds; the unauthenticated one is returned after the handshake.
@@ -293,6 +294,9 @@ impl Connection {
                 (Ok(Command::Reserve(request)), Mode::Command) => {
                     self.reserve(&mut session, &request, farm::Asked::Reserve)
                         .await
+                }
+                (Ok(Command::Push(request)), Mode::Command) => {
+                    self.push(&mut session, &request).await
                 }
                 (Ok(command), Mode::Command) if command.is_admin() => {
                     self.admin(&mut session, &command).await

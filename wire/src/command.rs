@@ -9,6 +9,7 @@
 use crate::datastream::{ByteArray, Decode, Encode, Reader, Writer};
 use crate::farm::Reserve;
 use crate::limits::MAX_FARM_TEXT_LEN;
+use crate::push::PushRequest;
 use crate::{Error, Result};
 
 /// Sent by the master right after authentication so a client can tell it reached burnstand.
@@ -162,6 +163,10 @@ pub enum Command {
     Release(String),
     /// `WHO`: who is logged in and what they hold (admin group only).
     Who,
+    /// `PUSH` + [`PushRequest`]: send an image to stations (§5.11); the push sub-protocol
+    /// follows on this connection. The master checks who may (admins; users only where
+    /// allowed), so it is not in [`Command::is_admin`].
+    Push(Box<PushRequest>),
 }
 
 impl Command {
@@ -182,6 +187,7 @@ impl Command {
             Command::Resume(_) => "RESUME",
             Command::Release(_) => "RELEASE",
             Command::Who => "WHO",
+            Command::Push(_) => "PUSH",
         }
     }
 
@@ -219,6 +225,9 @@ impl Encode for Command {
             Command::Drain(station) | Command::Resume(station) | Command::Release(station) => {
                 w.write(station);
             }
+            Command::Push(request) => {
+                w.write(&**request);
+            }
             Command::List
             | Command::Quit
             | Command::Leave
@@ -255,6 +264,7 @@ impl Decode for Command {
             "RESUME" => Ok(Command::Resume(station_name(r)?)),
             "RELEASE" => Ok(Command::Release(station_name(r)?)),
             "WHO" => Ok(Command::Who),
+            "PUSH" => Ok(Command::Push(Box::new(r.read()?))),
             _ => Err(Error::UnknownCommand),
         }
     }

@@ -45,6 +45,7 @@ pub mod io;
 pub mod limits;
 pub mod link;
 pub mod protection;
+pub mod push;
 
 pub use error::{Error, Result};
 #[cfg(feature = "tokio")]

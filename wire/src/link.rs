@@ -16,6 +16,7 @@ use crate::burner::{Receipt, Sha256};
 use crate::command::Identity;
 use crate::datastream::{ByteArray, Decode, Encode, Reader, Writer};
 use crate::farm::StationState;
+use crate::push::PushOpen;
 use crate::{Error, Result};
 
 /// The master–station link protocol this build speaks. Version 3 added the station's live
@@ -142,6 +143,10 @@ pub enum LinkOpen {
     Session(Identity),
     /// `TQString "CONTROL"`: the master's control link (grants, receipts, reconciliation).
     Control,
+    /// `TQString "PUSH"` + [`PushOpen`]: an image push (§5.11); the push sub-protocol
+    /// follows. A station that does not know it closes the link (before this build) or
+    /// answers `ERRINVCMD` (this build, to any opening it does not know).
+    Push(Box<PushOpen>),
 }
 
 impl Encode for LinkOpen {
@@ -152,6 +157,9 @@ impl Encode for LinkOpen {
             }
             LinkOpen::Control => {
                 w.write("CONTROL");
+            }
+            LinkOpen::Push(open) => {
+                w.write("PUSH").write(&**open);
             }
         }
     }
@@ -164,6 +172,7 @@ impl Decode for LinkOpen {
         match word.as_str() {
             "SESSION" => Ok(LinkOpen::Session(r.read()?)),
             "CONTROL" => Ok(LinkOpen::Control),
+            "PUSH" => Ok(LinkOpen::Push(Box::new(r.read()?))),
             _ => Err(Error::UnknownCommand),
         }
     }

@@ -34,6 +34,13 @@ pub(super) enum Opened {
     Session(WireSession<TcpStream>, Who, OwnedSemaphorePermit),
     /// The master's control link (with the master's display name).
     Control(WireSession<TcpStream>, String),
+    /// An image push (with the master's display name); holds a slot of `max_sessions`.
+    Push(
+        WireSession<TcpStream>,
+        String,
+        Box<burnstand_wire::push::PushOpen>,
+        OwnedSemaphorePermit,
+    ),
 }
 
 /// The connection as far as the station knows it once the master is authenticated: what its
@@ -86,6 +93,7 @@ pub(super) async fn open(
             drop(slot);
             return Some(Opened::Control(wire, accepted.master));
         }
+        LinkOpen::Push(push) => return Some(Opened::Push(wire, accepted.master, push, slot)),
     };
     let who = who(accepted, master_exported, identity)?;
     Span::current().record("user", who.user.as_str());
@@ -193,6 +201,12 @@ async fn opening(
     };
     match opening {
         Ok(Ok(opening)) => Some(opening),
+        Ok(Err(burnstand_wire::IoError::Codec(burnstand_wire::Error::UnknownCommand))) => {
+            // A newer master's opening: say so, so it can tell the station is too old.
+            tracing::warn!("the master opened the link for something this station does not know; answering ERRINVCMD");
+            let _ = wire.send(&burnstand_wire::command::Reply::ErrInvCmd).await;
+            None
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "no valid identity block from the master; closing");
             None

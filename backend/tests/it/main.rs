@@ -14,4 +14,5 @@ mod hostile;
 mod hygiene;
 mod memory;
 mod policy;
+mod push;
 mod state;

@@ -89,7 +89,7 @@ fn the_holder_subcommand_is_hidden_but_parses() {
 #[test]
 fn admin_subcommands_parse_to_their_commands() {
     let command = |args: &[&str]| match parse(args).unwrap().command {
-        Action::Admin(action) => action.command(),
+        Action::Admin(action) => action.command().unwrap(),
         other => panic!("{other:?}"),
     };
     assert_eq!(command(&["admin", "stations"]), AdminCommand::Stations);

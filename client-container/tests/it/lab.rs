@@ -42,6 +42,9 @@ pub struct Lab {
     pub master_addr: SocketAddr,
     pub master_audit: PathBuf,
     pub station_audits: Vec<PathBuf>,
+    /// Each station's catalog directory (all the same one unless
+    /// [`Policy::separate_catalogs`]).
+    pub catalogs: Vec<PathBuf>,
     /// `sample`: 2 MiB, quick to burn. `big`: 12 MiB, about 9 s at speed 1: long enough to
     /// act while it burns.
     pub sample: Image,
@@ -93,6 +96,11 @@ pub struct Policy {
     pub master_extra: String,
     /// How many stations the lab runs (`dvd-1` …, all of one type); 2 by default.
     pub stations: usize,
+    /// Each station gets its own catalog (a copy of the shared one) instead of sharing one
+    /// directory: image push writes to each station's catalog.
+    pub separate_catalogs: bool,
+    /// Extra lines of every station's configuration (tables such as `[push]`).
+    pub station_extra: String,
 }
 
 impl Default for Policy {
@@ -109,6 +117,8 @@ impl Default for Policy {
             master_limits: String::new(),
             master_extra: String::new(),
             stations: 2,
+            separate_catalogs: false,
+            station_extra: String::new(),
         }
     }
 }
@@ -179,9 +189,22 @@ impl Lab {
         let mut daemons = Vec::new();
         let mut station_addrs = Vec::new();
         let mut station_audits = Vec::new();
+        let mut catalogs = Vec::new();
         for n in 1..=policy.stations {
             let sdir = dir.path().join(format!("station-{n}"));
             std::fs::create_dir_all(&sdir).unwrap();
+            let images = if policy.separate_catalogs {
+                let own = sdir.join("images");
+                std::fs::create_dir_all(&own).unwrap();
+                for entry in std::fs::read_dir(&images).unwrap() {
+                    let entry = entry.unwrap();
+                    std::fs::copy(entry.path(), own.join(entry.file_name())).unwrap();
+                }
+                own
+            } else {
+                images.clone()
+            };
+            catalogs.push(images.clone());
             let audit = sdir.join("audit.jsonl");
             let config = format!(
                 r#"listen = "127.0.0.1:0"
@@ -200,7 +223,9 @@ kind = "DVD"
 file = "{disc}"
 allow_file_drive = true
 speed = 1
+{extra}
 "#,
+                extra = policy.station_extra,
                 keytab = realm.keytab(STATION).expect("station keytab").display(),
                 station_id = policy
                     .shared_station_id
@@ -276,6 +301,7 @@ speed = 1
             master_addr,
             master_audit,
             station_audits,
+            catalogs,
             sample,
             big,
             daemons,

@@ -139,6 +139,8 @@ async fn serve(
     session.send(&StationHello::ready(&id)).await?;
     let identity: Identity = match session.recv::<LinkOpen>().await? {
         LinkOpen::Session(identity) => identity,
+        // Plays a station from before image push: it closes the link.
+        LinkOpen::Push(_) => return Ok(()),
         LinkOpen::Control => {
             // The master's control link: this station burns nothing, so it only answers
             // the sync (no receipts) and the pings, and reports itself idle on every
