@@ -17,5 +17,6 @@ mod handshake_attacks;
 mod hostile;
 mod limits;
 mod policy;
+mod relay;
 mod robustness;
 mod teardown;
