@@ -126,9 +126,8 @@ pub(crate) async fn run(
     };
     let (mut station_tx, up_result) = split_end(up);
     let (mut client_tx, down_result) = split_end(down);
-    let end = end.unwrap_or_else(|| {
-        RelayEnd::Failed(up_result.or(down_result).unwrap_or(Error::Poisoned))
-    });
+    let end = end
+        .unwrap_or_else(|| RelayEnd::Failed(up_result.or(down_result).unwrap_or(Error::Poisoned)));
     if released_now {
         // What the station says after the release (why the job stopped, its receipts) is for
         // the user too.

@@ -387,7 +387,11 @@ mod tests {
         assert_eq!(block, b"short");
         assert!(dec.decode_into(&mut input, &mut block)?);
         assert_eq!(block, b"");
-        assert_eq!(block.as_ptr(), buffer, "no new allocation for smaller blocks");
+        assert_eq!(
+            block.as_ptr(),
+            buffer,
+            "no new allocation for smaller blocks"
+        );
         assert!(!dec.decode_into(&mut &b"TEl"[..], &mut block)?);
         Ok(())
     }

@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn the_in_place_defaults_append_what_seal_and_open_return() -> Result<()> {
         let (mut a, mut b) = testing::pair();
-        let (mut a2, mut b2) = testing::pair();
+        let (mut a2, b2) = testing::pair();
         let mut sealed = b"kept".to_vec();
         a.seal_into(b"hello", &mut sealed)?;
         assert_eq!(&sealed[..4], b"kept");
@@ -210,7 +210,10 @@ mod tests {
         let mut again = Vec::new();
         boxed.open_into(&sealed[4..], &mut again)?;
         assert_eq!(again, b"hello");
-        assert!(boxed.open_into(&sealed[4..], &mut again).is_err(), "a replay");
+        assert!(
+            boxed.open_into(&sealed[4..], &mut again).is_err(),
+            "a replay"
+        );
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::IoError;
 use crate::block::{encode_block_into, BlockDecoder};
-use crate::limits::{READ_CHUNK_IDLE_LEN, READ_CHUNK_LEN, KEPT_BUFFER_LEN, SEND_TIMEOUT};
+use crate::limits::{KEPT_BUFFER_LEN, READ_CHUNK_IDLE_LEN, READ_CHUNK_LEN, SEND_TIMEOUT};
 
 /// Largest number of bytes read from the socket at a time ([`READ_CHUNK_LEN`]). Together with
 /// the decoder's line bound this is the per-connection receive memory:
@@ -356,7 +356,11 @@ mod tests {
         let mut blocks = BlockStream::new(a, MAX_BLOCK_LEN);
         b.write_all(b"AQI=\n").await?;
         assert_eq!(blocks.read_block().await?, vec![1, 2]);
-        assert_eq!(blocks.recv.buf.len(), READ_CHUNK_IDLE_LEN, "small reads stay small");
+        assert_eq!(
+            blocks.recv.buf.len(),
+            READ_CHUNK_IDLE_LEN,
+            "small reads stay small"
+        );
         let mut stream = Vec::new();
         let payloads: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 65_536 + usize::from(i)]).collect();
         for payload in &payloads {

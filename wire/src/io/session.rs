@@ -254,12 +254,26 @@ mod tests {
     async fn reused_buffers_carry_blocks_of_every_size_in_order() -> Result<(), IoError> {
         let (master, mut client) = test_sessions();
         let (mut rx, mut tx) = master.into_split();
-        let sizes = [0usize, 1, 3, 70_000, 2, 65_536, 1_000, MAX_BLOCK_LEN - 1024, 5];
+        let sizes = [
+            0usize,
+            1,
+            3,
+            70_000,
+            2,
+            65_536,
+            1_000,
+            MAX_BLOCK_LEN - 1024,
+            5,
+        ];
         let sending = tokio::spawn(async move {
             for (i, size) in sizes.iter().enumerate() {
                 let payload = vec![i as u8; *size];
                 client.send_bytes(&payload).await?;
-                assert_eq!(client.recv_bytes().await?, payload, "block {i} echoed intact");
+                assert_eq!(
+                    client.recv_bytes().await?,
+                    payload,
+                    "block {i} echoed intact"
+                );
             }
             Ok::<_, IoError>(())
         });
@@ -273,7 +287,10 @@ mod tests {
         });
         sending.await.map_err(|e| IoError::Io(e.into()))??;
         let rx = echo.await.map_err(|e| IoError::Io(e.into()))??;
-        assert!(rx.sealed.capacity() <= KEPT_BUFFER_LEN, "a huge block's buffer is not kept");
+        assert!(
+            rx.sealed.capacity() <= KEPT_BUFFER_LEN,
+            "a huge block's buffer is not kept"
+        );
         Ok(())
     }
 
