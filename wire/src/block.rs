@@ -102,7 +102,7 @@ impl BlockDecoder {
     /// `input` was buffered (`block` is then untouched). `block` never grows past `max_block`.
     pub fn decode_into(&mut self, input: &mut &[u8], block: &mut Vec<u8>) -> Result<bool> {
         let data: &[u8] = input;
-        let Some(lf) = data.iter().position(|&b| b == LF) else {
+        let Some(lf) = memchr::memchr(LF, data) else {
             // No LF yet: the line will be at least this long plus the LF, so refuse now rather
             // than buffer past the bound.
             if self.line.len().saturating_add(data.len()) >= self.max_line {

@@ -22,7 +22,7 @@ use burnstand_wire::IoError;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::error::{Error, Result};
 use crate::receipts::ReceiptWatch;
@@ -83,6 +83,11 @@ pub async fn read(
             receipts.observe(&plaintext).await?;
         }
         feed.send(Relayed::Block(plaintext)).await?;
+        // Hand the core to the writer just woken and move this task to the back of the run
+        // queue, where an idle worker can steal it: tokio runs a task woken by another in
+        // the waker's "LIFO slot", which other workers cannot steal, so without this the
+        // writer would only run when the reader waits, on the reader's core.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -105,6 +110,9 @@ pub struct Writer {
     /// Cancelled by the writer when it ends, however it ends: a wait that can be repeated.
     done: CancellationToken,
     handle: JoinHandle<WriterEnd>,
+    /// Stops the writer when this handle is dropped, so a relay that is itself dropped
+    /// (its task aborted) leaves no writer behind holding a socket.
+    _stop_on_drop: DropGuard,
 }
 
 impl Writer {
@@ -128,7 +136,16 @@ impl Writer {
             blocks: blocks_tx,
             spare: spare_rx,
         };
-        (feed, Writer { stop, done, handle })
+        let _stop_on_drop = stop.clone().drop_guard();
+        (
+            feed,
+            Writer {
+                stop,
+                done,
+                handle,
+                _stop_on_drop,
+            },
+        )
     }
 
     /// Resolves once the writer has ended (after its half-close, a failure or a stop).
@@ -141,9 +158,11 @@ impl Writer {
         self.stop.cancel();
     }
 
-    /// Waits for the writer's end; `None` only if it panicked (its half is then gone).
+    /// Waits for the writer's end (stopping it if it still runs); `None` only if it panicked
+    /// (its half is then gone).
     pub async fn join(self) -> Option<WriterEnd> {
-        match self.handle.await {
+        let Writer { handle, .. } = self;
+        match handle.await {
             Ok(end) => Some(end),
             Err(e) => {
                 tracing::error!(error = %e, "relay writer task failed");
