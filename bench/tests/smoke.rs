@@ -1,9 +1,9 @@
 //! The benchmark binary still speaks the protocol: a one-second run of each benchmark that
 //! talks to the daemons, against the real master and station binaries and a real KDC. Checks
 //! only that every figure was produced and no session failed — never a speed (figures are for
-//! `docs/benchmarks.md`, not for tests). (a) includes its `ssh -J` baseline with 1 MiB. The farm benchmarks run at their smallest: (e) three
-//! users waiting for two stations, (f) three busy sessions, (g) a two-copy job of a 1 MiB
-//! image on two file drives.
+//! `docs/benchmarks.md`, not for tests). (a) includes its `ssh -J` baseline with 1 MiB. The
+//! farm benchmarks run at their smallest: (e) three users waiting for two stations, (f) three
+//! busy sessions, (g) a two-copy job of a 1 MiB image on two file drives.
 
 use std::process::Command;
 
