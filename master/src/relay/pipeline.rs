@@ -27,11 +27,13 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::error::{Error, Result};
 use crate::receipts::ReceiptWatch;
 
-/// Plaintext blocks that may wait between a direction's reader and writer. Two keep both
-/// stages busy (one block being sealed, one ready behind it) while the relay's memory per
-/// direction stays at most `PIPELINE_DEPTH + 2` blocks (queued, being sealed, being opened):
-/// with the 1 MiB block bound ≈ 4 MiB per direction, ≈ 260 KiB for 64 KiB blocks.
-pub const PIPELINE_DEPTH: usize = 2;
+/// Plaintext blocks that may wait between a direction's reader and writer. One is enough to
+/// keep both stages busy (the writer seals block n while the reader opens block n + 1 and
+/// then queues it) and keeps the memory small: per direction at most `PIPELINE_DEPTH + 2`
+/// plaintext blocks (being opened, queued, being sealed), each at most `MAX_MESSAGE_LEN`
+/// (< 1 MiB), so about 3 MiB in the worst case and about 200 KiB with 64 KiB blocks, on top
+/// of each session half's own receive and send buffers.
+pub const PIPELINE_DEPTH: usize = 1;
 
 /// What the reader hands the writer.
 enum Relayed {
