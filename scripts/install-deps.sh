@@ -16,6 +16,8 @@ PACKAGES=(
   xorriso           # the burning tool driven by the stations
   util-linux        # setpriv: xorriso runs under `setpriv --pdeathsig KILL`, so it dies with its station
   socat             # baseline relay for the benchmarks
+  openssh-server    # sshd: the bench's own throwaway sshd on loopback, baseline (a) ssh -J
+  openssh-client    # ssh, ssh-keygen: the same baseline's client and its throwaway keys
   strace            # kdc-test proves a realm reads nothing under /etc or /var
 )
 

@@ -13,6 +13,7 @@ mod farm;
 mod job;
 mod lab;
 mod sessions;
+mod ssh;
 mod throughput;
 
 use clap::Parser;
@@ -33,6 +34,9 @@ pub struct Args {
     /// (a) MiB sent through the relay, in 64 KiB messages.
     #[arg(long, default_value_t = 512)]
     relay_mib: u64,
+    /// (a) Leave out the `ssh -J` baseline (it needs openssh-server's /usr/sbin/sshd).
+    #[arg(long)]
+    no_ssh: bool,
     /// (b) Seconds to open sessions for, and concurrent clients.
     #[arg(long, default_value_t = 10)]
     session_secs: u64,
@@ -126,7 +130,7 @@ async fn run(args: &Args) -> Result<Vec<Figure>, Error> {
     let realm = lab::realm(farm_users)?;
     let mut figures = Vec::new();
     if wants("a") {
-        figures.extend(throughput::run(&realm, args.relay_mib).await?);
+        figures.extend(throughput::run(&realm, args.relay_mib, !args.no_ssh).await?);
     }
     if wants("b") {
         figures.push(sessions::rate(&realm, args.session_secs, args.session_clients).await?);

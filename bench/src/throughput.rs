@@ -1,6 +1,7 @@
 //! (a) Relay throughput client → master → station with 64 KiB messages, against the
 //! single-core wrap+unwrap rate of the same kind of GSS context (what the master does per
-//! block) and against a plain `socat` TCP relay of the same bytes.
+//! block), against OpenSSH through a jump host moving the same bytes ([`crate::ssh`]), and
+//! against a plain `socat` TCP relay of the same bytes; and the master's CPU per relayed GiB.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +31,7 @@ async fn until(counter: &AtomicU64, total: u64) {
     }
 }
 
-pub async fn run(realm: &Realm, mib: u64) -> Result<Vec<Figure>, Error> {
+pub async fn run(realm: &Realm, mib: u64, ssh: bool) -> Result<Vec<Figure>, Error> {
     let messages = mib * (1 << 20) / MESSAGE as u64;
     let total = messages * MESSAGE as u64;
     let payload = vec![0xa5u8; MESSAGE];
@@ -55,14 +56,24 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Vec<Figure>, Error> {
     }
     let wrap_unwrap = mib_per_s(total, started.elapsed());
 
+    // The Rust RFC 4121 fast path (wire::fastpath) doing the same on one core: a context
+    // pair of the realm's enctype (aes256-cts-hmac-sha1-96) from a fixed test key, as the
+    // relay would hold after exporting MIT's context. In-place API, reused buffers.
+    let fast = fast_wrap_unwrap(messages, &payload)?;
+
     // What else the master does per block: the base64 line framing, both ways.
+    // As the sessions do it: one line buffer and one block buffer, reused.
     let sealed = sender.seal(&payload)?;
+    let (mut line, mut block) = (Vec::new(), Vec::new());
+    let mut decoder = burnstand_wire::block::BlockDecoder::new();
     let started = Instant::now();
     for _ in 0..messages {
-        let line = burnstand_wire::block::encode_block(&sealed);
-        let mut decoder = burnstand_wire::block::BlockDecoder::new();
+        line.clear();
+        burnstand_wire::block::encode_block_into(&sealed, &mut line);
         let mut input = line.as_slice();
-        let block = decoder.decode(&mut input)?.ok_or("no block decoded")?;
+        if !decoder.decode_into(&mut input, &mut block)? {
+            return Err("no block decoded".into());
+        }
         debug_assert_eq!(block.len(), sealed.len());
     }
     let framing = mib_per_s(total, started.elapsed());
@@ -82,12 +93,54 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Vec<Figure>, Error> {
     let relay = mib_per_s(total, started.elapsed());
     let master_cpu = (master.cpu_seconds() - cpu_before).max(0.01);
     let per_master_core = total as f64 / (1 << 20) as f64 / master_cpu;
+    let cpu_per_gib = master_cpu / (total as f64 / (1u64 << 30) as f64);
     drop(module);
 
     // Baseline 2: socat relaying the same bytes to a plain TCP sink.
     let socat = socat_relay(total).await?;
 
-    Ok(vec![
+    let mut figures = Vec::new();
+    // Baseline 3: OpenSSH through a jump host, the same bytes.
+    if ssh {
+        let ssh_j = tokio::task::spawn_blocking(move || crate::ssh::jump_host_rate(total, MESSAGE))
+            .await??;
+        figures.push(Figure {
+            bench: "a",
+            what: format!("relay client -> master -> station, {mib} MiB (same run)"),
+            value: relay,
+            unit: "MiB/s",
+            baseline: "ssh -J through a jump host (own sshd on loopback, aes128-gcm), cat > /dev/null of the same bytes".into(),
+            baseline_value: ssh_j,
+            ratio: relay / ssh_j,
+            target: ">= 1.0 (moonshot 1.5)".into(),
+            met: relay / ssh_j >= 1.0,
+        });
+    }
+    figures.push(Figure {
+        bench: "a",
+        what: "fast path (Rust RFC 4121, aes256-cts-hmac-sha1-96) wrap+unwrap of 64 KiB messages, one core".into(),
+        value: fast,
+        unit: "MiB/s",
+        baseline: "MIT gss_wrap+gss_unwrap, one core (same run)".into(),
+        baseline_value: wrap_unwrap,
+        ratio: fast / wrap_unwrap,
+        target: ">= 4".into(),
+        met: fast / wrap_unwrap >= 4.0,
+    });
+    figures.push(Figure {
+        bench: "a",
+        what: format!(
+            "master CPU (user + system) per relayed GiB ({master_cpu:.2} s for {mib} MiB)"
+        ),
+        value: cpu_per_gib,
+        unit: "s/GiB",
+        baseline: "one core's wrap+unwrap of a GiB (MIT, in process)".into(),
+        baseline_value: 1024.0 / wrap_unwrap,
+        ratio: cpu_per_gib / (1024.0 / wrap_unwrap),
+        target: "(reference: before/after in docs/benchmarks.md)".into(),
+        met: true,
+    });
+    figures.extend([
         Figure {
             bench: "a",
             what: format!("relay client -> master -> station, {mib} MiB in 64 KiB messages"),
@@ -134,7 +187,37 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Vec<Figure>, Error> {
             target: "(reference)".into(),
             met: true,
         },
-    ])
+    ]);
+    Ok(figures)
+}
+
+/// MiB/s of wrap on one fast-path context and unwrap on its peer, `messages` times.
+fn fast_wrap_unwrap(messages: u64, payload: &[u8]) -> Result<f64, Error> {
+    use burnstand_wire::fastpath::{Enctype, FastContext, LucidParams};
+    let end = |initiator| {
+        FastContext::new(LucidParams {
+            initiator,
+            enctype: Enctype::Aes256CtsHmacSha1_96,
+            key: zeroize::Zeroizing::new((0..32u8).collect()),
+            acceptor_subkey: true,
+            send_seq: 0,
+            recv_seq: 0,
+        })
+    };
+    let (mut sender, mut receiver) = (end(true)?, end(false)?);
+    let (mut sealed, mut opened) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    for _ in 0..messages {
+        sealed.clear();
+        sender.wrap_into(payload, &mut sealed)?;
+        opened.clear();
+        receiver.unwrap_into(&sealed, &mut opened)?;
+        debug_assert_eq!(opened.len(), payload.len());
+    }
+    Ok(mib_per_s(
+        messages * payload.len() as u64,
+        started.elapsed(),
+    ))
 }
 
 /// Sends `total` bytes through `socat TCP-LISTEN -> TCP` to a counting sink.

@@ -1,9 +1,9 @@
 //! The benchmark binary still speaks the protocol: a one-second run of each benchmark that
 //! talks to the daemons, against the real master and station binaries and a real KDC. Checks
 //! only that every figure was produced and no session failed — never a speed (figures are for
-//! `docs/benchmarks.md`, not for tests). The farm benchmarks run at their smallest: (e) three
-//! users waiting for two stations, (f) three busy sessions, (g) a two-copy job of a 1 MiB
-//! image on two file drives.
+//! `docs/benchmarks.md`, not for tests). (a) includes its `ssh -J` baseline with 1 MiB. The
+//! farm benchmarks run at their smallest: (e) three users waiting for two stations, (f) three
+//! busy sessions, (g) a two-copy job of a 1 MiB image on two file drives.
 
 use std::process::Command;
 
@@ -67,6 +67,20 @@ fn every_benchmark_runs_against_the_current_daemons() {
             "no figure ({bench}): {figures:?}\n{stderr}"
         );
     }
+    // (a) has its ssh -J baseline (the bench's own sshd) and the master's CPU per GiB.
+    let relay = of("a");
+    assert!(
+        relay.iter().any(|w| w.contains("same run"))
+            && figures.iter().any(|f| f
+                .get("baseline")
+                .and_then(|b| b.as_str())
+                .is_some_and(|b| b.starts_with("ssh -J"))),
+        "{relay:?}\n{stderr}"
+    );
+    assert!(
+        relay.iter().any(|w| w.contains("per relayed GiB")),
+        "{relay:?}"
+    );
     let sessions = of("b");
     assert!(
         sessions.iter().all(|w| w.contains(", 0 failed)")),

@@ -7,14 +7,18 @@
 //! half; the halves of one session share its context, locked only around one `open` or
 //! `seal` (never across an `.await`; see `burnstand_wire::io`'s session docs for why).
 //!
-//! Two pumps run concurrently, one per direction. A pump reads one block, re-seals it and
-//! writes it completely before reading the next: at most one block is in flight per direction
-//! and nothing queues beyond the socket buffers, so a slow reader slows the writer down
-//! (TCP back-pressure) instead of growing memory. A clean end of stream from one side is
-//! passed on as a half-close (`shutdown(SHUT_WR)` on the TCP write half) and the other
-//! direction keeps going; any error ends both directions and closes both sockets. Every write
-//! is bounded by `burnstand_wire::limits::SEND_TIMEOUT` inside the send half: the relay has no
-//! write path of its own.
+//! Each direction runs in two stages ([`pipeline`]): a reader in the relay's task reads and
+//! opens blocks, a writer task seals and writes them, so on a machine with two cores the
+//! unwrap of the next block and the wrap of the current one run at the same time. Between the
+//! stages at most [`pipeline::PIPELINE_DEPTH`] blocks wait; the reader waits while they do, so
+//! a slow reader slows the writer down (TCP back-pressure) instead of growing memory. A clean
+//! end of stream from one side is passed on, after the blocks before it, as a half-close
+//! (`shutdown(SHUT_WR)` on the TCP write half) and the other direction keeps going; any error
+//! ends both directions and closes both sockets. Every write is bounded by
+//! `burnstand_wire::limits::SEND_TIMEOUT` inside the send half: the relay has no write path
+//! of its own.
+
+mod pipeline;
 
 use std::time::{Duration, Instant};
 
@@ -24,8 +28,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::receipts::ReceiptWatch;
+use pipeline::Writer;
 
 /// How a pass-through ended.
 #[derive(Debug)]
@@ -78,53 +83,93 @@ pub(crate) async fn run(
     receipts: &ReceiptWatch<'_>,
     released: &(dyn Fn() -> bool + Sync),
 ) -> (RelayEnd, Counts) {
-    let (mut client_rx, mut client_tx) = client.into_split();
-    let (mut station_rx, mut station_tx) = station.into_split();
-    let mut counts = Counts::default();
-    let up = pump(&mut client_rx, &mut station_tx, &mut counts.up, None);
-    let down = pump(
-        &mut station_rx,
-        &mut client_tx,
-        &mut counts.down,
-        Some(receipts),
-    );
-    let end = tokio::select! {
-        _ = cancel.cancelled() => RelayEnd::Cancelled,
-        _ = tokio::time::sleep_until(client_expires_at.into()) => RelayEnd::Expired,
-        result = async { tokio::try_join!(up, down) } => match result {
-            Ok(_) => RelayEnd::Finished,
-            Err(e) => RelayEnd::Failed(e),
-        },
+    let (mut client_rx, client_tx) = client.into_split();
+    let (mut station_rx, station_tx) = station.into_split();
+    // Cancelled by a writer that failed: the relay ends without waiting for a read.
+    let failed = CancellationToken::new();
+    let (mut up_feed, up) = Writer::spawn(station_tx, &failed);
+    let (mut down_feed, down) = Writer::spawn(client_tx, &failed);
+    let flow = async {
+        tokio::try_join!(
+            pipeline::read(&mut client_rx, &mut up_feed, None),
+            pipeline::read(&mut station_rx, &mut down_feed, Some(receipts)),
+        )?;
+        // Both sides closed: done once both writers have written the rest and half-closed.
+        tokio::join!(up.ended(), down.ended());
+        Ok::<(), Error>(())
     };
-    if matches!(end, RelayEnd::Cancelled) && released() {
-        // An admin's release: the station finished before the master ended the session, and
-        // what it said last (why the job stopped, its receipts) is for the user.
+    // `None`: a writer failed; its error is known once it is joined.
+    let end = tokio::select! {
+        biased;
+        _ = failed.cancelled() => None,
+        _ = cancel.cancelled() => Some(RelayEnd::Cancelled),
+        _ = tokio::time::sleep_until(client_expires_at.into()) => Some(RelayEnd::Expired),
+        result = flow => Some(match result {
+            Ok(()) => RelayEnd::Finished,
+            Err(e) => RelayEnd::Failed(e),
+        }),
+    };
+    // The readers are gone: the writers see their channels close after what was queued.
+    drop((up_feed, down_feed));
+    let released_now = matches!(end, Some(RelayEnd::Cancelled)) && released();
+    up.stop();
+    if released_now {
+        // An admin's release: the blocks the station sent last are for the user, the ones
+        // already read first.
+        let _ = tokio::time::timeout(RECEIPT_DRAIN, down.ended()).await;
+    }
+    down.stop();
+    let (up, down) = tokio::join!(up.join(), down.join());
+    let counts = Counts {
+        up: up.as_ref().map_or(0, |w| w.written),
+        down: down.as_ref().map_or(0, |w| w.written),
+    };
+    let (mut station_tx, up_result) = split_end(up);
+    let (mut client_tx, down_result) = split_end(down);
+    let end = end
+        .unwrap_or_else(|| RelayEnd::Failed(up_result.or(down_result).unwrap_or(Error::Poisoned)));
+    if released_now {
+        // What the station says after the release (why the job stopped, its receipts) is for
+        // the user too.
         drop(client_rx);
         drain_receipts(
             &mut station_rx,
-            &mut station_tx,
+            station_tx.as_mut(),
             receipts,
-            Some(&mut client_tx),
+            client_tx.as_mut(),
         )
         .await;
     } else if !matches!(end, RelayEnd::Finished) {
         // The user's connection closes now, not after the drain.
         drop((client_rx, client_tx));
-        drain_receipts(&mut station_rx, &mut station_tx, receipts, None).await;
+        drain_receipts(&mut station_rx, station_tx.as_mut(), receipts, None).await;
     }
     (end, counts)
+}
+
+/// A writer's half and its error, if it ended with one.
+fn split_end(
+    end: Option<pipeline::WriterEnd>,
+) -> (Option<SendHalf<OwnedWriteHalf>>, Option<Error>) {
+    match end {
+        Some(end) => (Some(end.half), end.result.err()),
+        None => (None, None),
+    }
 }
 
 /// Reads the station's side until it closes (or [`RECEIPT_DRAIN`] passes), recording the
 /// receipts; the rest goes to `user` if there is one (and while it takes it), else nowhere.
 async fn drain_receipts(
     from: &mut RecvHalf<OwnedReadHalf>,
-    to: &mut SendHalf<OwnedWriteHalf>,
+    to: Option<&mut SendHalf<OwnedWriteHalf>>,
     receipts: &ReceiptWatch<'_>,
     mut user: Option<&mut SendHalf<OwnedWriteHalf>>,
 ) {
-    // Tell the station nothing more comes: its session ends and cancels a running burn.
-    let _ = to.shutdown().await;
+    // Tell the station nothing more comes: its session ends and cancels a running burn. (No
+    // half only if its writer panicked: dropping the half has closed it already.)
+    if let Some(to) = to {
+        let _ = to.shutdown().await;
+    }
     let drained = tokio::time::timeout(RECEIPT_DRAIN, async {
         loop {
             let plaintext = from.recv_bytes().await?;
@@ -144,35 +189,5 @@ async fn drain_receipts(
         Ok(Err(Error::WireIo(IoError::Closed))) => {}
         Ok(Err(e)) => tracing::info!(error = %e, "station side ended after the user left"),
         Ok(Ok(())) => {}
-    }
-}
-
-/// One direction: receive a block from `from` (opened with its session's context), send it
-/// to `to` (sealed with the other session's). At most one block is in flight: the next is
-/// read only once this one is written. A clean end of stream is passed on as a half-close.
-/// With `receipts`, each plaintext is shown to it first (station → user only).
-async fn pump(
-    from: &mut RecvHalf<OwnedReadHalf>,
-    to: &mut SendHalf<OwnedWriteHalf>,
-    count: &mut u64,
-    receipts: Option<&ReceiptWatch<'_>>,
-) -> Result<()> {
-    loop {
-        let plaintext = match from.recv_bytes().await {
-            Ok(plaintext) => plaintext,
-            Err(IoError::Closed) => {
-                to.shutdown().await?;
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(receipts) = receipts {
-            receipts.observe(&plaintext).await?;
-        }
-        // send_bytes refuses plaintext over MAX_MESSAGE_LEN, so the re-sealed block always
-        // fits the receiver's block bound; a side that stops reading fails it after
-        // SEND_TIMEOUT instead of pinning the relay.
-        to.send_bytes(&plaintext).await?;
-        *count += 1;
     }
 }

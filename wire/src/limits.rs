@@ -101,6 +101,25 @@ pub const fn max_line_len(max_block: usize) -> usize {
     max_block.div_ceil(3) * 4 + 2
 }
 
+/// Bytes a connection reads from its socket at a time once it carries bulk traffic: one
+/// `read()` takes a whole 64 KiB block's line (≈ 87 KB) and more, instead of the eleven 8 KiB
+/// reads it took before. Bounds the receive buffer of a busy connection direction to 128 KiB
+/// (on top of the decoder's line bound, [`max_line_len`]).
+pub const READ_CHUNK_LEN: usize = 128 * 1024;
+
+/// The receive buffer a connection starts with, and keeps while its reads stay small
+/// (handshakes, commands): 8 KiB per idle connection, so thousands of idle or
+/// unauthenticated connections cost megabytes, not hundreds of them. A read that fills it
+/// grows it to [`READ_CHUNK_LEN`] for the rest of the connection.
+pub const READ_CHUNK_IDLE_LEN: usize = 8 * 1024;
+
+/// Largest block buffer a connection keeps between blocks (each of: the line being sent, the
+/// sealed message before framing, the sealed block received), so a relay or a burn reuses its
+/// buffers for every block instead of allocating per block (a 64 KiB block's line is ≈ 87 KB).
+/// A buffer grown past this by a rarer large block is freed after that block: per connection
+/// direction at most 2 × 256 KiB stay allocated between blocks.
+pub const KEPT_BUFFER_LEN: usize = 256 * 1024;
+
 // --- burner farm (docs/protocol.md §5.10) -----------------------------------------------------
 
 /// Most stations one RESERVE may ask for (a job's copies spread over drives). Bounds the

@@ -21,6 +21,23 @@ pub trait Protection: Send {
     fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>>;
     /// Checks and decrypts one message from the peer.
     fn open(&mut self, sealed: &[u8]) -> Result<Vec<u8>>;
+
+    /// Seals `plaintext` and appends the sealed message to `out`, so a caller that reuses
+    /// `out` allocates nothing per message when the implementation can wrap in place. The
+    /// default calls [`seal`](Protection::seal) and copies; implementations that can write
+    /// into `out` directly (the Rust RFC 4121 fast path) override it. On error `out` may hold
+    /// a partial message: the session is over anyway.
+    fn seal_into(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        out.extend_from_slice(&self.seal(plaintext)?);
+        Ok(())
+    }
+
+    /// Opens `sealed` and appends the plaintext to `out`; the in-place counterpart of
+    /// [`open`](Protection::open), with the same default and the same error rule.
+    fn open_into(&mut self, sealed: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        out.extend_from_slice(&self.open(sealed)?);
+        Ok(())
+    }
 }
 
 impl<P: Protection + ?Sized> Protection for Box<P> {
@@ -29,6 +46,13 @@ impl<P: Protection + ?Sized> Protection for Box<P> {
     }
     fn open(&mut self, sealed: &[u8]) -> Result<Vec<u8>> {
         (**self).open(sealed)
+    }
+    // Forwarded, so a boxed context keeps its own in-place implementation.
+    fn seal_into(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        (**self).seal_into(plaintext, out)
+    }
+    fn open_into(&mut self, sealed: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        (**self).open_into(sealed, out)
     }
 }
 
@@ -41,6 +65,18 @@ pub fn seal_block<P: Protection + ?Sized>(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<()> {
+    seal_block_with(protection, plaintext, &mut Vec::new(), out)
+}
+
+/// [`seal_block`] with a caller-owned `scratch` buffer for the sealed message (cleared
+/// first), so a sender that keeps both buffers seals and frames a block without allocating.
+/// `scratch` holds at most one sealed message (≤ [`crate::limits::MAX_BLOCK_LEN`]).
+pub fn seal_block_with<P: Protection + ?Sized>(
+    protection: &mut P,
+    plaintext: &[u8],
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     if plaintext.len() > MAX_MESSAGE_LEN {
         return Err(Error::TooLarge {
             what: "message",
@@ -48,8 +84,9 @@ pub fn seal_block<P: Protection + ?Sized>(
             limit: MAX_MESSAGE_LEN as u64,
         });
     }
-    let sealed = protection.seal(plaintext)?;
-    encode_block_into(&sealed, out);
+    scratch.clear();
+    protection.seal_into(plaintext, scratch)?;
+    encode_block_into(scratch, out);
     Ok(())
 }
 
@@ -155,6 +192,45 @@ mod tests {
             open_message::<_, Reply>(&mut client, &sealed),
             Err(Error::Gss { .. })
         ));
+    }
+
+    #[test]
+    fn the_in_place_defaults_append_what_seal_and_open_return() -> Result<()> {
+        let (mut a, mut b) = testing::pair();
+        let (mut a2, b2) = testing::pair();
+        let mut sealed = b"kept".to_vec();
+        a.seal_into(b"hello", &mut sealed)?;
+        assert_eq!(&sealed[..4], b"kept");
+        assert_eq!(sealed[4..], a2.seal(b"hello")?);
+        let mut opened = b"kept".to_vec();
+        b.open_into(&sealed[4..], &mut opened)?;
+        assert_eq!(opened, b"kepthello");
+        // Through a box, as the daemons hold their contexts.
+        let mut boxed: Box<dyn Protection> = Box::new(b2);
+        let mut again = Vec::new();
+        boxed.open_into(&sealed[4..], &mut again)?;
+        assert_eq!(again, b"hello");
+        assert!(
+            boxed.open_into(&sealed[4..], &mut again).is_err(),
+            "a replay"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn seal_block_with_reuses_its_scratch_and_appends_lines() -> Result<()> {
+        let (mut a, mut b) = testing::pair();
+        let (mut scratch, mut out) = (b"stale".to_vec(), Vec::new());
+        seal_block_with(&mut a, b"one", &mut scratch, &mut out)?;
+        seal_block_with(&mut a, b"two", &mut scratch, &mut out)?;
+        let mut dec = BlockDecoder::new();
+        let mut input = out.as_slice();
+        for expected in [&b"one"[..], b"two"] {
+            let block = dec.decode(&mut input)?.unwrap_or_default();
+            assert_eq!(b.open(&block)?, expected);
+        }
+        assert!(input.is_empty());
+        Ok(())
     }
 
     #[test]

@@ -18,5 +18,6 @@ mod hostile;
 mod limits;
 mod policy;
 mod push;
+mod relay;
 mod robustness;
 mod teardown;

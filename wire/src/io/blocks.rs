@@ -11,11 +11,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::IoError;
 use crate::block::{encode_block_into, BlockDecoder};
-use crate::limits::SEND_TIMEOUT;
+use crate::limits::{KEPT_BUFFER_LEN, READ_CHUNK_IDLE_LEN, READ_CHUNK_LEN, SEND_TIMEOUT};
 
-/// Bytes read from the socket at a time. Together with the decoder's line bound this is the
-/// per-connection receive memory: 8 KiB idle, at most 8 KiB + `max_line_len(max_block)` busy.
-pub const READ_CHUNK: usize = 8 * 1024;
+/// Largest number of bytes read from the socket at a time ([`READ_CHUNK_LEN`]). Together with
+/// the decoder's line bound this is the per-connection receive memory:
+/// [`READ_CHUNK_IDLE_LEN`] idle, at most `READ_CHUNK + max_line_len(max_block)` busy.
+pub const READ_CHUNK: usize = READ_CHUNK_LEN;
 
 /// A byte stream that comes apart into a read half and a write half usable from two tasks.
 ///
@@ -61,25 +62,36 @@ impl RecvBuf {
     fn new(max_block: usize) -> Self {
         RecvBuf {
             decoder: BlockDecoder::with_max_block(max_block),
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            buf: vec![0; READ_CHUNK_IDLE_LEN].into_boxed_slice(),
             start: 0,
             end: 0,
         }
     }
 
-    /// See [`BlockStream::read_block`].
-    async fn read_block<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> Result<Vec<u8>, IoError> {
+    /// See [`BlockStream::read_block_into`].
+    async fn read_block_into<R: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut R,
+        block: &mut Vec<u8>,
+    ) -> Result<(), IoError> {
         loop {
             if self.start < self.end {
                 let mut input = &self.buf[self.start..self.end];
                 let before = input.len();
-                let block = self.decoder.decode(&mut input)?;
+                let complete = self.decoder.decode_into(&mut input, block)?;
                 self.start += before - input.len();
-                if let Some(block) = block {
-                    return Ok(block);
+                if complete {
+                    return Ok(());
                 }
             }
             // Everything read so far is consumed, so the buffer may be refilled from the start.
+            // A connection whose last read filled the small buffer carries bulk data: from now
+            // on it reads up to READ_CHUNK_LEN at a time.
+            if self.end == self.buf.len() && self.buf.len() < READ_CHUNK_LEN {
+                self.buf = vec![0; READ_CHUNK_LEN].into_boxed_slice();
+                self.start = 0;
+                self.end = 0;
+            }
             // The cursor moves only after the read returns: a cancelled read leaves it as it
             // was, so the next call never decodes old bytes again.
             let n = io.read(&mut self.buf).await?;
@@ -106,6 +118,8 @@ impl RecvBuf {
 #[derive(Default)]
 pub(super) struct SendBuf {
     out: Vec<u8>,
+    /// Scratch for the sealed message before it is framed (a session's sends only).
+    sealed: Vec<u8>,
 }
 
 impl SendBuf {
@@ -113,6 +127,12 @@ impl SendBuf {
     pub(super) fn line(&mut self) -> &mut Vec<u8> {
         self.out.clear();
         &mut self.out
+    }
+
+    /// The emptied line buffer and the scratch buffer for the sealed message.
+    pub(super) fn line_and_scratch(&mut self) -> (&mut Vec<u8>, &mut Vec<u8>) {
+        self.out.clear();
+        (&mut self.out, &mut self.sealed)
     }
 
     /// Writes the line within [`SEND_TIMEOUT`]: the one place every block of every
@@ -127,9 +147,13 @@ impl SendBuf {
             Ok(written) => written?,
             Err(_) => return Err(IoError::SendTimeout(SEND_TIMEOUT)),
         }
-        // Do not keep a large block's buffer around on an idle connection.
-        if self.out.capacity() > READ_CHUNK {
+        // Keep the buffer for the next block (no allocation per block), but not one grown
+        // past the bound by a rare large block.
+        if self.out.capacity() > KEPT_BUFFER_LEN {
             self.out = Vec::new();
+        }
+        if self.sealed.capacity() > KEPT_BUFFER_LEN {
+            self.sealed = Vec::new();
         }
         Ok(())
     }
@@ -172,7 +196,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> BlockStream<S> {
     /// Cancel-safe: if the future is dropped (e.g. it lost a `select!` against a timer), no
     /// byte is lost or read twice, and the next call continues where this one stopped.
     pub async fn read_block(&mut self) -> Result<Vec<u8>, IoError> {
-        self.recv.read_block(&mut self.io).await
+        let mut block = Vec::new();
+        self.recv.read_block_into(&mut self.io, &mut block).await?;
+        Ok(block)
+    }
+
+    /// Reads the next block into `block` (cleared first), so a reader that reuses one buffer
+    /// allocates nothing per block. Cancel-safe like [`read_block`](Self::read_block); `block`
+    /// is only written once a whole line has arrived.
+    pub async fn read_block_into(&mut self, block: &mut Vec<u8>) -> Result<(), IoError> {
+        self.recv.read_block_into(&mut self.io, block).await
     }
 
     /// Writes `payload` as one block line within [`SEND_TIMEOUT`]. Not cancel-safe: a dropped
@@ -225,7 +258,14 @@ pub struct BlockReader<R> {
 impl<R: AsyncRead + Unpin> BlockReader<R> {
     /// Reads the next block; cancel-safe, exactly like [`BlockStream::read_block`].
     pub async fn read_block(&mut self) -> Result<Vec<u8>, IoError> {
-        self.recv.read_block(&mut self.io).await
+        let mut block = Vec::new();
+        self.recv.read_block_into(&mut self.io, &mut block).await?;
+        Ok(block)
+    }
+
+    /// Reads the next block into `block`, like [`BlockStream::read_block_into`].
+    pub async fn read_block_into(&mut self, block: &mut Vec<u8>) -> Result<(), IoError> {
+        self.recv.read_block_into(&mut self.io, block).await
     }
 
     /// The underlying read half.
@@ -307,6 +347,32 @@ mod tests {
             blocks.read_block().await,
             Err(IoError::Codec(Error::UnterminatedBlock { buffered: 2 }))
         ));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_busy_connection_reads_in_large_chunks() -> Result<(), IoError> {
+        let (a, mut b) = tokio::io::duplex(4 * READ_CHUNK_LEN);
+        let mut blocks = BlockStream::new(a, MAX_BLOCK_LEN);
+        b.write_all(b"AQI=\n").await?;
+        assert_eq!(blocks.read_block().await?, vec![1, 2]);
+        assert_eq!(
+            blocks.recv.buf.len(),
+            READ_CHUNK_IDLE_LEN,
+            "small reads stay small"
+        );
+        let mut stream = Vec::new();
+        let payloads: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 65_536 + usize::from(i)]).collect();
+        for payload in &payloads {
+            encode_block_into(payload, &mut stream);
+        }
+        b.write_all(&stream).await?;
+        let mut block = Vec::new();
+        for payload in &payloads {
+            blocks.read_block_into(&mut block).await?;
+            assert_eq!(&block, payload);
+        }
+        assert_eq!(blocks.recv.buf.len(), READ_CHUNK_LEN);
         Ok(())
     }
 

@@ -22,8 +22,8 @@ use super::blocks::SendBuf;
 use super::{BlockReader, BlockStream, BlockWriter, IntoSplit, IoError};
 use crate::datastream::{Decode, Encode};
 use crate::gss::{Established, Principal};
-use crate::limits::MAX_BLOCK_LEN;
-use crate::protection::{open_message, seal_block, seal_message, Protection};
+use crate::limits::{KEPT_BUFFER_LEN, MAX_BLOCK_LEN};
+use crate::protection::{open_message, seal_block_with, seal_message, Protection};
 
 /// An authenticated connection: every block is sealed with the session's [`Protection`].
 ///
@@ -32,12 +32,18 @@ use crate::protection::{open_message, seal_block, seal_message, Protection};
 pub struct Session<S, P = Established> {
     blocks: BlockStream<S>,
     protection: P,
+    /// The last sealed block received, kept for the next (see [`recv_bytes_into`](Self::recv_bytes_into)).
+    sealed: Vec<u8>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin, P: Protection> Session<S, P> {
     pub(super) fn new(mut blocks: BlockStream<S>, protection: P) -> Self {
         blocks.set_max_block(MAX_BLOCK_LEN);
-        Session { blocks, protection }
+        Session {
+            blocks,
+            protection,
+            sealed: Vec::new(),
+        }
     }
 
     /// Seals and sends one TQDataStream message.
@@ -57,14 +63,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin, P: Protection> Session<S, P> {
     /// Seals and sends raw bytes (a service's own protocol in pass-through).
     pub async fn send_bytes(&mut self, plaintext: &[u8]) -> Result<(), IoError> {
         let (io, send) = self.blocks.send_parts();
-        seal_block(&mut self.protection, plaintext, send.line())?;
+        let (line, scratch) = send.line_and_scratch();
+        seal_block_with(&mut self.protection, plaintext, scratch, line)?;
         send.write(io).await
     }
 
     /// Receives and opens one block. Cancel-safe, like [`recv`](Session::recv).
     pub async fn recv_bytes(&mut self) -> Result<Vec<u8>, IoError> {
-        let block = self.blocks.read_block().await?;
-        Ok(self.protection.open(&block)?)
+        let mut plaintext = Vec::new();
+        self.recv_bytes_into(&mut plaintext).await?;
+        Ok(plaintext)
+    }
+
+    /// Receives and opens one block into `plaintext` (cleared first): with a reused
+    /// `plaintext` nothing is allocated per block. Cancel-safe like [`recv`](Session::recv):
+    /// `plaintext` is only touched once a whole block has arrived.
+    pub async fn recv_bytes_into(&mut self, plaintext: &mut Vec<u8>) -> Result<(), IoError> {
+        self.blocks.read_block_into(&mut self.sealed).await?;
+        open_block_into(&mut self.protection, &mut self.sealed, plaintext)
     }
 
     /// The session's protection (for a GSSAPI session: the peer and the time left).
@@ -85,6 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, P: Protection> Session<S, P> {
             RecvHalf {
                 blocks: reader,
                 protection: Arc::clone(&protection),
+                sealed: self.sealed,
             },
             SendHalf {
                 blocks: writer,
@@ -116,6 +133,21 @@ impl<S> Session<S, Established> {
     }
 }
 
+/// Opens the sealed block in `sealed` into `plaintext` (cleared first), then frees `sealed`'s
+/// buffer if a rare large block grew it past [`KEPT_BUFFER_LEN`].
+fn open_block_into<P: Protection + ?Sized>(
+    protection: &mut P,
+    sealed: &mut Vec<u8>,
+    plaintext: &mut Vec<u8>,
+) -> Result<(), IoError> {
+    plaintext.clear();
+    let opened = protection.open_into(sealed, plaintext);
+    if sealed.capacity() > KEPT_BUFFER_LEN {
+        *sealed = Vec::new();
+    }
+    Ok(opened?)
+}
+
 /// Locks a split session's context for one seal or open.
 fn lock<P>(protection: &Mutex<P>) -> Result<MutexGuard<'_, P>, IoError> {
     protection.lock().map_err(|_| IoError::Poisoned)
@@ -125,6 +157,8 @@ fn lock<P>(protection: &Mutex<P>) -> Result<MutexGuard<'_, P>, IoError> {
 pub struct RecvHalf<R, P = Established> {
     blocks: BlockReader<R>,
     protection: Arc<Mutex<P>>,
+    /// The last sealed block received, kept for the next.
+    sealed: Vec<u8>,
 }
 
 impl<R: AsyncRead + Unpin, P: Protection> RecvHalf<R, P> {
@@ -136,9 +170,16 @@ impl<R: AsyncRead + Unpin, P: Protection> RecvHalf<R, P> {
 
     /// Receives and opens one block; cancel-safe like [`Session::recv_bytes`].
     pub async fn recv_bytes(&mut self) -> Result<Vec<u8>, IoError> {
-        let block = self.blocks.read_block().await?;
-        let plaintext = lock(&self.protection)?.open(&block)?;
+        let mut plaintext = Vec::new();
+        self.recv_bytes_into(&mut plaintext).await?;
         Ok(plaintext)
+    }
+
+    /// Receives and opens one block into `plaintext` (cleared first); cancel-safe like
+    /// [`Session::recv_bytes_into`]. The shared context is locked only for the open itself.
+    pub async fn recv_bytes_into(&mut self, plaintext: &mut Vec<u8>) -> Result<(), IoError> {
+        self.blocks.read_block_into(&mut self.sealed).await?;
+        open_block_into(&mut *lock(&self.protection)?, &mut self.sealed, plaintext)
     }
 }
 
@@ -160,7 +201,8 @@ impl<W: AsyncWrite + Unpin, P: Protection> SendHalf<W, P> {
     /// [`crate::limits::MAX_MESSAGE_LEN`], so the block fits the receiver's bound.
     pub async fn send_bytes(&mut self, plaintext: &[u8]) -> Result<(), IoError> {
         let (io, send) = self.blocks.send_parts();
-        seal_block(&mut *lock(&self.protection)?, plaintext, send.line())?;
+        let (line, scratch) = send.line_and_scratch();
+        seal_block_with(&mut *lock(&self.protection)?, plaintext, scratch, line)?;
         send.write(io).await
     }
 
@@ -205,6 +247,50 @@ mod tests {
         assert_eq!(client.recv::<Reply>().await?, Reply::Ok);
         assert_eq!(client.recv_bytes().await?, vec![7u8; 100_000]);
         drop(sender.await);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn reused_buffers_carry_blocks_of_every_size_in_order() -> Result<(), IoError> {
+        let (master, mut client) = test_sessions();
+        let (mut rx, mut tx) = master.into_split();
+        let sizes = [
+            0usize,
+            1,
+            3,
+            70_000,
+            2,
+            65_536,
+            1_000,
+            MAX_BLOCK_LEN - 1024,
+            5,
+        ];
+        let sending = tokio::spawn(async move {
+            for (i, size) in sizes.iter().enumerate() {
+                let payload = vec![i as u8; *size];
+                client.send_bytes(&payload).await?;
+                assert_eq!(
+                    client.recv_bytes().await?,
+                    payload,
+                    "block {i} echoed intact"
+                );
+            }
+            Ok::<_, IoError>(())
+        });
+        let echo = tokio::spawn(async move {
+            let mut plaintext = b"stale".to_vec();
+            for _ in sizes {
+                rx.recv_bytes_into(&mut plaintext).await?;
+                tx.send_bytes(&plaintext).await?;
+            }
+            Ok::<_, IoError>(rx)
+        });
+        sending.await.map_err(|e| IoError::Io(e.into()))??;
+        let rx = echo.await.map_err(|e| IoError::Io(e.into()))??;
+        assert!(
+            rx.sealed.capacity() <= KEPT_BUFFER_LEN,
+            "a huge block's buffer is not kept"
+        );
         Ok(())
     }
 
