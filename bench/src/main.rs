@@ -12,6 +12,7 @@ mod burn;
 mod farm;
 mod job;
 mod lab;
+mod push;
 mod sessions;
 mod ssh;
 mod throughput;
@@ -28,8 +29,8 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub struct Args {
     /// Which benchmarks: a (relay throughput), b (sessions per second), c (idle-session
     /// memory), d (burn + verify), e (queue hand-over), f (LIST with busy sessions), g (a
-    /// multi-copy job over several drives), comma-separated.
-    #[arg(long, default_value = "a,b,c,d,e,f,g", value_delimiter = ',')]
+    /// multi-copy job over several drives), h (image push to two stations), comma-separated.
+    #[arg(long, default_value = "a,b,c,d,e,f,g,h", value_delimiter = ',')]
     only: Vec<String>,
     /// (a) MiB sent through the relay, in 64 KiB messages.
     #[arg(long, default_value_t = 512)]
@@ -72,6 +73,9 @@ pub struct Args {
     job_mib: u64,
     #[arg(long, default_value_t = 16)]
     job_speed: u32,
+    /// (h) Size of the image pushed to two stations, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    push_mib: u64,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -163,6 +167,9 @@ async fn run(args: &Args) -> Result<Vec<Figure>, Error> {
             speed: args.job_speed,
         };
         figures.extend(job::run(&realm, spec).await?);
+    }
+    if wants("h") {
+        figures.push(push::run(&realm, args.push_mib).await?);
     }
     Ok(figures)
 }

@@ -92,7 +92,7 @@ fn start_sshd(dir: &Path) -> Result<(Sshd, [u16; 2]), Error> {
          AuthorizedKeysFile {d}/authorized_keys\nUsePAM no\nStrictModes no\n\
          PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
          PermitRootLogin prohibit-password\nAllowTcpForwarding yes\nCiphers {CIPHER}\n\
-         Compression no\nPrintMotd no\nLogLevel ERROR\n",
+         Compression no\nPrintMotd no\nLogLevel ERROR\nSubsystem sftp internal-sftp\n",
         ports[0], ports[1]
     );
     std::fs::write(dir.join("sshd_config"), config)?;
@@ -123,24 +123,68 @@ fn start_sshd(dir: &Path) -> Result<(Sshd, [u16; 2]), Error> {
     Ok((sshd, ports))
 }
 
+/// The bench's own OpenSSH: sshd on two loopback ports and a client config that reaches it
+/// with a throwaway key. Everything lives in a temporary directory; sshd dies on drop.
+pub struct SshLab {
+    dir: tempfile::TempDir,
+    _sshd: Sshd,
+    /// `[jump, target]`: two ports of the same sshd.
+    ports: [u16; 2],
+}
+
+impl SshLab {
+    pub fn start() -> Result<SshLab, Error> {
+        let dir = tempfile::tempdir()?;
+        let (sshd, ports) = start_sshd(dir.path())?;
+        let user = current_user()?;
+        let d = dir.path().display();
+        // In a config file, not options: ssh passes `-F` on to the jump connection, but not -o.
+        let client_config = format!(
+            "Host *\n  User {user}\n  IdentityFile {d}/id_ed25519\n  \
+             IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile {d}/known_hosts\n  \
+             Ciphers {CIPHER}\n  Compression no\n  BatchMode yes\n  LogLevel ERROR\n"
+        );
+        std::fs::write(dir.path().join("ssh_config"), client_config)?;
+        Ok(SshLab {
+            dir,
+            _sshd: sshd,
+            ports,
+        })
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("ssh_config")
+    }
+
+    /// `scp FILE` into `remote_dir` on this sshd (a "host" of its own: the second port), as a
+    /// child process to wait for.
+    pub fn scp(&self, file: &Path, remote_dir: &Path) -> Result<Child, Error> {
+        Command::new("scp")
+            .arg("-q")
+            .arg("-F")
+            .arg(self.config())
+            .args(["-P", &self.ports[1].to_string()])
+            .arg(file)
+            .arg(format!("127.0.0.1:{}/", remote_dir.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                format!("scp: {e} (scripts/install-deps.sh installs openssh-client)").into()
+            })
+    }
+}
+
 /// Moves `total` bytes through `ssh -J` into `cat > /dev/null` on the target, in chunks of
 /// `chunk` bytes; MiB/s from the moment the target is ready to the moment ssh exits.
 /// Blocking (processes and pipes): run it off the async runtime.
 pub fn jump_host_rate(total: u64, chunk: usize) -> Result<f64, Error> {
-    let dir = tempfile::tempdir()?;
-    let (_sshd, [jump, target]) = start_sshd(dir.path())?;
-    let user = current_user()?;
-    let d = dir.path().display();
-    // In a config file, not options: ssh passes `-F` on to the jump connection, but not -o.
-    let client_config = format!(
-        "Host *\n  User {user}\n  IdentityFile {d}/id_ed25519\n  \
-         IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile {d}/known_hosts\n  \
-         Ciphers {CIPHER}\n  Compression no\n  BatchMode yes\n  LogLevel ERROR\n"
-    );
-    std::fs::write(dir.path().join("ssh_config"), client_config)?;
+    let lab = SshLab::start()?;
+    let [jump, target] = lab.ports;
     let mut ssh = Command::new("ssh")
         .arg("-F")
-        .arg(dir.path().join("ssh_config"))
+        .arg(lab.config())
         .args([
             "-J",
             &format!("127.0.0.1:{jump}"),

@@ -3,7 +3,8 @@
 //! only that every figure was produced and no session failed — never a speed (figures are for
 //! `docs/benchmarks.md`, not for tests). (a) includes its `ssh -J` baseline with 1 MiB. The
 //! farm benchmarks run at their smallest: (e) three users waiting for two stations, (f) three
-//! busy sessions, (g) a two-copy job of a 1 MiB image on two file drives.
+//! busy sessions, (g) a two-copy job of a 1 MiB image on two file drives, (h) a push of a 1 MiB image to two
+//! stations (the bench checks both catalogs have it) and its `scp` baseline.
 
 use std::process::Command;
 
@@ -12,7 +13,7 @@ fn every_benchmark_runs_against_the_current_daemons() {
     let out = Command::new(env!("CARGO_BIN_EXE_burnstand-bench"))
         .args([
             "--only",
-            "a,b,d,e,f,g",
+            "a,b,d,e,f,g,h",
             "--relay-mib",
             "1",
             "--session-secs",
@@ -36,6 +37,8 @@ fn every_benchmark_runs_against_the_current_daemons() {
             "--job-drives",
             "2",
             "--job-mib",
+            "1",
+            "--push-mib",
             "1",
             "--json",
         ])
@@ -61,7 +64,7 @@ fn every_benchmark_runs_against_the_current_daemons() {
             .any(|w| w.contains(" 0 not to the head of the queue")),
         "{figures:?}"
     );
-    for bench in ["a", "b", "d", "e", "f", "g"] {
+    for bench in ["a", "b", "d", "e", "f", "g", "h"] {
         assert!(
             !of(bench).is_empty(),
             "no figure ({bench}): {figures:?}\n{stderr}"
