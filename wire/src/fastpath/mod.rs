@@ -425,4 +425,13 @@ impl Protection for FastContext {
         self.unwrap_into(sealed, &mut out)?;
         Ok(out)
     }
+
+    // Straight into the caller's buffer: no intermediate Vec per message on the hot path.
+    fn seal_into(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.wrap_into(plaintext, out)
+    }
+
+    fn open_into(&mut self, sealed: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.unwrap_into(sealed, out)
+    }
 }

@@ -129,3 +129,18 @@ fn protection_seal_and_open_are_wrap_and_unwrap() {
         Err(Error::ReplayedToken { .. })
     ));
 }
+
+#[test]
+fn the_in_place_seam_appends_to_what_the_buffer_holds() {
+    let (mut init, mut acc) = pair(Enctype::Aes256CtsHmacSha1_96);
+    let mut line = b"kept".to_vec();
+    init.seal_into(b"into the buffer", &mut line).unwrap();
+    assert_eq!(&line[..4], b"kept");
+    let mut plain = b"before:".to_vec();
+    acc.open_into(&line[4..], &mut plain).unwrap();
+    assert_eq!(plain, b"before:into the buffer");
+    // A refused token appends nothing.
+    let mut after = b"x".to_vec();
+    assert!(acc.open_into(&line[4..], &mut after).is_err());
+    assert_eq!(after, b"x");
+}
