@@ -95,8 +95,9 @@ impl Sidecar {
             .pushed_at
             .as_deref()
             .ok_or("an owner without pushed_at; image not offered")?;
-        let since = humantime::parse_rfc3339(at)
-            .map_err(|e| format!("pushed_at {at:?} is not an RFC 3339 time ({e}); image not offered"))?;
+        let since = humantime::parse_rfc3339(at).map_err(|e| {
+            format!("pushed_at {at:?} is not an RFC 3339 time ({e}); image not offered")
+        })?;
         Ok(Some(Owner {
             user: user.clone(),
             since,

@@ -74,10 +74,7 @@ pub struct PushSection {
     pub user_quota_bytes: u64,
     /// How long a user's pushed image stays in the catalog (humantime: `"7d"`, `"12h"`),
     /// counted from its `pushed_at`; then a catalog refresh removes it (`image.expired`).
-    #[serde(
-        default = "default_user_image_lifetime",
-        deserialize_with = "duration"
-    )]
+    #[serde(default = "default_user_image_lifetime", deserialize_with = "duration")]
     pub user_image_lifetime: Duration,
     /// How long a partial file may go unwritten before a catalog refresh removes it
     /// (`image.partial.removed`); a push given up leaks no disk.
@@ -382,7 +379,10 @@ async fn clash(station: &Station, open: &PushOpen) -> Clash {
                 image.id
             ));
         }
-        let theirs = published.owner.as_ref().is_some_and(|o| o.user == open.user);
+        let theirs = published
+            .owner
+            .as_ref()
+            .is_some_and(|o| o.user == open.user);
         if !open.admin && !theirs {
             return Clash::Refused(format!(
                 "the image with id {:?} is not one you pushed; you may replace only your own \

@@ -68,7 +68,8 @@ fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 
 /// The refusal of a push that would take the user over their quota, if it would.
 pub(super) fn refusal(used: u64, size: u64, quota: u64) -> Option<String> {
-    if used.saturating_add(size) <= quota {
+    // Past u64: over any quota.
+    if used.checked_add(size).is_some_and(|total| total <= quota) {
         return None;
     }
     Some(format!(
@@ -85,7 +86,10 @@ mod tests {
     #[test]
     fn owner_files_name_their_size() {
         let sha = "ab".repeat(32);
-        assert_eq!(owner_file_size(&format!(".push-{sha}-4096.owner")), Some(4096));
+        assert_eq!(
+            owner_file_size(&format!(".push-{sha}-4096.owner")),
+            Some(4096)
+        );
         assert_eq!(owner_file_size(&format!(".push-{sha}-4096.partial")), None);
         assert_eq!(owner_file_size(".push-x.owner"), None);
     }

@@ -297,7 +297,10 @@ mod tests {
         assert_eq!(std::fs::read(dir.path().join("x.iso")).unwrap(), bytes);
         let sidecar = std::fs::read_to_string(sidecar_path(dir.path(), "x.iso")).unwrap();
         assert!(sidecar.contains("restricted = false"), "{sidecar}");
-        assert!(sidecar.contains("pushed_at = \"1970-01-01T00:00:00Z\""), "{sidecar}");
+        assert!(
+            sidecar.contains("pushed_at = \"1970-01-01T00:00:00Z\""),
+            "{sidecar}"
+        );
         // Serialized, so a name cannot add fields of its own.
         let parsed: toml::Table = toml::from_str(&sidecar).unwrap();
         assert_eq!(parsed["owner"].as_str(), Some(by.by.as_str()));
