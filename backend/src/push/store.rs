@@ -311,6 +311,49 @@ mod tests {
     }
 
     #[test]
+    fn a_replace_unpublishes_the_old_image_before_its_bytes_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = image(b"new bytes");
+        let by = Provenance {
+            by: "dave@EXAMPLE.ORG".into(),
+            at: SystemTime::now(),
+            owned: false,
+        };
+        let write = |image: &PushImage| {
+            let path = partial_path(dir.path(), image);
+            let mut partial = Partial::open(&path, image.size).unwrap();
+            partial.append(b"new bytes").unwrap();
+            partial
+        };
+        // The old image's file cannot be replaced (a directory stands in for any failure
+        // between the two steps): the old sidecar is gone already, so nothing describes
+        // bytes it was not written for.
+        std::fs::create_dir(dir.path().join("x.iso")).unwrap();
+        std::fs::write(dir.path().join("x.iso/keep"), b"").unwrap();
+        std::fs::write(sidecar_path(dir.path(), "x.iso"), "name = \"Old\"\n").unwrap();
+        assert!(publish(dir.path(), write(&image), &image, &by).is_err());
+        assert!(!sidecar_path(dir.path(), "x.iso").exists());
+
+        // A replace that goes through: the new bytes with the new sidecar only.
+        std::fs::remove_dir_all(dir.path().join("x.iso")).unwrap();
+        std::fs::remove_file(partial_path(dir.path(), &image)).unwrap();
+        std::fs::write(dir.path().join("x.iso"), b"old").unwrap();
+        std::fs::write(sidecar_path(dir.path(), "x.iso"), "name = \"Old\"\n").unwrap();
+        publish(dir.path(), write(&image), &image, &by).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("x.iso")).unwrap(),
+            b"new bytes"
+        );
+        let sidecar = std::fs::read_to_string(sidecar_path(dir.path(), "x.iso")).unwrap();
+        let parsed: toml::Table = toml::from_str(&sidecar).unwrap();
+        assert_eq!(parsed["name"].as_str(), Some(image.name.as_str()));
+        assert!(
+            !sidecar.contains("owner"),
+            "an admin's push has no owner: {sidecar}"
+        );
+    }
+
+    #[test]
     fn a_partial_longer_than_the_image_starts_over_and_claims_are_exclusive() {
         let dir = tempfile::tempdir().unwrap();
         let image = image(b"abc");
