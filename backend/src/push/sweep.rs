@@ -145,7 +145,10 @@ fn abandoned(
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue;
         };
-        let modified = meta.modified()?;
+        // An owner file is as old as its partial's last write (it is written once, at the
+        // push's start): it goes when its partial goes, or alone when that is gone.
+        let written = std::fs::symlink_metadata(&partial).unwrap_or_else(|_| meta.clone());
+        let modified = written.modified()?;
         let old = now
             .duration_since(modified)
             .is_ok_and(|age| age >= lifetime);
@@ -176,6 +179,9 @@ mod tests {
         let stale = write(".push-aa-3.partial", Some(old));
         let stale_owner = write(".push-aa-3.owner", Some(old));
         write(".push-bb-3.partial", None);
+        // A push started long ago, resumed lately: its owner file stays with its partial.
+        write(".push-bb-3.owner", Some(old));
+        let orphan_owner = write(".push-dd-3.owner", Some(old));
         write("image.iso", Some(old));
         write(".hidden.partial", Some(old));
         let held = write(".push-cc-3.partial", Some(old));
@@ -186,6 +192,6 @@ mod tests {
             .into_iter()
             .map(|(p, _, _)| p)
             .collect();
-        assert_eq!(found, [stale_owner, stale]);
+        assert_eq!(found, [stale_owner, stale, orphan_owner]);
     }
 }
