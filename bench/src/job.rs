@@ -88,10 +88,7 @@ impl User<'_> {
         // With one drive the client burns the copies in one BURN on one station and prints
         // that burn's receipt (`copies[].passed`, `station_id`); with more, the job report
         // (`copies[].result`, `drives[].copies`).
-        let all = report["copies"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let all = report["copies"].as_array().map(Vec::as_slice).unwrap_or(&[]);
         let verified = all
             .iter()
             .filter(|c| c["result"] == "verified" || c["passed"] == true)
