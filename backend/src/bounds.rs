@@ -154,6 +154,7 @@ mod tests {
             },
             restricted: true,
             key,
+            owner: None,
         };
         let outcome = CopyOutcome {
             copy: u32::MAX,

@@ -12,6 +12,17 @@
 //! restricted = true               # default true: burn, never read back
 //! ```
 //!
+//! A pushed image's sidecar (written by the station, `crate::push`) also says who pushed it
+//! and when; a user's push names its `owner`, which makes it a user image: counted in that
+//! user's quota and removed after `[push] user_image_lifetime`. Users write sidecars only
+//! through a push, which serializes them, so no user can set these fields themselves.
+//!
+//! ```toml
+//! pushed_by = "alice@CAMPUS.EDU"
+//! pushed_at = "2026-11-29T22:50:00Z"
+//! owner = "alice@CAMPUS.EDU"      # only on a user's push
+//! ```
+//!
 //! Digests (SHA-256 and MD5) are computed once per file version and kept in a cache file in
 //! the state directory, keyed by file name and [`FileKey`]; a changed file (size, mtime, ctime,
 //! inode) is hashed again on the next refresh. Every refresh re-reads the directory, so a
@@ -27,7 +38,7 @@ use burnstand_wire::burner::{Md5, Sha256, MAX_IMAGE_ID_LEN};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StationError};
-use crate::image::{compute_digests, Digests, FileKey, Image, MAX_IMAGE_NAME_LEN};
+use crate::image::{compute_digests, Digests, FileKey, Image, Owner, MAX_IMAGE_NAME_LEN};
 
 /// What marks a sidecar.
 pub const SIDECAR_SUFFIX: &str = ".toml";
@@ -61,6 +72,37 @@ struct Sidecar {
     id: Option<String>,
     #[serde(default = "default_restricted")]
     restricted: bool,
+    /// Who pushed it (provenance; not used for decisions).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pushed_by: Option<String>,
+    /// When it was pushed, RFC 3339.
+    #[serde(default)]
+    pushed_at: Option<String>,
+    /// The user who owns a user's push; requires `pushed_at`.
+    #[serde(default)]
+    owner: Option<String>,
+}
+
+impl Sidecar {
+    /// The owner of a user's push; an owner without a valid `pushed_at` is an error (an
+    /// image that could never expire).
+    fn owner(&self) -> std::result::Result<Option<Owner>, String> {
+        let Some(user) = &self.owner else {
+            return Ok(None);
+        };
+        let at = self
+            .pushed_at
+            .as_deref()
+            .ok_or("an owner without pushed_at; image not offered")?;
+        let since = humantime::parse_rfc3339(at).map_err(|e| {
+            format!("pushed_at {at:?} is not an RFC 3339 time ({e}); image not offered")
+        })?;
+        Ok(Some(Owner {
+            user: user.clone(),
+            since,
+        }))
+    }
 }
 
 fn default_restricted() -> bool {
@@ -337,6 +379,13 @@ fn scan(
             );
             continue;
         }
+        let owner = match sidecar.owner() {
+            Ok(owner) => owner,
+            Err(e) => {
+                tracing::warn!(sidecar = %sidecar_name, error = %e, "invalid sidecar; image skipped");
+                continue;
+            }
+        };
         let id = sidecar.id.clone().unwrap_or_else(|| file_name.clone());
         if let Err(e) = check_id(&id) {
             tracing::warn!(sidecar = %sidecar_name, error = %e, "invalid image id; image skipped");
@@ -390,6 +439,7 @@ fn scan(
             digests,
             restricted: sidecar.restricted,
             key,
+            owner,
         });
     }
 

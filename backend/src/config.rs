@@ -374,6 +374,27 @@ policy = "/etc/burnstand/policy.toml"
         let c = with("users = true\nmax_image_size = 1024").unwrap();
         assert!(c.push.users);
         assert_eq!(c.push.max_image_size, 1024);
+        assert_eq!(
+            c.push.user_quota_bytes,
+            crate::push::DEFAULT_USER_QUOTA_BYTES
+        );
+        assert_eq!(
+            c.push.user_image_lifetime,
+            crate::push::DEFAULT_USER_IMAGE_LIFETIME
+        );
+        assert_eq!(
+            c.push.partial_lifetime,
+            crate::push::DEFAULT_PARTIAL_LIFETIME
+        );
+        let c = with(
+            "user_quota_bytes = 10\nuser_image_lifetime = \"2h 30m\"\npartial_lifetime = \"90s\"",
+        )
+        .unwrap();
+        assert_eq!(c.push.user_quota_bytes, 10);
+        assert_eq!(c.push.user_image_lifetime, Duration::from_secs(9000));
+        assert_eq!(c.push.partial_lifetime, Duration::from_secs(90));
+        let err = with("partial_lifetime = \"soon\"").unwrap_err();
+        assert!(err.to_string().contains("not a duration"), "{err}");
         assert!(with("quota = 5").is_err(), "unknown keys are errors");
     }
 

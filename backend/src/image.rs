@@ -99,6 +99,19 @@ pub struct Image {
     pub restricted: bool,
     /// The file version the digests belong to.
     pub key: FileKey,
+    /// The user whose push published it (`owner` in the sidecar): counted in their
+    /// `[push] user_quota_bytes`, removed after `[push] user_image_lifetime`. `None` for
+    /// images of the lab staff (copied in, or pushed by an admin).
+    pub owner: Option<Owner>,
+}
+
+/// Whose pushed image this is, and since when (`docs/station.md` "[push]").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The user's principal, display form (as the master vouched for it).
+    pub user: String,
+    /// When the push published it (the sidecar's `pushed_at`).
+    pub since: std::time::SystemTime,
 }
 
 impl Image {

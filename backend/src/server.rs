@@ -66,7 +66,7 @@ pub async fn prepare(config: Config) -> Result<Arc<Station>> {
     if let Err(e) = station.drive().check_usable() {
         tracing::warn!("the drive is not usable now, sessions are refused until it is: {e}");
     }
-    let images = station.catalog().refresh().await?;
+    let images = crate::push::refresh_catalog(&station).await?;
     tracing::info!(
         images = images.len(),
         hashed = station.catalog().digests_computed(),

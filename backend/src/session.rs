@@ -304,7 +304,7 @@ impl Session {
     }
 
     async fn capabilities(&mut self) -> Event {
-        let images = match self.station.catalog().refresh().await {
+        let images = match crate::push::refresh_catalog(&self.station).await {
             Ok(images) => images,
             Err(e) => {
                 tracing::error!(error = %e, "catalog unreadable");
@@ -364,7 +364,10 @@ impl Session {
                     .await,
             );
         }
-        let image = match self.station.catalog().find(image_id).await {
+        let found = crate::push::refresh_catalog(&self.station)
+            .await
+            .map(|images| images.into_iter().find(|i| i.id == image_id));
+        let image = match found {
             Ok(Some(image)) => image,
             Ok(None) => {
                 let text = unknown_image_text(image_id);

@@ -7,8 +7,15 @@
 //! Only a trusted master can open the link (the station's "accepts only the master" rule
 //! holds: it is one more link opening after the same handshake and trust check). The master
 //! vouches for who pushes and whether they are an admin, as it vouches for a session's user.
+//!
+//! A user's push (`[push] users = true`, unrestricted images only) is theirs: its sidecar
+//! names the `owner`, it counts in their `[push] user_quota_bytes` ([`quota`]) and a catalog
+//! refresh removes it after `[push] user_image_lifetime` ([`sweep`]). A user may replace
+//! only their own images.
 
+mod quota;
 mod store;
+mod sweep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +32,7 @@ use crate::station::Station;
 use store::{Claim, Partial};
 
 pub use store::{partial_path, sidecar_path};
+pub use sweep::refresh as refresh_catalog;
 
 /// Longest the station waits for the next chunk. Longer than the master waits for the
 /// slowest station's first answer (5 minutes: another station of the push may be re-reading
@@ -34,6 +42,18 @@ pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(400);
 
 /// Default `[push] max_image_size`: 64 GiB, a dual-layer BD and then some.
 pub const DEFAULT_MAX_IMAGE_SIZE: u64 = 64 << 30;
+
+/// Default `[push] user_quota_bytes`: 8 GiB per user and station, two DVDs' worth. It
+/// bounds the disk one user's pushes (published and partial) take at one station.
+pub const DEFAULT_USER_QUOTA_BYTES: u64 = 8 << 30;
+
+/// Default `[push] user_image_lifetime`: a week. A user's image is for a course or an exam
+/// session, not for the catalog's lifetime.
+pub const DEFAULT_USER_IMAGE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Default `[push] partial_lifetime`: a day. A partial file nobody has written to for this
+/// long belongs to a push given up; it is removed so it does not hold disk forever.
+pub const DEFAULT_PARTIAL_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// The `[push]` table of the station's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +68,18 @@ pub struct PushSection {
     /// Largest image taken, in bytes.
     #[serde(default = "default_max_image_size")]
     pub max_image_size: u64,
+    /// Most bytes one user's pushes may take at this station: their published images plus
+    /// their partial files (each counted at its full announced size).
+    #[serde(default = "default_user_quota_bytes")]
+    pub user_quota_bytes: u64,
+    /// How long a user's pushed image stays in the catalog (humantime: `"7d"`, `"12h"`),
+    /// counted from its `pushed_at`; then a catalog refresh removes it (`image.expired`).
+    #[serde(default = "default_user_image_lifetime", deserialize_with = "duration")]
+    pub user_image_lifetime: Duration,
+    /// How long a partial file may go unwritten before a catalog refresh removes it
+    /// (`image.partial.removed`); a push given up leaks no disk.
+    #[serde(default = "default_partial_lifetime", deserialize_with = "duration")]
+    pub partial_lifetime: Duration,
 }
 
 impl Default for PushSection {
@@ -56,6 +88,9 @@ impl Default for PushSection {
             allow: true,
             users: false,
             max_image_size: DEFAULT_MAX_IMAGE_SIZE,
+            user_quota_bytes: DEFAULT_USER_QUOTA_BYTES,
+            user_image_lifetime: DEFAULT_USER_IMAGE_LIFETIME,
+            partial_lifetime: DEFAULT_PARTIAL_LIFETIME,
         }
     }
 }
@@ -66,6 +101,28 @@ fn default_true() -> bool {
 
 fn default_max_image_size() -> u64 {
     DEFAULT_MAX_IMAGE_SIZE
+}
+
+fn default_user_quota_bytes() -> u64 {
+    DEFAULT_USER_QUOTA_BYTES
+}
+
+fn default_user_image_lifetime() -> Duration {
+    DEFAULT_USER_IMAGE_LIFETIME
+}
+
+fn default_partial_lifetime() -> Duration {
+    DEFAULT_PARTIAL_LIFETIME
+}
+
+/// A humantime duration (`"24h"`, `"7d"`), as elsewhere in the station's configuration.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration like \"24h\" or \"7d\": {e}"
+        ))
+    })
 }
 
 /// Who opened the push link, for the records.
@@ -129,6 +186,10 @@ async fn receive(
     if let Some(refusal) = refusal(station, open) {
         return Ok(failed(refusal));
     }
+    // Expired images and abandoned partials go first: they neither clash nor count.
+    if let Err(e) = sweep::refresh(station).await {
+        return Ok(failed(format!("the station cannot read its catalog: {e}")));
+    }
     match clash(station, open).await {
         Clash::None => {}
         Clash::Same(file) => {
@@ -144,6 +205,11 @@ async fn receive(
             "this image is being pushed to this station already; wait for that push to end",
         ));
     };
+    if !open.admin {
+        if let Some(refusal) = reserve(station, open, &path).await {
+            return Ok(failed(refusal));
+        }
+    }
     let size = image.size;
     let opened = blocking(move || Partial::open(&path, size)).await;
     let mut partial = match opened {
@@ -199,6 +265,28 @@ async fn receive(
     publish(station, pusher, open, partial, resumed).await
 }
 
+/// Checks a user's quota and reserves the image's size for them (its owner file); the
+/// refusal, if the push may not go on.
+async fn reserve(station: &Station, open: &PushOpen, partial: &std::path::Path) -> Option<String> {
+    let quota = station.config().push.user_quota_bytes;
+    let _publishing = store::PUBLISH.lock().await;
+    let images = match station.catalog().refresh().await {
+        Ok(images) => images,
+        Err(e) => return Some(format!("the station cannot read its catalog: {e}")),
+    };
+    let dir = station.catalog().dir().to_owned();
+    let (open2, partial) = (open.clone(), partial.to_owned());
+    let reserved = blocking(move || {
+        let used = quota::used(&dir, &images, &open2)?;
+        if let Some(refusal) = quota::refusal(used, open2.image.size, quota) {
+            return Ok(Some(refusal));
+        }
+        store::write_owner(&partial, &open2.user).map(|()| None)
+    })
+    .await;
+    reserved.unwrap_or_else(|e| Some(format!("the station cannot write its catalog: {e}")))
+}
+
 /// Answers the master; a lost link is `Lost`.
 async fn send(wire: &mut WireSession<TcpStream>, reply: &StationPushReply) -> Result<(), Lost> {
     wire.send(reply).await.map_err(|e| Lost(e.to_string()))
@@ -225,7 +313,12 @@ async fn lost(partial: Partial, reason: String) -> Result<StationPushReply, Lost
 async fn discard(partial: Partial, reason: String) -> StationPushReply {
     let path = partial.path.clone();
     drop(partial);
-    if let Err(e) = blocking(move || std::fs::remove_file(&path)).await {
+    let removed = blocking(move || {
+        store::remove_owner(&path);
+        std::fs::remove_file(&path)
+    })
+    .await;
+    if let Err(e) = removed {
         tracing::warn!(error = %e, "cannot remove a bad partial image");
     }
     failed(reason)
@@ -286,6 +379,17 @@ async fn clash(station: &Station, open: &PushOpen) -> Clash {
                 image.id
             ));
         }
+        let theirs = published
+            .owner
+            .as_ref()
+            .is_some_and(|o| o.user == open.user);
+        if !open.admin && !theirs {
+            return Clash::Refused(format!(
+                "the image with id {:?} is not one you pushed; you may replace only your own \
+                 images, push under another id",
+                image.id
+            ));
+        }
         if file != image.id {
             return Clash::Refused(format!(
                 "the image with id {:?} is published from the file {file:?}; only an image pushed \
@@ -298,10 +402,11 @@ async fn clash(station: &Station, open: &PushOpen) -> Clash {
     let taken = [dir.join(&image.id), sidecar_path(&dir, &image.id)]
         .into_iter()
         .any(|p| std::fs::symlink_metadata(p).is_ok());
-    if taken && !image.replace {
+    if taken && (!image.replace || !open.admin) {
         return Clash::Refused(format!(
-            "the catalog directory has a file named {:?} already; push with --replace to replace it",
-            image.id
+            "the catalog directory has a file named {:?} already; push under another id{}",
+            image.id,
+            if open.admin { " or with --replace" } else { "" }
         ));
     }
     Clash::None
@@ -324,11 +429,18 @@ async fn publish(
         return Ok(discard(partial, reason).await);
     }
     let (dir2, image2) = (dir.clone(), image.clone());
-    if let Err(e) = blocking(move || store::publish(&dir2, partial, &image2)).await {
+    let provenance = store::Provenance {
+        by: open.user.clone(),
+        at: std::time::SystemTime::now(),
+        owned: !open.admin,
+    };
+    let published = blocking(move || store::publish(&dir2, partial, &image2, &provenance)).await;
+    if let Err(e) = published {
         return Ok(failed(format!("the station cannot publish the image: {e}")));
     }
     let event = record("image.pushed", station, pusher, open)
         .field("file", image.id.as_str())
+        .field("owned", !open.admin)
         .field("resumed_from", resumed);
     if let Err(e) = station.audit(event).await {
         tracing::error!(error = %e, "cannot audit a pushed image; taking it back");

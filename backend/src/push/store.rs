@@ -14,6 +14,15 @@
 //! then the sidecar is written to a dot file, fsynced and renamed to `<id>.toml`, and the
 //! directory is fsynced. The sidecar's rename is what publishes, so a half-published image
 //! never appears.
+//!
+//! **Replacing** (`--replace`): the old sidecar is removed (and the directory fsynced)
+//! *before* the new bytes are renamed over the old image. Between the two steps the image is
+//! briefly unpublished (a BURN of it is refused as unknown), never described by the old
+//! sidecar's name and `restricted` while it holds the new bytes. A crash in between leaves
+//! the new bytes without a sidecar: not offered, until the push is repeated.
+//!
+//! A user's push also writes `.push-<sha256>-<size>.owner` next to its partial, naming the
+//! user: the quota counts partial files by their owner (`super::quota`).
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -21,6 +30,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use burnstand_wire::burner::{Md5, Sha256};
 use burnstand_wire::push::PushImage;
@@ -55,6 +65,37 @@ impl Claim {
         busy.get_or_insert_with(HashSet::new)
             .insert(path.to_owned())
             .then(|| Claim(path.to_owned()))
+    }
+}
+
+/// Whether a push is writing the partial file `path` right now.
+pub(super) fn is_claimed(path: &Path) -> bool {
+    let busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
+    busy.as_ref().is_some_and(|set| set.contains(path))
+}
+
+/// The file naming the user whose push writes the partial file `partial`.
+pub(super) fn owner_path(partial: &Path) -> PathBuf {
+    partial.with_extension("owner")
+}
+
+/// Records that `user`'s push writes the partial `partial`. Blocking.
+pub(super) fn write_owner(partial: &Path, user: &str) -> std::io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(owner_path(partial))?;
+    file.write_all(user.as_bytes())
+}
+
+/// Removes the owner file of `partial`, if there is one. Blocking.
+pub(super) fn remove_owner(partial: &Path) {
+    match std::fs::remove_file(owner_path(partial)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(error = %e, "cannot remove a partial's owner file"),
     }
 }
 
@@ -144,20 +185,48 @@ struct Sidecar<'a> {
     name: &'a str,
     id: &'a str,
     restricted: bool,
+    pushed_by: &'a str,
+    pushed_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'a str>,
+}
+
+/// Who pushed an image and when: written into its sidecar.
+pub(super) struct Provenance {
+    /// The pushing user, display form.
+    pub by: String,
+    pub at: SystemTime,
+    /// A user's push (not an admin's): the image is theirs, counted and expiring.
+    pub owned: bool,
 }
 
 /// Publishes the complete, checked partial as `<id>` with its sidecar `<id>.toml`, replacing
-/// any published file of that name. Blocking.
-pub(super) fn publish(dir: &Path, partial: Partial, image: &PushImage) -> std::io::Result<()> {
+/// any published file of that name (old sidecar first: see the module doc). Blocking.
+pub(super) fn publish(
+    dir: &Path,
+    partial: Partial,
+    image: &PushImage,
+    provenance: &Provenance,
+) -> std::io::Result<()> {
     partial.file.sync_all()?;
-    let target = dir.join(&image.id);
-    std::fs::rename(&partial.path, &target)?;
     let sidecar = toml::to_string(&Sidecar {
         name: &image.name,
         id: &image.id,
         restricted: image.restricted,
+        pushed_by: &provenance.by,
+        pushed_at: humantime::format_rfc3339_seconds(provenance.at).to_string(),
+        owner: provenance.owned.then_some(provenance.by.as_str()),
     })
     .map_err(std::io::Error::other)?;
+    let published = sidecar_path(dir, &image.id);
+    match std::fs::remove_file(&published) {
+        Ok(()) => File::open(dir)?.sync_all()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let target = dir.join(&image.id);
+    std::fs::rename(&partial.path, &target)?;
+    remove_owner(&partial.path);
     let tmp = partial.path.with_extension("toml.partial");
     let mut file = OpenOptions::new()
         .write(true)
@@ -167,7 +236,7 @@ pub(super) fn publish(dir: &Path, partial: Partial, image: &PushImage) -> std::i
         .open(&tmp)?;
     file.write_all(sidecar.as_bytes())?;
     file.sync_all()?;
-    std::fs::rename(&tmp, sidecar_path(dir, &image.id))?;
+    std::fs::rename(&tmp, &published)?;
     File::open(dir)?.sync_all()
 }
 
@@ -219,13 +288,69 @@ mod tests {
         assert_eq!(resumed.len, 1000);
         resumed.append(&bytes[1000..]).unwrap();
         assert_eq!(resumed.digests(), (image.sha256, image.md5));
-        publish(dir.path(), resumed, &image).unwrap();
+        let by = Provenance {
+            by: "alice@EXAMPLE.ORG\"\nrestricted = true".into(),
+            at: SystemTime::UNIX_EPOCH,
+            owned: true,
+        };
+        publish(dir.path(), resumed, &image, &by).unwrap();
         assert_eq!(std::fs::read(dir.path().join("x.iso")).unwrap(), bytes);
         let sidecar = std::fs::read_to_string(sidecar_path(dir.path(), "x.iso")).unwrap();
         assert!(sidecar.contains("restricted = false"), "{sidecar}");
+        assert!(
+            sidecar.contains("pushed_at = \"1970-01-01T00:00:00Z\""),
+            "{sidecar}"
+        );
+        // Serialized, so a name cannot add fields of its own.
+        let parsed: toml::Table = toml::from_str(&sidecar).unwrap();
+        assert_eq!(parsed["owner"].as_str(), Some(by.by.as_str()));
+        assert_eq!(parsed["restricted"].as_bool(), Some(false));
         assert!(!path.exists());
         // Only the image and its sidecar are left.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_replace_unpublishes_the_old_image_before_its_bytes_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = image(b"new bytes");
+        let by = Provenance {
+            by: "dave@EXAMPLE.ORG".into(),
+            at: SystemTime::now(),
+            owned: false,
+        };
+        let write = |image: &PushImage| {
+            let path = partial_path(dir.path(), image);
+            let mut partial = Partial::open(&path, image.size).unwrap();
+            partial.append(b"new bytes").unwrap();
+            partial
+        };
+        // The old image's file cannot be replaced (a directory stands in for any failure
+        // between the two steps): the old sidecar is gone already, so nothing describes
+        // bytes it was not written for.
+        std::fs::create_dir(dir.path().join("x.iso")).unwrap();
+        std::fs::write(dir.path().join("x.iso/keep"), b"").unwrap();
+        std::fs::write(sidecar_path(dir.path(), "x.iso"), "name = \"Old\"\n").unwrap();
+        assert!(publish(dir.path(), write(&image), &image, &by).is_err());
+        assert!(!sidecar_path(dir.path(), "x.iso").exists());
+
+        // A replace that goes through: the new bytes with the new sidecar only.
+        std::fs::remove_dir_all(dir.path().join("x.iso")).unwrap();
+        std::fs::remove_file(partial_path(dir.path(), &image)).unwrap();
+        std::fs::write(dir.path().join("x.iso"), b"old").unwrap();
+        std::fs::write(sidecar_path(dir.path(), "x.iso"), "name = \"Old\"\n").unwrap();
+        publish(dir.path(), write(&image), &image, &by).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("x.iso")).unwrap(),
+            b"new bytes"
+        );
+        let sidecar = std::fs::read_to_string(sidecar_path(dir.path(), "x.iso")).unwrap();
+        let parsed: toml::Table = toml::from_str(&sidecar).unwrap();
+        assert_eq!(parsed["name"].as_str(), Some(image.name.as_str()));
+        assert!(
+            !sidecar.contains("owner"),
+            "an admin's push has no owner: {sidecar}"
+        );
     }
 
     #[test]

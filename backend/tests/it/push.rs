@@ -44,10 +44,20 @@ fn image_of(id: &str, bytes: &[u8], restricted: bool) -> PushImage {
 }
 
 async fn open(lab: &Lab, addr: SocketAddr, image: PushImage, admin: bool) -> Session<TcpStream> {
+    open_as(lab, addr, "alice", image, admin).await
+}
+
+async fn open_as(
+    lab: &Lab,
+    addr: SocketAddr,
+    user: &str,
+    image: PushImage,
+    admin: bool,
+) -> Session<TcpStream> {
     let mut session = as_master(lab, addr).await;
     let opening = LinkOpen::Push(Box::new(PushOpen {
         version: PUSH_VERSION,
-        user: lab.principal("alice"),
+        user: lab.principal(user),
         user_exported: vec![4, 1],
         admin,
         image,
@@ -115,5 +125,76 @@ async fn the_station_answers_pushes_and_openings_it_does_not_know() {
     let refused = lab.records_named("image.push.refused");
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert!(lab.records_named("image.pushed").is_empty());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_users_unfinished_push_counts_in_their_quota_at_its_full_size() {
+    let lab = Lab::new();
+    let config = lab.config("[push]\nusers = true\nuser_quota_bytes = 1000\n", "");
+    let running = lab.start(config, None).await;
+
+    // alice's push of 600 bytes stops after 100 of them; the station keeps the partial.
+    let first: Vec<u8> = (0..600u32).map(|i| (i % 251) as u8).collect();
+    let mut cut = open(
+        &lab,
+        running.addr,
+        image_of("first.iso", &first, false),
+        false,
+    )
+    .await;
+    assert_eq!(
+        cut.recv::<StationPushReply>().await.expect("answer"),
+        StationPushReply::Ready { offset: 0 }
+    );
+    let chunk = PushData {
+        offset: 0,
+        bytes: first[..100].to_vec(),
+    };
+    cut.send(&chunk).await.expect("send chunk");
+    drop(cut);
+
+    // Her next push of 500 bytes would make 1,100 with the partial's full 600: refused,
+    // before a byte is written.
+    let second = vec![7u8; 500];
+    let mut over = open(
+        &lab,
+        running.addr,
+        image_of("second.iso", &second, false),
+        false,
+    )
+    .await;
+    let StationPushReply::Failed { reason } = over.recv().await.expect("answer") else {
+        panic!("a push over the user's quota was taken")
+    };
+    assert!(reason.contains("use 600 of the 1000 bytes"), "{reason}");
+    assert!(reason.contains("[push] user_quota_bytes"), "{reason}");
+    let refused = lab.records_named("image.push.refused");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0]
+        .get_str("reason")
+        .is_some_and(|r| r.contains("user_quota_bytes")));
+
+    // bob's quota is his own; an admin's push counts in nobody's.
+    let mut bobs = open_as(
+        &lab,
+        running.addr,
+        "bob",
+        image_of("second.iso", &second, false),
+        false,
+    )
+    .await;
+    assert_eq!(
+        bobs.recv::<StationPushReply>().await.expect("answer"),
+        StationPushReply::Ready { offset: 0 }
+    );
+    drop(bobs);
+    let big = vec![9u8; 2000];
+    let mut staff = open(&lab, running.addr, image_of("staff.iso", &big, false), true).await;
+    assert_eq!(
+        staff.recv::<StationPushReply>().await.expect("answer"),
+        StationPushReply::Ready { offset: 0 }
+    );
+    drop(staff);
     running.stop().await;
 }

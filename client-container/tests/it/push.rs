@@ -267,3 +267,206 @@ fn a_push_cut_off_midway_resumes_from_what_the_station_has() {
     assert_eq!(record.get_u64("resumed_from"), Some(resumed));
     assert!(partials(catalog).is_empty());
 }
+
+/// The sidecar of a published image, parsed.
+fn sidecar(catalog: &Path, id: &str) -> toml::Table {
+    let text = std::fs::read_to_string(catalog.join(format!("{id}.toml"))).unwrap();
+    toml::from_str(&text).unwrap()
+}
+
+/// Lists dvd-1's images as alice: a session, so a CAP, so a catalog refresh at the station.
+fn refresh_catalog(lab: &Lab) {
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = lab.run("alice", &["images", "--station", "dvd-1"]);
+}
+
+#[test]
+fn a_user_pushes_own_unrestricted_images_within_a_space_quota() {
+    let quota = 3 << 20;
+    let lab = push_lab(&format!(
+        "[push]\nusers = true\nuser_quota_bytes = {quota}\n"
+    ));
+    assert!(lab.sample.size <= quota && 2 * lab.sample.size > quota);
+    let catalog = &lab.catalogs[0];
+    let first = copy_of(&lab, "sample.iso", "alice-1.iso");
+    let (code, doc, output) = push_json(
+        &lab,
+        "alice",
+        &first,
+        &["--station", "dvd-1", "--unrestricted"],
+    );
+    assert_eq!(code, 0, "{output}\n{}", lab.logs());
+    assert_eq!(doc["push"]["stations"][0]["result"], "stored", "{doc}");
+    let owned = sidecar(catalog, "alice-1.iso");
+    let alice = lab.principal("alice");
+    assert_eq!(owned["owner"].as_str(), Some(alice.as_str()), "{owned}");
+    assert_eq!(owned["pushed_by"].as_str(), Some(alice.as_str()), "{owned}");
+    assert_eq!(owned["restricted"].as_bool(), Some(false), "{owned}");
+    assert!(owned["pushed_at"].is_str(), "{owned}");
+    let pushed = lab.wait_for_station_record("alice's push", |r| r.event == "image.pushed");
+    assert_eq!(pushed.get_str("user"), Some(alice.as_str()));
+
+    // Other bytes, another id: over the quota, refused, nothing published, nothing kept.
+    let second = noise_file(&lab, "alice-2.iso", 2 << 20);
+    let (code, doc, output) = push_json(
+        &lab,
+        "alice",
+        &second,
+        &["--station", "dvd-1", "--unrestricted"],
+    );
+    assert_eq!(code, 26, "{output}");
+    let detail = doc["push"]["stations"][0]["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("user_quota_bytes"), "{doc}");
+    assert!(
+        detail.contains(&format!("use {} of the {quota} bytes", lab.sample.size)),
+        "{detail}"
+    );
+    assert!(!published(catalog, "alice-2.iso"));
+    assert!(partials(catalog).is_empty(), "{:?}", partials(catalog));
+    assert!(std::fs::read_dir(catalog).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".owner")));
+
+    // Someone else's image cannot be replaced by a user, even an unrestricted one.
+    let theirs = second;
+    let (code, doc, output) = push_json(
+        &lab,
+        "bob",
+        &theirs,
+        &[
+            "--station",
+            "dvd-1",
+            "--unrestricted",
+            "--id",
+            "alice-1.iso",
+            "--replace",
+        ],
+    );
+    assert_eq!(code, 26, "{output}");
+    let detail = doc["push"]["stations"][0]["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("only your own images"), "{doc}");
+    assert_eq!(
+        sidecar(catalog, "alice-1.iso")["owner"].as_str(),
+        Some(alice.as_str())
+    );
+    // bob's quota is his own: the same bytes under his own id are taken.
+    let (code, _, output) = push_json(
+        &lab,
+        "bob",
+        &theirs,
+        &["--station", "dvd-1", "--unrestricted", "--id", "bob-1.iso"],
+    );
+    assert_eq!(code, 0, "{output}");
+}
+
+#[test]
+fn user_images_expire_and_abandoned_partials_are_removed_at_a_catalog_refresh() {
+    let lab =
+        push_lab("[push]\nusers = true\nuser_image_lifetime = \"1s\"\npartial_lifetime = \"1h\"\n");
+    let catalog = &lab.catalogs[0];
+    // A push given up long ago, and one of a minute ago (still resumable).
+    let abandoned = catalog.join(format!(".push-{}-4096.partial", "ab".repeat(32)));
+    let recent = catalog.join(format!(".push-{}-4096.partial", "cd".repeat(32)));
+    for path in [&abandoned, &recent] {
+        std::fs::write(path, b"some bytes").unwrap();
+    }
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&abandoned)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+
+    let file = copy_of(&lab, "sample.iso", "short-lived.iso");
+    let (code, _, output) = push_json(
+        &lab,
+        "alice",
+        &file,
+        &["--station", "dvd-1", "--unrestricted"],
+    );
+    assert_eq!(code, 0, "{output}\n{}", lab.logs());
+    let expired = wait_for("image.expired at a catalog refresh", || {
+        refresh_catalog(&lab);
+        lab.station_records()
+            .into_iter()
+            .find(|r| r.event == "image.expired")
+    });
+    assert_eq!(expired.get_str("image_id"), Some("short-lived.iso"));
+    assert_eq!(
+        expired.get_str("owner"),
+        Some(lab.principal("alice").as_str())
+    );
+    assert_eq!(expired.get_str("sha256"), Some(lab.sample.sha256.as_str()));
+    assert!(!catalog.join("short-lived.iso").exists());
+    assert!(!catalog.join("short-lived.iso.toml").exists());
+    let images = lab.run("alice", &["--json", "images", "--station", "dvd-1"]);
+    assert!(
+        !text(&images.stdout).contains("short-lived"),
+        "{}",
+        text(&images.stdout)
+    );
+    // The images of the lab staff do not expire.
+    assert!(published(catalog, "sample.iso"));
+
+    let removed = lab.wait_for_station_record("image.partial.removed", |r| {
+        r.event == "image.partial.removed"
+    });
+    let name = abandoned.file_name().unwrap().to_str().unwrap();
+    assert_eq!(removed.get_str("file"), Some(name));
+    assert!(!abandoned.exists());
+    assert!(recent.exists(), "a partial written lately is kept");
+}
+
+#[test]
+fn replace_publishes_the_new_bytes_and_a_burn_uses_the_new_digest() {
+    let lab = push_lab("");
+    let catalog = &lab.catalogs[0];
+    let old = copy_of(&lab, "sample.iso", "old.iso");
+    let new = copy_of(&lab, "big.iso", "new.iso");
+    let push = |file: &Path, extra: &[&str]| {
+        let mut args = vec!["--station", "dvd-1", "--id", "course.iso", "--unrestricted"];
+        args.extend_from_slice(extra);
+        push_json(&lab, "dave", file, &args)
+    };
+    let (code, _, output) = push(&old, &["--name", "Course v1"]);
+    assert_eq!(code, 0, "{output}\n{}", lab.logs());
+    // Other bytes under that id without --replace: refused, the old image stays.
+    let (code, doc, output) = push(&new, &["--name", "Course v2"]);
+    assert_eq!(code, 26, "{output}");
+    let detail = doc["push"]["stations"][0]["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("--replace"), "{doc}");
+    assert_eq!(
+        sidecar(catalog, "course.iso")["name"].as_str(),
+        Some("Course v1")
+    );
+
+    let (code, doc, output) = push(&new, &["--name", "Course v2", "--replace"]);
+    assert_eq!(code, 0, "{output}\n{}", lab.logs());
+    assert_eq!(doc["push"]["stations"][0]["result"], "stored", "{doc}");
+    assert_eq!(
+        sidecar(catalog, "course.iso")["name"].as_str(),
+        Some("Course v2")
+    );
+    assert_eq!(
+        std::fs::read(catalog.join("course.iso")).unwrap(),
+        std::fs::read(&new).unwrap()
+    );
+    assert!(partials(catalog).is_empty());
+    // An admin's push is nobody's own image: no owner, no expiry.
+    assert!(sidecar(catalog, "course.iso").get("owner").is_none());
+
+    let burn = lab.run("alice", &["burn", "course.iso", "--station", "dvd-1"]);
+    assert!(
+        burn.status.success(),
+        "{}\n{}\n{}",
+        text(&burn.stdout),
+        text(&burn.stderr),
+        lab.logs()
+    );
+    let start = lab.wait_for_station_record("burn.start", |r| r.event == "burn.start");
+    assert_eq!(start.get_str("image"), Some("course.iso"));
+    assert_eq!(start.get_str("image_sha256"), Some(lab.big.sha256.as_str()));
+}
