@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use libgssapi::credential::Cred;
+use crate::gss::Cred;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{BlockStream, IoError, Session};
