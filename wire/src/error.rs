@@ -133,6 +133,53 @@ pub enum Error {
     /// The Kerberos context (the ticket it was built from) has expired.
     #[error("Kerberos session expired: authenticate again (kinit)")]
     ContextExpired,
+
+    // --- RFC 4121 fast path (`fastpath`) -------------------------------------------------------
+    /// A wrap token that is not well formed: wrong token id, filler, flags, or lengths that do
+    /// not add up. `why` is a constant description; the token itself is never carried.
+    #[error("malformed Kerberos wrap token: {why}")]
+    BadToken { why: &'static str },
+
+    /// A wrap token whose checksum does not verify, or whose encrypted header copy differs
+    /// from its header: it was altered on the way, or was not made with this session's key.
+    #[error("wrap token failed its integrity check: it was altered or made with another key")]
+    Integrity,
+
+    /// A wrap token whose SentByAcceptor flag says it came from this side: one of our own
+    /// tokens sent back to us.
+    #[error("wrap token was sent by this side of the session (reflected back)")]
+    ReflectedToken,
+
+    /// A wrap token with a sequence number already used (a replay, or a token that arrived
+    /// after a later one).
+    #[error("wrap token {seq} replayed or out of order (expected {expected})")]
+    ReplayedToken { seq: u64, expected: u64 },
+
+    /// A wrap token with a sequence number beyond the next expected one: a token in between
+    /// was lost, dropped or reordered.
+    #[error("wrap token {seq} arrived before token {expected}: a token was lost or reordered")]
+    TokenGap { seq: u64, expected: u64 },
+
+    /// All 2^64 sequence numbers of one direction are used up; the session cannot go on.
+    #[error("per-message sequence numbers of this session are used up: authenticate again")]
+    SequenceExhausted,
+
+    /// A fast-path key whose length does not fit its enctype (a broken context export).
+    #[error("session key of {len} bytes where enctype {enctype} needs {expected}")]
+    KeyLength {
+        enctype: i32,
+        len: usize,
+        expected: usize,
+    },
+
+    /// The operating system's random number generator failed, so no confounder could be made.
+    #[error("the operating system's random number generator failed")]
+    Random,
+
+    /// The fast path's known-answer self-test failed: this build's crypto does not compute
+    /// what RFC 3962/8009 say, so it must not be used (MIT's gss_wrap stays in use).
+    #[error("fast-path crypto self-test failed: {what}; the fast path stays off (report this)")]
+    SelfTest { what: &'static str },
 }
 
 /// The result type of this crate.

@@ -39,6 +39,7 @@ pub mod command;
 pub mod datastream;
 pub mod error;
 pub mod farm;
+pub mod fastpath;
 pub mod gss;
 #[cfg(feature = "tokio")]
 pub mod io;

@@ -20,6 +20,17 @@ pub const WRAP_OVERHEAD_ALLOWANCE: usize = 1024;
 /// Largest plaintext message inside one protected block.
 pub const MAX_MESSAGE_LEN: usize = MAX_BLOCK_LEN - WRAP_OVERHEAD_ALLOWANCE;
 
+/// Largest RFC 4121 wrap token the fast path (`fastpath`) unwraps: a wrap token is one whole
+/// block, so this is [`MAX_BLOCK_LEN`]. Bounds the copy `unwrap_into` makes of a token (1 MiB).
+pub const MAX_WRAP_TOKEN_LEN: usize = MAX_BLOCK_LEN;
+
+/// The most a fast-path wrap token adds to its plaintext (header 16, confounder 16, header
+/// copy 16, HMAC-SHA-384-192 checksum 24). Must fit [`WRAP_OVERHEAD_ALLOWANCE`], so every
+/// message of [`MAX_MESSAGE_LEN`] wraps into a token within [`MAX_WRAP_TOKEN_LEN`].
+pub const MAX_FAST_WRAP_OVERHEAD: usize = 72;
+
+const _: () = assert!(MAX_FAST_WRAP_OVERHEAD <= WRAP_OVERHEAD_ALLOWANCE);
+
 /// Largest single handshake token. A krb5 AP-REQ is about 700 bytes; tickets carrying a large
 /// PAC stay well under 64 KiB. Bounds the memory an unauthenticated peer can make us hold.
 pub const MAX_HANDSHAKE_TOKEN_LEN: usize = 64 * 1024;
