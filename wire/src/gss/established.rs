@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::ffi::{SecContext, KRB5_MECH};
 use super::flags::{flag_names, CtxFlags, REQUIRED_FLAGS};
-use super::{gss, Principal};
+use super::{fast, gss, Principal};
+use crate::fastpath::{Enctype, FastContext};
 use crate::protection::Protection;
 use crate::{Error, Result};
 
@@ -32,16 +33,14 @@ impl fmt::Display for ProtectionPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProtectionPath::Mit => f.write_str("mit"),
-            ProtectionPath::Fast(enctype) => write!(f, "fast:{}", enctype_name(*enctype)),
+            ProtectionPath::Fast(enctype) => write!(f, "fast:{}", enctype.name()),
         }
     }
 }
 
-use super::fast::{enctype_name, Enctype, FastEngine};
-
 enum Engine {
     Mit(SecContext),
-    Fast(Box<FastEngine>),
+    Fast(Box<FastContext>),
 }
 
 /// A complete, checked Kerberos context: the protection of one authenticated session.
@@ -79,9 +78,9 @@ impl Established {
         let peer = Principal::from_name(peer_name)?;
         let expires_at = Instant::now() + Duration::from_secs(u64::from(info.lifetime_secs));
         let engine = match wish {
-            FastPathWish::Wanted => match FastEngine::take_over(ctx) {
+            FastPathWish::Wanted => match fast::take_over(ctx) {
                 Ok(fast) => Engine::Fast(Box::new(fast)),
-                Err(ctx) => Engine::Mit(ctx),
+                Err((ctx, _why)) => Engine::Mit(ctx),
             },
             FastPathWish::Off => Engine::Mit(ctx),
         };

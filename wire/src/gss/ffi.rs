@@ -218,9 +218,8 @@ impl Name {
         let mut minor = 0;
         let mut out = OutBuffer::new();
         // SAFETY: `self.0` is a valid name; the name type is not wanted (null).
-        let major = unsafe {
-            sys::gss_display_name(&mut minor, self.0, &mut out.0, ptr::null_mut())
-        };
+        let major =
+            unsafe { sys::gss_display_name(&mut minor, self.0, &mut out.0, ptr::null_mut()) };
         Status::check(major, minor)?;
         Ok(String::from_utf8_lossy(out.as_slice()).into_owned())
     }
@@ -323,6 +322,29 @@ impl Cred {
         };
         Status::check(major, minor)?;
         Ok(Cred(Arc::new(cred)))
+    }
+}
+
+impl Cred {
+    /// The credential's principal and remaining lifetime in seconds (0 once it ended).
+    pub(super) fn inquire(&self) -> Result<(Name, u32), Status> {
+        let mut minor = 0;
+        let mut name = Name(ptr::null_mut());
+        let mut lifetime = 0u32;
+        // SAFETY: a valid credential handle; the name becomes owned by `name`; usage and
+        // mechanisms are not requested (null).
+        let major = unsafe {
+            sys::gss_inquire_cred(
+                &mut minor,
+                self.0 .0,
+                &mut name.0,
+                &mut lifetime,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        Status::check(major, minor)?;
+        Ok((name, lifetime))
     }
 }
 
@@ -540,7 +562,7 @@ impl SecContext {
 
     /// The lucid (exported) form of this context, by `gss_inquire_sec_context_by_oid`. The
     /// MIT context stays usable: callers that switch to the lucid keys must drop `self`
-    /// (see [`SecContext::into_lucid`]).
+    /// (see `gss::fast::take_over`).
     pub(super) fn lucid(&self) -> Result<Lucid, Status> {
         let mut minor = 0;
         let mut request = oid(LUCID_CONTEXT_V1);
@@ -572,15 +594,6 @@ impl SecContext {
         };
         checked?;
         lucid.ok_or(Status::local(0))
-    }
-
-    /// Exports the lucid context and deletes MIT's, so its sequence state can never be used
-    /// again next to the lucid keys.
-    pub(super) fn into_lucid(self) -> Result<Lucid, (Self, Status)> {
-        match self.lucid() {
-            Ok(lucid) => Ok(lucid), // `self` dropped here: gss_delete_sec_context
-            Err(status) => Err((self, status)),
-        }
     }
 }
 

@@ -89,8 +89,7 @@ pub fn acceptor_credentials(principal: &str) -> Result<Cred> {
 /// `None` (a user after kinit). Daemons get theirs from the keytab in KRB5_CLIENT_KTNAME.
 pub fn initiator_credentials(principal: Option<&str>) -> Result<Cred> {
     let name = principal.map(principal_name).transpose()?;
-    Cred::acquire(name.as_ref(), ffi::Usage::Initiate)
-        .map_err(gss("acquire initiator credentials"))
+    Cred::acquire(name.as_ref(), ffi::Usage::Initiate).map_err(gss("acquire initiator credentials"))
 }
 
 /// Credentials for `principal` obtained from the KDC with a password, held in memory only.
@@ -100,6 +99,20 @@ pub fn initiator_credentials(principal: Option<&str>) -> Result<Cred> {
 pub fn password_credentials(principal: &str, password: &str) -> Result<Cred> {
     let name = principal_name(principal)?;
     Cred::with_password(&name, password).map_err(gss("acquire credentials with a password"))
+}
+
+impl Cred {
+    /// The principal these credentials act as, `name@REALM`.
+    pub fn name(&self) -> Result<String> {
+        let (name, _) = self.inquire().map_err(gss("inquire credentials"))?;
+        name.display().map_err(gss("display name"))
+    }
+
+    /// How long the credentials (the ticket behind them) stay valid; zero once they ended.
+    pub fn lifetime(&self) -> Result<std::time::Duration> {
+        let (_, seconds) = self.inquire().map_err(gss("inquire credentials"))?;
+        Ok(std::time::Duration::from_secs(u64::from(seconds)))
+    }
 }
 
 /// A peer's Kerberos identity. Equality is on the exported (canonical, mechanism-specific)
@@ -177,4 +190,3 @@ pub fn keytab_problem(keytab: &std::path::Path, principal: &str) -> Option<Strin
     }
     None
 }
-
