@@ -35,6 +35,8 @@ mod fast;
 mod ffi;
 mod flags;
 mod handshake;
+#[doc(hidden)]
+pub mod test_only;
 
 pub use established::{Established, ProtectionPath};
 pub use ffi::Cred;
