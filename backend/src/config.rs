@@ -89,6 +89,11 @@ pub struct Config {
     /// (ERRNOTAVL); running ones go on. 0 turns the check off.
     #[serde(default = "default_min_free_bytes")]
     pub min_free_bytes: u64,
+    /// Whether sessions move from MIT's wrap/unwrap to the Rust RFC 4121 fast path after the
+    /// handshake, where the context allows it (AES enctypes). Off, or when the fast path's
+    /// start-up self-test fails, every session stays on MIT.
+    #[serde(default = "default_true")]
+    pub fast_path: bool,
 }
 
 /// The `[drive]` table.
