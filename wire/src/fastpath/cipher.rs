@@ -38,21 +38,20 @@ pub(crate) enum Aes {
 }
 
 impl Aes {
-    /// A schedule for a 16- or 32-byte key.
+    /// A schedule for a 16- or 32-byte key (callers check lengths against the enctype
+    /// first; this refuses anything else rather than trust them).
     pub(crate) fn new(key: &[u8]) -> Result<Aes> {
-        let bad = |_| Error::KeyLength {
+        let bad = || Error::KeyLength {
             enctype: 0,
             len: key.len(),
-            expected: if key.len() < 32 { 16 } else { 32 },
+            expected: 32,
         };
         match key.len() {
-            16 => Ok(Aes::A128(Box::new(
-                Aes128::new_from_slice(key).map_err(bad)?,
-            ))),
-            _ => Ok(Aes::A256(Box::new(
-                Aes256::new_from_slice(key).map_err(bad)?,
-            ))),
+            16 => Aes128::new_from_slice(key).map(|c| Aes::A128(Box::new(c))),
+            32 => Aes256::new_from_slice(key).map(|c| Aes::A256(Box::new(c))),
+            _ => return Err(bad()),
         }
+        .map_err(|_| bad())
     }
 
     /// One raw AES block encryption (the `E` of RFC 3961 key derivation on one block).
@@ -195,6 +194,23 @@ impl UsageKeys {
             ke: Aes::new(&ke)?,
             ki: KeyedMac::new(enctype, &ki),
         })
+    }
+
+    /// An independent copy, for tests that probe a context without consuming it.
+    #[cfg(test)]
+    pub(crate) fn clone_for_tests(&self) -> UsageKeys {
+        UsageKeys {
+            enctype: self.enctype,
+            ke: match &self.ke {
+                Aes::A128(c) => Aes::A128(c.clone()),
+                Aes::A256(c) => Aes::A256(c.clone()),
+            },
+            ki: match &self.ki {
+                KeyedMac::Sha1(m) => KeyedMac::Sha1(m.clone()),
+                KeyedMac::Sha256(m) => KeyedMac::Sha256(m.clone()),
+                KeyedMac::Sha384(m) => KeyedMac::Sha384(m.clone()),
+            },
+        }
     }
 
     fn is_rfc8009(&self) -> bool {

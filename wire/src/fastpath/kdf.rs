@@ -17,6 +17,9 @@ use super::cipher::{Aes, BLOCK_LEN};
 use super::Enctype;
 use crate::{Error, Result};
 
+/// A derived key, wiped when dropped.
+pub(crate) type DerivedKey = Zeroizing<Vec<u8>>;
+
 /// Last byte of the constant that derives the encryption key Ke.
 pub(crate) const KE_SUFFIX: u8 = 0xAA;
 /// Last byte of the constant that derives the integrity key Ki.
@@ -30,7 +33,7 @@ pub(crate) fn derive_ke_ki(
     enctype: Enctype,
     base_key: &[u8],
     usage: u32,
-) -> Result<(Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>)> {
+) -> Result<(DerivedKey, DerivedKey)> {
     Ok((
         derive(enctype, base_key, usage, KE_SUFFIX)?,
         derive(enctype, base_key, usage, KI_SUFFIX)?,
@@ -43,7 +46,7 @@ pub(crate) fn derive(
     base_key: &[u8],
     usage: u32,
     suffix: u8,
-) -> Result<Zeroizing<Vec<u8>>> {
+) -> Result<DerivedKey> {
     if base_key.len() != enctype.key_len() {
         return Err(Error::KeyLength {
             enctype: enctype.number(),
@@ -67,7 +70,7 @@ pub(crate) fn derive(
 }
 
 /// RFC 3961 §5.1 DK with AES: `k-truncate(E(n-fold(c)) | E(E(n-fold(c))) | ...)`.
-fn dk_aes(base_key: &[u8], constant: &[u8], len: usize) -> Result<Zeroizing<Vec<u8>>> {
+fn dk_aes(base_key: &[u8], constant: &[u8], len: usize) -> Result<DerivedKey> {
     let aes = Aes::new(base_key)?;
     let mut block = Zeroizing::new([0u8; BLOCK_LEN]);
     block.copy_from_slice(&nfold(constant, BLOCK_LEN));
@@ -82,7 +85,7 @@ fn dk_aes(base_key: &[u8], constant: &[u8], len: usize) -> Result<Zeroizing<Vec<
 
 /// RFC 8009 §3 `KDF-HMAC-SHA2(key, label, k) = k-truncate(HMAC(key, 00000001 | label | 00 | k))`
 /// with `k` in bits; one HMAC output covers every key length used here.
-fn kdf_hmac_sha2<M: Mac + KeyInit>(key: &[u8], label: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
+fn kdf_hmac_sha2<M: Mac + KeyInit>(key: &[u8], label: &[u8], len: usize) -> DerivedKey {
     let mut mac = match <M as KeyInit>::new_from_slice(key) {
         Ok(m) => m,
         Err(_) => <M as KeyInit>::new(&Default::default()),

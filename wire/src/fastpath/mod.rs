@@ -25,8 +25,8 @@
 //!    to be a replay.
 //!
 //! # Modules
-//! [`kdf`] derives the per-usage keys, [`cipher`] is the RFC 3961 `encrypt`/`decrypt` of one
-//! enctype, [`token`] the Wrap token layout, [`sequence`] the strict counters, and
+//! `kdf` derives the per-usage keys, `cipher` is the RFC 3961 `encrypt`/`decrypt` of one
+//! enctype, [`token`] the Wrap token layout, `sequence` the strict counters, and
 //! [`self_test`] the known-answer test a daemon runs before it trusts this code.
 
 mod cipher;
