@@ -264,3 +264,91 @@ differential! {
     aes256_sha384_with_acceptor_subkey: Aes256CtsHmacSha384_192, true;
     aes256_sha384_without_acceptor_subkey: Aes256CtsHmacSha384_192, false;
 }
+
+/// Runs a session handshake (with the checks of `Established`) in process.
+fn established_pair(
+    realm: &Realm,
+    fast_path: bool,
+) -> (
+    burnstand_wire::gss::Established,
+    burnstand_wire::gss::Established,
+) {
+    use burnstand_wire::gss::{Acceptor, Initiator};
+    let user = password_credentials(&realm.principal("alice"), "alice-pw").expect("cred");
+    let service = acceptor_credentials(&realm.principal(SERVICE)).expect("service cred");
+    let mut initiator = Initiator::new(user, &realm.principal(SERVICE))
+        .expect("initiator")
+        .fast_path(fast_path);
+    let mut acceptor = Acceptor::new(service).fast_path(fast_path);
+    let mut reply = None;
+    while !(initiator.is_complete() && acceptor.is_complete()) {
+        if let Some(token) = initiator.step(reply.as_deref()).expect("initiate") {
+            reply = acceptor.step(&token).expect("accept");
+        }
+    }
+    (
+        initiator.establish().expect("initiator checks"),
+        acceptor.establish().expect("acceptor checks"),
+    )
+}
+
+/// A context with an enctype the fast path does not implement (Camellia, RFC 6803: still
+/// RFC 4121 tokens) stays on MIT, and works there.
+#[test]
+fn an_enctype_without_a_fast_path_stays_on_mit() {
+    use burnstand_wire::gss::ProtectionPath;
+    use burnstand_wire::protection::Protection;
+    let realm = RealmBuilder::new("BURNSTAND.TEST")
+        .enctypes(["camellia128-cts-cmac"])
+        .user("alice", "alice-pw")
+        .service(SERVICE)
+        .start()
+        .unwrap_or_else(|e| panic!("starting the test realm: {e}"));
+    realm
+        .apply_to_process(Some(SERVICE))
+        .unwrap_or_else(|e| panic!("realm environment: {e}"));
+    // Why: the lucid export works, but enctype 25 is not one of the fast path's.
+    let user = password_credentials(&realm.principal("alice"), "alice-pw").expect("cred");
+    let service = acceptor_credentials(&realm.principal(SERVICE)).expect("service cred");
+    let (initiator, _) =
+        mit_pair(&user, &service, &realm.principal(SERVICE), REQUIRED_FLAGS).expect("MIT pair");
+    let why = initiator
+        .lucid_params()
+        .expect_err("no fast path for Camellia");
+    assert!(why.to_string().contains("Enctype(25)"), "{why}");
+
+    let (mut client, mut server) = established_pair(&realm, true);
+    assert_eq!(client.path(), ProtectionPath::Mit);
+    assert_eq!(server.path(), ProtectionPath::Mit);
+    let sealed = client.seal(b"LIST").expect("MIT seal");
+    assert_eq!(server.open(&sealed).expect("MIT open"), b"LIST");
+    assert!(server.open(&sealed).is_err(), "replay");
+}
+
+/// The same realm's AES contexts move to the fast path only when asked.
+#[test]
+fn the_fast_path_is_taken_only_when_wanted() {
+    use burnstand_wire::gss::ProtectionPath;
+    use burnstand_wire::protection::Protection;
+    let realm = RealmBuilder::new("BURNSTAND.TEST")
+        .enctypes([Enctype::Aes128CtsHmacSha256_128.name()])
+        .user("alice", "alice-pw")
+        .service(SERVICE)
+        .start()
+        .unwrap_or_else(|e| panic!("starting the test realm: {e}"));
+    realm
+        .apply_to_process(Some(SERVICE))
+        .unwrap_or_else(|e| panic!("realm environment: {e}"));
+    let fast = ProtectionPath::Fast(Enctype::Aes128CtsHmacSha256_128);
+    let (mut client, mut server) = established_pair(&realm, true);
+    assert_eq!((client.path(), server.path()), (fast, fast));
+    assert_eq!(fast.to_string(), "fast:aes128-cts-hmac-sha256-128");
+    let sealed = server.seal(b"OK").expect("seal");
+    assert_eq!(client.open(&sealed).expect("open"), b"OK");
+    let (client, server) = established_pair(&realm, false);
+    assert_eq!(
+        (client.path(), server.path()),
+        (ProtectionPath::Mit, ProtectionPath::Mit)
+    );
+    assert_eq!(ProtectionPath::Mit.to_string(), "mit");
+}
