@@ -135,7 +135,7 @@ impl Protection for Established {
     }
 
     /// Unwraps with sequence and replay checks, after refusing any token that is not
-    /// encrypted (see [`require_sealed`]).
+    /// encrypted (`require_sealed`).
     fn open(&mut self, sealed: &[u8]) -> Result<Vec<u8>> {
         self.check_expiry()?;
         require_sealed(sealed)?;

@@ -24,7 +24,7 @@
 //! Which keytab and ccache GSSAPI uses is selected by the process environment (KRB5_KTNAME,
 //! KRB5_CLIENT_KTNAME, KRB5CCNAME): daemons set it from their configuration at start-up.
 //!
-//! Raw GSSAPI handles live only in [`ffi`], the workspace's one module allowed `unsafe`.
+//! Raw GSSAPI handles live only in `gss::ffi`, the workspace's one module allowed `unsafe`.
 
 use std::fmt;
 
