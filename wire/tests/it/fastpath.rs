@@ -352,3 +352,20 @@ fn the_fast_path_is_taken_only_when_wanted() {
     );
     assert_eq!(ProtectionPath::Mit.to_string(), "mit");
 }
+
+/// MIT's `gss_unwrap` undoes RRC by rotating the token in the caller's buffer (found by the
+/// `unwrap_differential` fuzz target: MIT's rotation left a token Rust then accepted). The
+/// FFI must hand MIT a private copy: a borrowed token stays as it was.
+#[test]
+fn mit_unwrap_leaves_the_callers_token_alone() {
+    let mut p = pair(Enctype::Aes256CtsHmacSha1_96, true);
+    let mut token = Vec::new();
+    p.initiator
+        .rust
+        .wrap_into(&message(40, 1), &mut token)
+        .expect("wrap");
+    let token = rotated(&token, 28);
+    let before = token.clone();
+    assert!(mit_accepts(&mut p.acceptor, &token), "a rotated token");
+    assert_eq!(token, before, "MIT wrote into the caller's token");
+}

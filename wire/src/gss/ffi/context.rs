@@ -7,7 +7,9 @@ use std::ptr;
 use libgssapi_sys as sys;
 
 use super::lucid::{Lucid, LucidContextV1};
-use super::{input, oid, Cred, Name, OutBuffer, Status, COMPLETE, KRB5_MECH, LUCID_CONTEXT_V1};
+use super::{
+    input, oid, scratch, Cred, Name, OutBuffer, Status, COMPLETE, KRB5_MECH, LUCID_CONTEXT_V1,
+};
 
 /// A GSSAPI security context (either side), deleted on drop.
 pub(in crate::gss) struct SecContext(sys::gss_ctx_id_t);
@@ -68,10 +70,12 @@ impl SecContext {
     ) -> Result<Step, Status> {
         let mut minor = 0;
         let mut mech = oid(KRB5_MECH);
-        let mut token = token.map(input);
+        let mut copy = token.map(<[u8]>::to_vec);
+        let mut token = copy.as_deref_mut().map(scratch);
         let mut out = OutBuffer::new();
-        // SAFETY: all pointers are to live locals or owned handles; the context handle is
-        // updated in place and owned by `self`; `out` is released by its Drop.
+        // SAFETY: all pointers are to live locals or owned handles; the peer's token is our
+        // own copy (see `scratch`); the context handle is updated in place and owned by
+        // `self`; `out` is released by its Drop.
         let major = unsafe {
             sys::gss_init_sec_context(
                 &mut minor,
@@ -95,7 +99,8 @@ impl SecContext {
     /// One `gss_accept_sec_context` call. No delegated credentials are asked for.
     pub(in crate::gss) fn accept(&mut self, cred: &Cred, token: &[u8]) -> Result<Step, Status> {
         let mut minor = 0;
-        let mut token = input(token);
+        let mut copy = token.to_vec();
+        let mut token = scratch(&mut copy);
         let mut out = OutBuffer::new();
         // SAFETY: as in `initiate`; source name, mechanism, flags, time and delegated
         // credential outputs are not requested (null).
@@ -199,11 +204,13 @@ impl SecContext {
     /// protocol tolerates no replay, loss or reordering.
     pub(in crate::gss) fn unwrap(&mut self, token: &[u8]) -> Result<(Vec<u8>, bool), Status> {
         let mut minor = 0;
-        let mut message = input(token);
+        let mut copy = token.to_vec();
+        let mut message = scratch(&mut copy);
         let mut conf_state = 0;
         let mut qop = 0;
         let mut out = OutBuffer::new();
-        // SAFETY: live locals and the owned context handle; `out` released by its Drop.
+        // SAFETY: live locals and the owned context handle; MIT may rewrite the token in
+        // place, so it gets `copy`, ours to change; `out` released by its Drop.
         let major = unsafe {
             sys::gss_unwrap(
                 &mut minor,

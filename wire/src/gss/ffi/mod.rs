@@ -146,12 +146,23 @@ impl Drop for OutBuffer {
     }
 }
 
-/// An input buffer over borrowed bytes. GSSAPI never writes through input buffers; the
-/// `*mut` is only what the C prototypes declare.
+/// An input buffer over borrowed bytes, for calls that only read it (names, passwords,
+/// messages to wrap). Peer tokens go through [`scratch`] instead.
 fn input(bytes: &[u8]) -> sys::gss_buffer_desc {
     sys::gss_buffer_desc {
         length: bytes.len(),
         value: bytes.as_ptr() as *mut c_void,
+    }
+}
+
+/// An input buffer over a private, writable copy of a peer's token. MIT does not treat
+/// input tokens as read-only: `gss_unwrap` undoes a wrap token's RRC by rotating the token in
+/// the caller's buffer (the `unwrap_differential` fuzz target found it), which through a `&[u8]`
+/// would be undefined behaviour and would change the caller's bytes.
+fn scratch(copy: &mut [u8]) -> sys::gss_buffer_desc {
+    sys::gss_buffer_desc {
+        length: copy.len(),
+        value: copy.as_mut_ptr() as *mut c_void,
     }
 }
 
