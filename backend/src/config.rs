@@ -92,6 +92,11 @@ pub struct Config {
     /// Image push (`[push]`): who may push images into the catalog, and how large.
     #[serde(default)]
     pub push: crate::push::PushSection,
+    /// Whether sessions move from MIT's wrap/unwrap to the Rust RFC 4121 fast path after the
+    /// handshake, where the context allows it (AES enctypes). Off, or when the fast path's
+    /// start-up self-test fails, every session stays on MIT.
+    #[serde(default = "default_true")]
+    pub fast_path: bool,
 }
 
 /// The `[drive]` table.

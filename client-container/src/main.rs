@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let out = Output::new(cli.json);
+    burnstand_wire::gss::set_fast_path_default(fast_path_wanted());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -48,6 +49,15 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Whether sessions to the master use the Rust RFC 4121 fast path (where the context allows
+/// it): yes unless `BURNSTAND_FAST_PATH=0` (or `false`/`off`) is set, and only if its
+/// known-answer self-test passes (checked once per run; it takes well under a millisecond).
+fn fast_path_wanted() -> bool {
+    let off = std::env::var("BURNSTAND_FAST_PATH")
+        .is_ok_and(|v| matches!(v.trim(), "0" | "false" | "off" | "no"));
+    !off && burnstand_wire::fastpath::self_test().is_ok()
 }
 
 /// A command line clap refused: its own text, or with --json a JSON error (exit code 2);

@@ -121,13 +121,17 @@ pub fn burner_parser(data: &[u8]) {
     canonical::<Event>(data);
 }
 
+mod differential;
+pub use differential::unwrap_differential;
+
 /// A target body.
 pub type Target = fn(&[u8]);
 
 /// Every target by name, for the replay test and `README.md`.
-pub const TARGETS: [(&str, Target); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("block_decoder", block_decoder),
     ("datastream_roundtrip", datastream_roundtrip),
     ("command_parser", command_parser),
     ("burner_parser", burner_parser),
+    ("unwrap_differential", unwrap_differential),
 ];

@@ -33,6 +33,7 @@ pub struct RealmBuilder {
     lifetime: Option<Duration>,
     clock_skew: Option<Duration>,
     anonymous: bool,
+    enctypes: Vec<String>,
     dir: Option<PathBuf>,
     first_port: Option<u16>,
     start_timeout: Duration,
@@ -48,6 +49,7 @@ impl RealmBuilder {
             lifetime: None,
             clock_skew: None,
             anonymous: false,
+            enctypes: Vec::new(),
             dir: None,
             first_port: None,
             start_timeout: Duration::from_secs(10),
@@ -95,6 +97,16 @@ impl RealmBuilder {
         self
     }
 
+    /// Limits the realm to these krb5 enctypes (names such as `aes128-cts-hmac-sha256-128`):
+    /// kdc.conf's `supported_enctypes` (the keys of krbtgt, users and services) and
+    /// krb5.conf's `permitted_enctypes` (tickets, session keys and GSSAPI subkeys). Without
+    /// it MIT's defaults apply (aes256- and aes128-cts-hmac-sha1-96 keys). Tests that need
+    /// one particular enctype for a context use it.
+    pub fn enctypes<S: Into<String>>(mut self, enctypes: impl IntoIterator<Item = S>) -> Self {
+        self.enctypes = enctypes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Creates the realm in `dir` (created if missing) instead of a temporary directory, and
     /// leaves the directory on disk when the realm is dropped (only the KDC is stopped). Used by
     /// the `kdc-test up` CLI. A directory that held an earlier kdc-test realm is cleaned first
@@ -126,6 +138,9 @@ impl RealmBuilder {
         }
         for service in &self.services {
             config::check_principal(service)?;
+        }
+        for enctype in &self.enctypes {
+            config::check_enctype(enctype)?;
         }
         // Fail early with the install hint rather than half-way through.
         for t in ["kdb5_util", "kadmin.local", "krb5kdc", "kinit"] {
@@ -159,6 +174,7 @@ impl RealmBuilder {
                 .clock_skew
                 .or(self.lifetime.map(|_| Duration::from_secs(5))),
             anonymous: self.anonymous,
+            enctypes: self.enctypes.clone(),
             attempts: 0,
             dir,
         };

@@ -141,6 +141,7 @@ pub(crate) fn krb5_conf(
     realms: &[RealmEntry],
     lifetime: Option<Duration>,
     clock_skew: Option<Duration>,
+    enctypes: &[String],
 ) -> String {
     let mut s = String::new();
     let default = realms.first().map(|r| r.name.as_str()).unwrap_or("");
@@ -160,6 +161,10 @@ pub(crate) fn krb5_conf(
         // MIT reads clockskew as a plain number of seconds: "5s" would be ignored silently
         // (falling back to 300 s, which acceptors add to a context's lifetime).
         let _ = writeln!(s, "    clockskew = {}", skew.as_secs().max(1));
+    }
+    if !enctypes.is_empty() {
+        // Session keys, subkeys and tickets of this realm's clients and services: only these.
+        let _ = writeln!(s, "    permitted_enctypes = {}", enctypes.join(" "));
     }
     s.push_str("\n[realms]\n");
     for r in realms {
@@ -194,6 +199,7 @@ pub(crate) fn kdc_conf(
     paths: &Paths,
     lifetime: Option<Duration>,
     pkinit: bool,
+    enctypes: &[String],
 ) -> String {
     let mut s = String::new();
     s.push_str("# Written by kdc-test: a throwaway realm for tests. Do not edit.\n");
@@ -210,6 +216,11 @@ pub(crate) fn kdc_conf(
     if let Some(l) = lifetime {
         let _ = writeln!(s, "        max_life = {}", seconds(l));
         let _ = writeln!(s, "        max_renewable_life = {}", seconds(l));
+    }
+    if !enctypes.is_empty() {
+        // The long-term keys kdb5_util and addprinc create (krbtgt, users, services).
+        let keys: Vec<String> = enctypes.iter().map(|e| format!("{e}:normal")).collect();
+        let _ = writeln!(s, "        supported_enctypes = {}", keys.join(" "));
     }
     if pkinit {
         let _ = writeln!(
@@ -315,6 +326,22 @@ pub(crate) fn check_principal(name: &str) -> Result<()> {
     }
 }
 
+/// Checks a krb5 enctype name (`aes256-cts-hmac-sha1-96`): it goes into krb5.conf and kdc.conf.
+pub(crate) fn check_enctype(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            what: "enctype",
+            value: name.to_string(),
+            why: "use a krb5 enctype name such as aes256-cts-hmac-sha1-96",
+        })
+    }
+}
+
 /// Checks a password: it travels inside a kadmin.local query, which splits on white space and
 /// interprets quotes.
 pub(crate) fn check_password(pw: &str) -> Result<()> {
@@ -384,7 +411,7 @@ mod tests {
             port: 2000,
             pkinit_anchor: None,
         };
-        let text = krb5_conf(&[a, b], Some(Duration::from_secs(30)), None);
+        let text = krb5_conf(&[a, b], Some(Duration::from_secs(30)), None, &[]);
         assert!(text.contains("udp_preference_limit = 1"));
         assert!(text.contains("kdc = 127.0.0.1:1000"));
         assert!(text.contains("kdc = 127.0.0.1:2000"));

@@ -50,6 +50,8 @@ pub struct Realm {
     pub(crate) lifetime: Option<Duration>,
     pub(crate) clock_skew: Option<Duration>,
     pub(crate) anonymous: bool,
+    /// krb5 enctype names this realm is limited to (empty: MIT's defaults).
+    pub(crate) enctypes: Vec<String>,
     pub(crate) attempts: u32,
     /// Declared last so that it is dropped after `Drop::drop` has stopped the KDC.
     pub(crate) dir: RealmDir,
@@ -329,7 +331,12 @@ impl Realm {
 
     /// (Re)writes krb5.conf and kdc.conf for the current port.
     pub(crate) fn write_configs(&self) -> Result<()> {
-        let krb5 = config::krb5_conf(&[self.entry()], self.lifetime, self.clock_skew);
+        let krb5 = config::krb5_conf(
+            &[self.entry()],
+            self.lifetime,
+            self.clock_skew,
+            &self.enctypes,
+        );
         config::write(&self.paths.krb5_conf, &krb5)?;
         let kdc = config::kdc_conf(
             &self.name,
@@ -337,6 +344,7 @@ impl Realm {
             &self.paths,
             self.lifetime,
             self.anonymous,
+            &self.enctypes,
         );
         config::write(&self.paths.kdc_conf, &kdc)
     }
@@ -377,5 +385,9 @@ pub fn combined_krb5_conf(realms: &[&Realm], path: &Path) -> Result<()> {
     let first = realms.first();
     let lifetime = first.and_then(|r| r.lifetime);
     let skew = first.and_then(|r| r.clock_skew);
-    config::write(path, &config::krb5_conf(&entries, lifetime, skew))
+    let enctypes = first.map(|r| r.enctypes.clone()).unwrap_or_default();
+    config::write(
+        path,
+        &config::krb5_conf(&entries, lifetime, skew, &enctypes),
+    )
 }

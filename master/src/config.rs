@@ -234,6 +234,11 @@ pub struct Config {
     pub admin: Access,
     /// How stations are watched.
     pub farm: FarmSettings,
+    /// Whether Kerberos sessions (users' and stations') move from MIT's wrap/unwrap to the
+    /// Rust RFC 4121 fast path after the handshake, where the context allows it (`fast_path`,
+    /// default true). Off, or when the fast path's start-up self-test fails, every session
+    /// stays on MIT.
+    pub fast_path: bool,
 }
 
 impl Config {
@@ -286,6 +291,12 @@ mod tests {
     #[test]
     fn a_good_config_parses_with_defaults() {
         let config = Config::from_toml(GOOD).expect("valid");
+        assert!(config.fast_path, "the fast path is on by default");
+        assert!(
+            !Config::from_toml(&format!("fast_path = false\n{GOOD}"))
+                .expect("valid")
+                .fast_path
+        );
         assert_eq!(config.limits.idle_timeout, Duration::from_secs(90));
         assert_eq!(config.limits.max_connections, 256);
         assert_eq!(config.stations[0].services, vec![Service::Burner]);

@@ -110,6 +110,7 @@ pub(crate) async fn serve(
         };
         let principal = session.peer().clone();
         tracing::Span::current().record("principal", principal.as_str());
+        info!(protection = %session.protection().path(), "session protected");
         // auth.ok must be durable before the greeting, so it cannot be left out: a login over
         // its budget gets no greeting at all (crate::flood).
         let admitted = if shared.guards.login(principal.as_str(), peer.ip()) {

@@ -58,6 +58,9 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_BAD_CONFIG);
     }
 
+    // The fast path only after its known-answer test: a wrong build must not protect a session.
+    burnstand_wire::gss::set_fast_path_default(config.fast_path && fast_path_works());
+
     if cli.check_config {
         return match check(&config) {
             Ok(()) => {
@@ -90,6 +93,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs the fast path's RFC 3962 / RFC 8009 known-answer test; a failure is logged as an
+/// error and the master stays on MIT's wrap/unwrap.
+fn fast_path_works() -> bool {
+    match burnstand_wire::fastpath::self_test() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "fast path self-test failed: every session uses MIT's wrap/unwrap");
+            false
+        }
+    }
+}
+
 /// What `--check-config` verifies beyond parsing (and the keytab's permissions, checked for
 /// start-up too): the keytab holds the master's key, and the audit log's directory exists.
 /// Nothing is created or changed. The log itself is not opened: a running master holds its lock.
@@ -116,12 +131,13 @@ fn check(config: &Config) -> Result<(), BoxError> {
 
 fn summary(path: &std::path::Path, config: &Config) -> String {
     let mut out = format!(
-        "{}: OK\n  listen {}\n  principal {} (keytab {})\n  audit log {}\n",
+        "{}: OK\n  listen {}\n  principal {} (keytab {})\n  audit log {}\n  fast path {}\n",
         path.display(),
         config.listen,
         config.principal,
         config.keytab.display(),
-        config.audit_log.display()
+        config.audit_log.display(),
+        fast_path_summary(config.fast_path)
     );
     for entry in burnstand_master::registry::station_types(config) {
         let names: Vec<&str> = entry
@@ -171,6 +187,17 @@ fn summary(path: &std::path::Path, config: &Config) -> String {
         ));
     }
     out
+}
+
+/// The `fast path` line of `--check-config`: the setting and, if on, whether it will be used.
+fn fast_path_summary(configured: bool) -> &'static str {
+    if !configured {
+        "off (fast_path = false): MIT wrap/unwrap"
+    } else if burnstand_wire::gss::fast_path_default() {
+        "on (self-test passed): RFC 4121 in Rust for AES contexts, MIT otherwise"
+    } else {
+        "on, but the self-test failed: MIT wrap/unwrap"
+    }
 }
 
 async fn serve(config: Config) -> Result<(), BoxError> {

@@ -51,6 +51,11 @@ pub async fn connect(station: &StationConfig, cred: Cred, timeout: Duration) -> 
     let mut session = Unauthenticated::new(tcp)
         .initiate(cred, &station.principal, timeout)
         .await?;
+    tracing::info!(
+        station = %station.name,
+        protection = %session.protection().path(),
+        "station link protected"
+    );
     // Mutual authentication already proved the station holds the key of the principal we
     // named; checking the exported name again costs nothing and guards against name aliasing.
     if session.peer().exported() != station.principal_exported.as_slice() {

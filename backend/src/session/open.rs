@@ -124,7 +124,10 @@ async fn authenticate(
     };
     tokio::select! {
         wire = Unauthenticated::new(tcp).accept(cred, config.handshake_timeout()) => match wire {
-            Ok(wire) => Some(wire),
+            Ok(wire) => {
+                tracing::info!(protection = %wire.protection().path(), "session protected");
+                Some(wire)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "authentication failed");
                 None

@@ -41,6 +41,25 @@ fn check_config_accepts_a_good_configuration_and_names_problems() {
         stdout.contains("configuration ok: station test-station") && stdout.contains("1 image(s)"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("fast path: on (self-test passed)"),
+        "{stdout}"
+    );
+    let off = lab.dir.path().join("mit.toml");
+    std::fs::write(&off, lab.config_text("fast_path = false", "")).unwrap();
+    let out = station()
+        .arg("--config")
+        .arg(&off)
+        .arg("--check-config")
+        .env_clear()
+        .envs(lab.realm.env())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("fast path: off (fast_path = false)"),
+        "{stdout}"
+    );
 
     let bad = lab.dir.path().join("bad.toml");
     std::fs::write(

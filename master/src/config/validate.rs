@@ -37,6 +37,13 @@ pub(super) struct RawConfig {
     admin: Vec<String>,
     #[serde(default)]
     farm: FarmSettings,
+    /// Whether sessions move to the Rust RFC 4121 fast path (default: yes).
+    #[serde(default = "fast_path_default")]
+    fast_path: bool,
+}
+
+fn fast_path_default() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +136,7 @@ impl RawConfig {
             queue,
             admin,
             farm: raw.farm,
+            fast_path: raw.fast_path,
         })
     }
 }

@@ -121,6 +121,20 @@ fn check_config_accepts_a_good_config_and_prints_a_summary() {
         stdout.contains("alice@BURNSTAND.TEST, bob@BURNSTAND.TEST"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("fast path on (self-test passed)"),
+        "{stdout}"
+    );
+
+    // `fast_path = false` (a top-level key) is shown as off.
+    let config = setup.write_config("mit.toml", "", |t| format!("fast_path = false\n{t}"));
+    let out = setup.check(&config);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("fast path off (fast_path = false)"),
+        "{stdout}"
+    );
 }
 
 /// A change to the good config text.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use libgssapi::credential::Cred;
+use crate::gss::Cred;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{BlockStream, IoError, Session};
@@ -12,6 +12,8 @@ use crate::limits::MAX_HANDSHAKE_TOKEN_LEN;
 /// A connection before authentication: all it can do is a handshake.
 pub struct Unauthenticated<S> {
     blocks: BlockStream<S>,
+    /// `None`: the process default ([`crate::gss::fast_path_default`]).
+    fast_path: Option<bool>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Unauthenticated<S> {
@@ -20,13 +22,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Unauthenticated<S> {
     pub fn new(io: S) -> Self {
         Unauthenticated {
             blocks: BlockStream::new(io, MAX_HANDSHAKE_TOKEN_LEN),
+            fast_path: None,
         }
+    }
+
+    /// Whether the session may move to the Rust fast path after the handshake (see
+    /// [`Acceptor::fast_path`]); without this call the process default applies.
+    pub fn fast_path(mut self, enabled: bool) -> Self {
+        self.fast_path = Some(enabled);
+        self
     }
 
     /// Runs the acceptor side within `timeout` and returns the authenticated session.
     pub async fn accept(self, cred: Cred, timeout: Duration) -> Result<Session<S>, IoError> {
         let mut blocks = self.blocks;
-        let established = tokio::time::timeout(timeout, accept_tokens(&mut blocks, cred))
+        let mut acceptor = Acceptor::new(cred);
+        if let Some(enabled) = self.fast_path {
+            acceptor = acceptor.fast_path(enabled);
+        }
+        let established = tokio::time::timeout(timeout, accept_tokens(&mut blocks, acceptor))
             .await
             .map_err(|_| IoError::HandshakeTimeout(timeout))??;
         Ok(Session::new(blocks, established))
@@ -40,7 +54,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Unauthenticated<S> {
         timeout: Duration,
     ) -> Result<Session<S>, IoError> {
         let mut blocks = self.blocks;
-        let initiator = Initiator::new(cred, target)?;
+        let mut initiator = Initiator::new(cred, target)?;
+        if let Some(enabled) = self.fast_path {
+            initiator = initiator.fast_path(enabled);
+        }
         let established = tokio::time::timeout(timeout, initiate_tokens(&mut blocks, initiator))
             .await
             .map_err(|_| IoError::HandshakeTimeout(timeout))??;
@@ -69,11 +86,13 @@ fn closed_means_refused(e: IoError) -> IoError {
     }
 }
 
-async fn accept_tokens<S>(blocks: &mut BlockStream<S>, cred: Cred) -> Result<Established, IoError>
+async fn accept_tokens<S>(
+    blocks: &mut BlockStream<S>,
+    mut acceptor: Acceptor,
+) -> Result<Established, IoError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut acceptor = Acceptor::new(cred);
     loop {
         let token = blocks.read_block().await.map_err(closed_means_refused)?;
         let (back, reply) = off_runtime(move || {

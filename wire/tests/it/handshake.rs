@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use burnstand_wire::command::{Command, Greeting, ServiceType, StationType};
-use burnstand_wire::gss::{acceptor_credentials, initiator_credentials, Established, Principal};
+use burnstand_wire::fastpath::Enctype;
+use burnstand_wire::gss::{
+    acceptor_credentials, initiator_credentials, Established, Principal, ProtectionPath,
+};
 use burnstand_wire::io::{Session, Unauthenticated};
 use burnstand_wire::protection::Protection;
 use burnstand_wire::{Error, IoError};
@@ -39,21 +42,31 @@ type Both = (
     Result<Session<TcpStream>, IoError>,
 );
 
-/// Runs an acceptor task and an initiator task against each other on 127.0.0.1.
+/// Runs an acceptor task and an initiator task against each other on 127.0.0.1, both with
+/// the process default protection path (the fast path where the context allows it).
 async fn handshake(realm: &Realm) -> Both {
+    handshake_on(realm, burnstand_wire::gss::fast_path_default()).await
+}
+
+/// [`handshake`] with the fast path on or off on both sides.
+async fn handshake_on(realm: &Realm, fast_path: bool) -> Both {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let service = realm.principal(SERVICE);
     let acceptor = tokio::spawn(async move {
         let (stream, _) = listener.accept().await?;
         let cred = acceptor_credentials(&service)?;
-        Unauthenticated::new(stream).accept(cred, TIMEOUT).await
+        Unauthenticated::new(stream)
+            .fast_path(fast_path)
+            .accept(cred, TIMEOUT)
+            .await
     });
     let target = realm.principal(SERVICE);
     let initiator = async move {
         let stream = TcpStream::connect(addr).await?;
         let cred = initiator_credentials(None)?;
         Unauthenticated::new(stream)
+            .fast_path(fast_path)
             .initiate(cred, &target, TIMEOUT)
             .await
     };
@@ -132,34 +145,52 @@ async fn handshake_then_protected_messages_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replayed_flipped_and_reflected_tokens_are_refused() {
+async fn replayed_flipped_and_reflected_tokens_are_refused_by_mit() {
+    replayed_flipped_and_reflected_tokens_are_refused(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_flipped_and_reflected_tokens_are_refused_by_the_fast_path() {
+    replayed_flipped_and_reflected_tokens_are_refused(true).await;
+}
+
+async fn replayed_flipped_and_reflected_tokens_are_refused(fast_path: bool) {
     let realm = realm();
-    let (server, client) = handshake(&realm).await;
+    let (server, client) = handshake_on(&realm, fast_path).await;
     let mut server: Established = server.expect("acceptor").into_protection();
     let mut client: Established = client.expect("initiator").into_protection();
+    let want = if fast_path {
+        ProtectionPath::Fast(Enctype::Aes256CtsHmacSha1_96)
+    } else {
+        ProtectionPath::Mit
+    };
+    assert_eq!(server.path(), want, "the realm's default enctype is 18");
+    assert_eq!(client.path(), want);
 
     let first = client.seal(b"QUIT").expect("seal");
     // An RFC 4121 Wrap token with the Sealed flag: confidentiality is really on.
     assert_eq!(&first[..2], &[0x05, 0x04]);
     assert_eq!(first[2] & 0x02, 0x02, "Sealed flag");
     assert_eq!(server.open(&first).expect("first open"), b"QUIT");
+    let replay = server.open(&first);
     assert!(
         matches!(
-            server.open(&first),
+            replay,
             Err(Error::Gss {
                 operation: "unwrap",
                 ..
-            })
+            }) | Err(Error::ReplayedToken { .. })
         ),
-        "replay"
+        "replay: {replay:?}"
     );
 
     let mut flipped = client.seal(b"LIST").expect("seal");
     let last = flipped.len() - 1;
     flipped[last] ^= 0x01;
+    let flip = server.open(&flipped);
     assert!(
-        matches!(server.open(&flipped), Err(Error::Gss { .. })),
-        "bit flip"
+        matches!(flip, Err(Error::Gss { .. }) | Err(Error::Integrity)),
+        "bit flip: {flip:?}"
     );
 
     let reflected = server.seal(&[0u8; 16]).expect("seal");
