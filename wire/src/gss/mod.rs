@@ -35,6 +35,7 @@ mod fast;
 mod ffi;
 mod flags;
 mod handshake;
+#[cfg(feature = "mit-differential")]
 #[doc(hidden)]
 pub mod test_only;
 
