@@ -52,7 +52,7 @@ pub(crate) fn station_at(
         format!(
             "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\ntrusted_masters = [\"{}\"]\n\
              friendly_name = \"{id}\"\nstation_id = \"{id}\"\ncatalog = \"{}\"\nstate_dir = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n\
-             idle_report_secs = 0\n\n[drive]\nkind = \"DVD\"\nfile = \"{}\"\nallow_file_drive = true\n{drive_extra}\n",
+             idle_report_secs = 0\n{}\n[drive]\nkind = \"DVD\"\nfile = \"{}\"\nallow_file_drive = true\n{drive_extra}\n",
             realm.principal(STATION),
             realm.keytab(STATION).ok_or("no station keytab")?.display(),
             realm.principal(lab::MASTER),
@@ -60,6 +60,7 @@ pub(crate) fn station_at(
             dir.join("state").display(),
             dir.join("station.audit").display(),
             policy.display(),
+            lab::fast_path_line(),
             dir.join("disc.img").display(),
         ),
     )?;
@@ -126,6 +127,7 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Figure, Error> {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(realm.env())
             .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
+            .env("BURNSTAND_FAST_PATH", lab::client_fast_path())
             .env("BURNSTAND_MASTER", master.addr.to_string())
             .env("BURNSTAND_MASTER_PRINCIPAL", realm.principal(lab::MASTER))
             .stdout(Stdio::null())

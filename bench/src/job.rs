@@ -46,6 +46,7 @@ impl User<'_> {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(self.realm.env())
             .env("KRB5CCNAME", format!("FILE:{}", self.ccache.display()))
+            .env("BURNSTAND_FAST_PATH", lab::client_fast_path())
             .env("BURNSTAND_MASTER", self.master.addr.to_string())
             .env(
                 "BURNSTAND_MASTER_PRINCIPAL",

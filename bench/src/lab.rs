@@ -255,6 +255,25 @@ pub fn master_with_policy(
     master_with(realm, binary, &[station], policy_text, "")
 }
 
+/// The line that keeps a daemon on MIT's wrap/unwrap when the bench runs with `--mit` (the
+/// process-wide fast-path default is then off), so a run measures the path it says.
+pub fn fast_path_line() -> &'static str {
+    if burnstand_wire::gss::fast_path_default() {
+        ""
+    } else {
+        "fast_path = false\n"
+    }
+}
+
+/// `BURNSTAND_FAST_PATH` for a `burnstand` client process: the same path as the daemons.
+pub fn client_fast_path() -> &'static str {
+    if burnstand_wire::gss::fast_path_default() {
+        "1"
+    } else {
+        "0"
+    }
+}
+
 /// `burnstand-master` with these stations (one DVD burner type, named `st-0`, `st-1`, … in
 /// this order, which everyone of the realm may use), this policy text, and `extra` appended
 /// to its configuration (e.g. a `[farm]` section).
@@ -270,7 +289,7 @@ pub fn master_with(
     std::fs::write(&policy, policy_text)?;
     let config = dir.path().join("master.toml");
     let mut text = format!(
-        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n{extra}\n\n\
+        "listen = \"127.0.0.1:0\"\nprincipal = \"{}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n{}{extra}\n\n\
          [limits]\nmax_connections = 30000\nmax_unauthenticated = 1024\nmax_handshakes_per_address = 1000\nmax_connections_per_user = 30000\n\
          login_budget_per_principal = 1000000\nlogin_budget_per_address = 1000000\n\
          idle_timeout = \"1h\"\nhandshake_timeout = \"60s\"\ndrain_deadline = \"2s\"\n",
@@ -278,6 +297,7 @@ pub fn master_with(
         realm.keytab(MASTER).ok_or("no master keytab")?.display(),
         dir.path().join("audit.jsonl").display(),
         policy.display(),
+        fast_path_line(),
     );
     for (n, station) in stations.iter().enumerate() {
         text.push_str(&format!(

@@ -76,6 +76,11 @@ pub struct Args {
     /// (h) Size of the image pushed to two stations, in MiB.
     #[arg(long, default_value_t = 1024)]
     push_mib: u64,
+    /// Keep every session on MIT's gss_wrap/gss_unwrap (daemons get `fast_path = false`, the
+    /// client BURNSTAND_FAST_PATH=0, the bench's own ends the process default): the "before"
+    /// of the fast path, with the same binaries.
+    #[arg(long)]
+    mit: bool,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -98,6 +103,9 @@ pub struct Figure {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.mit {
+        burnstand_wire::gss::set_fast_path_default(false);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -109,7 +117,12 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(run(&args)) {
-        Ok(figures) => {
+        Ok(mut figures) => {
+            if args.mit {
+                for figure in &mut figures {
+                    figure.what.push_str(" [--mit: every session on MIT]");
+                }
+            }
             report(&figures, args.json);
             std::process::ExitCode::SUCCESS
         }

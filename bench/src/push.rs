@@ -109,6 +109,7 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Figure, Error> {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(realm.env())
         .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
+        .env("BURNSTAND_FAST_PATH", lab::client_fast_path())
         .env("BURNSTAND_MASTER", master.addr.to_string())
         .env("BURNSTAND_MASTER_PRINCIPAL", realm.principal(lab::MASTER))
         .stdin(Stdio::null())
