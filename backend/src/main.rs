@@ -51,7 +51,7 @@ fn real_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // The fast path only after its known-answer test: a wrong build must not protect a session.
-    burnstand_wire::gss::set_fast_path_default(config.fast_path && fast_path_works());
+    burnstand_daemon::choose_fast_path(config.fast_path);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -88,31 +88,11 @@ async fn check(config: Config, origin: &std::path::Path) -> Result<(), Box<dyn s
     for note in report.notes {
         println!("note: {note}");
     }
-    println!("fast path: {}", fast_path_summary(config.fast_path));
+    println!(
+        "fast path: {}",
+        burnstand_daemon::fast_path_summary(config.fast_path)
+    );
     Ok(())
-}
-
-/// Runs the fast path's RFC 3962 / RFC 8009 known-answer test; a failure is logged as an
-/// error and the station stays on MIT's wrap/unwrap.
-fn fast_path_works() -> bool {
-    match burnstand_wire::fastpath::self_test() {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(error = %e, "fast path self-test failed: every session uses MIT's wrap/unwrap");
-            false
-        }
-    }
-}
-
-/// The `fast path` line of `--check-config`: the setting and, if on, whether it is used.
-fn fast_path_summary(configured: bool) -> &'static str {
-    if !configured {
-        "off (fast_path = false): MIT wrap/unwrap"
-    } else if burnstand_wire::gss::fast_path_default() {
-        "on (self-test passed): RFC 4121 in Rust for AES contexts, MIT otherwise"
-    } else {
-        "on, but the self-test failed: MIT wrap/unwrap"
-    }
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -181,3 +181,31 @@ pub fn read_config_text(path: &std::path::Path, limit: u64) -> Result<String, Co
     }
     Ok(text)
 }
+
+/// Chooses the protection path for every session of this process from the daemon's
+/// `fast_path` setting: the Rust RFC 4121 fast path only if configured *and* its known-answer
+/// self-test passes here (a failure is logged as an error; sessions then stay on MIT's
+/// wrap/unwrap, which works everywhere). Call once in `main`, before serving.
+pub fn choose_fast_path(configured: bool) {
+    let works = configured
+        && match burnstand_wire::fastpath::self_test() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "fast path self-test failed: every session uses MIT's wrap/unwrap");
+                false
+            }
+        };
+    burnstand_wire::gss::set_fast_path_default(works);
+}
+
+/// The `fast path` line of `--check-config`: the setting and, if on, whether it will be used
+/// (after [`choose_fast_path`]).
+pub fn fast_path_summary(configured: bool) -> &'static str {
+    if !configured {
+        "off (fast_path = false): MIT wrap/unwrap"
+    } else if burnstand_wire::gss::fast_path_default() {
+        "on (self-test passed): RFC 4121 in Rust for AES contexts, MIT otherwise"
+    } else {
+        "on, but the self-test failed: MIT wrap/unwrap"
+    }
+}

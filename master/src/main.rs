@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     }
 
     // The fast path only after its known-answer test: a wrong build must not protect a session.
-    burnstand_wire::gss::set_fast_path_default(config.fast_path && fast_path_works());
+    burnstand_daemon::choose_fast_path(config.fast_path);
 
     if cli.check_config {
         return match check(&config) {
@@ -89,18 +89,6 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("burnstand-master: {e}");
             ExitCode::from(EXIT_RUNTIME)
-        }
-    }
-}
-
-/// Runs the fast path's RFC 3962 / RFC 8009 known-answer test; a failure is logged as an
-/// error and the master stays on MIT's wrap/unwrap.
-fn fast_path_works() -> bool {
-    match burnstand_wire::fastpath::self_test() {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(error = %e, "fast path self-test failed: every session uses MIT's wrap/unwrap");
-            false
         }
     }
 }
@@ -137,7 +125,7 @@ fn summary(path: &std::path::Path, config: &Config) -> String {
         config.principal,
         config.keytab.display(),
         config.audit_log.display(),
-        fast_path_summary(config.fast_path)
+        burnstand_daemon::fast_path_summary(config.fast_path)
     );
     for entry in burnstand_master::registry::station_types(config) {
         let names: Vec<&str> = entry
@@ -187,17 +175,6 @@ fn summary(path: &std::path::Path, config: &Config) -> String {
         ));
     }
     out
-}
-
-/// The `fast path` line of `--check-config`: the setting and, if on, whether it will be used.
-fn fast_path_summary(configured: bool) -> &'static str {
-    if !configured {
-        "off (fast_path = false): MIT wrap/unwrap"
-    } else if burnstand_wire::gss::fast_path_default() {
-        "on (self-test passed): RFC 4121 in Rust for AES contexts, MIT otherwise"
-    } else {
-        "on, but the self-test failed: MIT wrap/unwrap"
-    }
 }
 
 async fn serve(config: Config) -> Result<(), BoxError> {
