@@ -31,7 +31,7 @@ use tracing::{debug, info, warn, Instrument};
 use crate::audit;
 use crate::flood;
 use crate::receipts;
-use crate::registry::{Bound, Registration};
+use crate::registry::{Bound, Registration, Teardown};
 use crate::server::Shared;
 
 mod farm;
@@ -242,6 +242,9 @@ impl Mode {
 /// Invalid commands one connection gets answered (and audited) before it is closed: a
 /// confused client learns from the first; a flood of them is not worth a disk.
 pub const MAX_INVALID_COMMANDS: u32 = 16;
+
+/// The audited reason of a reservation an admin's RELEASE ended.
+pub const RELEASED_BY_ADMIN: &str = "released by an admin";
 
 /// The outcome of SERV.
 enum Serv {
@@ -464,7 +467,7 @@ impl Connection {
             teardown.station.as_deref(),
             teardown.session_id.as_deref(),
             teardown.connections,
-            "quit",
+            teardown_reason(&teardown, "quit"),
         );
         if let Err(e) = self.shared.audit.append(event).await {
             warn!(error = %e, "cannot audit a teardown");
@@ -487,7 +490,7 @@ impl Connection {
         else {
             return;
         };
-        let reason = end.reason();
+        let reason = teardown_reason(&teardown, &end.reason()).to_owned();
         info!(reason = %reason, connections = teardown.connections, "reservation ended");
         let event = audit::teardown(
             self.conn_id,
@@ -501,5 +504,15 @@ impl Connection {
             warn!(error = %e, "cannot audit a teardown");
         }
         crate::waiting::ended(&self.shared, &teardown).await;
+    }
+}
+
+/// The audited reason of a reservation its user ended: an admin's pending release is the
+/// cause, whatever the user did after hearing of it.
+fn teardown_reason<'a>(teardown: &Teardown, users: &'a str) -> &'a str {
+    if teardown.released_by_admin {
+        RELEASED_BY_ADMIN
+    } else {
+        users
     }
 }

@@ -58,7 +58,7 @@ pub(crate) async fn watch(shared: Arc<Shared>, stop: CancellationToken) {
 /// A reservation an admin's RELEASE ended: recorded like any teardown.
 pub(crate) async fn released(shared: &Shared, teardown: &Teardown) {
     info!(user = %teardown.user, station = ?teardown.station, "reservation released by an admin");
-    let event = audit::ended_by_master(teardown, "released by an admin");
+    let event = audit::ended_by_master(teardown, crate::connection::RELEASED_BY_ADMIN);
     if let Err(e) = shared.audit.append(event).await {
         warn!(error = %e, "cannot audit a released reservation");
     }

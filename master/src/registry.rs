@@ -95,6 +95,9 @@ pub struct Teardown {
     pub user: String,
     /// How long the reservation was held (it feeds the queue's ETA).
     pub held: Option<Duration>,
+    /// An admin's RELEASE was pending: the reservation ended because of it, even when its
+    /// user left (having heard why from the station) before the station's FINISHED came.
+    pub released_by_admin: bool,
 }
 
 struct Reservation {
@@ -108,6 +111,8 @@ struct Reservation {
     /// Handed over from the queue: the user must open a module by then, or it passes on.
     claim_by: Option<Instant>,
     since: Instant,
+    /// An admin asked for its release (RELEASE); it ends when the stations answer.
+    released_by_admin: bool,
 }
 
 impl Reservation {
@@ -554,6 +559,7 @@ impl Registry {
                 hold,
                 claim_by,
                 since: now,
+                released_by_admin: false,
             });
         }
         Bound {
@@ -756,6 +762,7 @@ impl Registry {
             teardown.session_id = Some(r.session_id.to_string());
             teardown.freed = stations;
             teardown.held = Some(r.since.elapsed());
+            teardown.released_by_admin = r.released_by_admin;
         }
         teardown
     }

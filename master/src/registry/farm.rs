@@ -364,12 +364,17 @@ impl Registry {
                 live.release_pending = true;
             }
         }
-        let session_id = state
+        let reservation = state
             .users
-            .get(&key)
-            .and_then(|u| u.reservation.as_ref())
-            .map(|r| r.session_id.to_string())
-            .unwrap_or_default();
+            .get_mut(&key)
+            .and_then(|u| u.reservation.as_mut());
+        let session_id = match reservation {
+            Some(r) => {
+                r.released_by_admin = true;
+                r.session_id.to_string()
+            }
+            None => String::new(),
+        };
         Release::AfterCopy {
             session_id,
             stations: asked,

@@ -385,3 +385,37 @@ fn aging_keeps_a_long_wait_ahead_of_a_newer_higher_class() {
         );
     });
 }
+
+/// The station tells the user why the job stopped before it answers the release on its
+/// control link, so the user may leave first: the reservation still ended because of the
+/// admin, and its teardown says so.
+#[test]
+fn a_release_whose_user_leaves_before_the_station_answers_is_still_the_admins() {
+    let extra = format!("admin = [\"alice@{REALM}\"]\n{FAST_FARM}");
+    let spec = LabSpec::default()
+        .stations(vec![
+            StationSpec::new("dvd-1", "DVD").mode(StationMode::NeverFinishes)
+        ])
+        .extra(&extra);
+    lab_test(spec, |lab| async move {
+        let mut bob = connect(&lab, "bob").await;
+        assert!(matches!(
+            reserve(&mut bob, any(1, flags::HOLD)).await,
+            ReserveReply::Reserved { .. }
+        ));
+        let mut alice = connect(&lab, "alice").await;
+        assert!(matches!(
+            admin(&mut alice, Command::Release("dvd-1".into())).await,
+            AdminReply::Done(_)
+        ));
+        assert_eq!(command(&mut bob, Command::Quit).await, Reply::Ok);
+        drop((alice, bob));
+        let records = lab.stop().await;
+        let reasons: Vec<_> = records
+            .iter()
+            .filter(|r| r.event == "teardown")
+            .filter_map(|r| r.get_str("reason"))
+            .collect();
+        assert_eq!(reasons, ["released by an admin"]);
+    });
+}

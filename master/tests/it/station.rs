@@ -32,6 +32,9 @@ pub enum StationMode {
     RefuseSessions,
     /// Nothing listens at the station's address.
     Unreachable,
+    /// Takes an admin's FINISH but never answers FINISHED: the user leaves (having heard
+    /// from the station why its job stopped) before the station's answer reaches the master.
+    NeverFinishes,
 }
 
 /// What the station observed.
@@ -160,6 +163,9 @@ async fn serve(
                             head_hash: burnstand_wire::burner::Sha256([0; 32]),
                         },
                         Ok(MasterMessage::Ping) => StationMessage::Pong,
+                        Ok(MasterMessage::Finish { .. }) if mode == StationMode::NeverFinishes => {
+                            continue
+                        }
                         // It never burns: no copy runs, so a release may go ahead at once.
                         Ok(MasterMessage::Finish { session_id }) => {
                             StationMessage::Finished { session_id }
