@@ -6,8 +6,11 @@
 //! one `DATA` from the client and hands it to every station's task through a channel of
 //! [`QUEUED_CHUNKS`]. A station that fails drops out — its task ends, its channel closes —
 //! and the others go on; the answer says what became of each. Memory: one chunk read plus
-//! at most [`QUEUED_CHUNKS`] per station, shared (`Arc`), never the image.
+//! at most [`QUEUED_CHUNKS`] per station, shared (`Arc`), and [`RECYCLED_CHUNKS`] kept to be
+//! received into again; never the image. The client's `DATA` message is forwarded as it
+//! came (checked, not copied) to every station that starts at its offset.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +37,12 @@ use crate::server::Shared;
 /// chunk is read, few enough that a push holds at most `QUEUED_CHUNKS + 1` chunks per
 /// station.
 pub const QUEUED_CHUNKS: usize = 2;
+
+/// Chunks the connection keeps after handing them to the stations, to receive into again
+/// once every station has sent them: a station holds at most `QUEUED_CHUNKS + 1`, so the
+/// oldest of these is usually free. They are chunks the stations hold anyway; at most this
+/// many more (4 × 512 KiB) when stations drop out early.
+pub const RECYCLED_CHUNKS: usize = QUEUED_CHUNKS + 2;
 
 /// Longest a push waits for the client's next chunk.
 pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -218,17 +227,26 @@ impl Connection {
     ) -> (u64, Option<String>) {
         let size = request.image.size;
         let mut next = from;
+        // The last chunks handed out, oldest first: once every station is done with one,
+        // its buffer takes the next message (no allocation per chunk).
+        let mut handed: VecDeque<Arc<Chunk>> = VecDeque::with_capacity(RECYCLED_CHUNKS + 1);
         while next < size {
+            let mut bytes = Vec::new();
+            if handed.len() >= RECYCLED_CHUNKS {
+                if let Some(Ok(old)) = handed.pop_front().map(Arc::try_unwrap) {
+                    bytes = old.message;
+                }
+            }
             let received = tokio::select! {
                 biased;
                 () = self.registration.cancelled().cancelled() => return (next, Some("cancelled".into())),
-                received = tokio::time::timeout(PUSH_IDLE_TIMEOUT, session.recv_bytes()) => received,
+                received = tokio::time::timeout(PUSH_IDLE_TIMEOUT, session.recv_bytes_into(&mut bytes)) => received,
             };
-            let bytes = match received {
-                Ok(Ok(bytes)) => bytes,
+            match received {
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => return (next, Some(e.to_string())),
                 Err(_) => return (next, Some("no data from the client in time".into())),
-            };
+            }
             // Checked without copying the bytes; they go on as they came.
             let (offset, end) = match PushData::parse(&bytes) {
                 Ok((offset, data)) => (offset, offset.saturating_add(data.len() as u64)),
@@ -249,6 +267,7 @@ impl Connection {
                 // A station that dropped out has closed its channel: the others go on.
                 let _ = chunks.send(Arc::clone(&chunk)).await;
             }
+            handed.push_back(chunk);
         }
         (next - from, None)
     }
