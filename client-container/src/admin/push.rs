@@ -450,7 +450,7 @@ mod tests {
 
     #[test]
     fn parallel_push_digests_equal_the_sequential_ones() {
-        let bytes: Vec<u8> = (0..HASH_READ_LEN * 3 + 4099)
+        let bytes: Vec<u8> = (0..HASH_READ_LEN + 4099)
             .map(|i| (i * 7 + i / 251) as u8)
             .collect();
         let expected = (
