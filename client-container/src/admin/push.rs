@@ -119,23 +119,25 @@ fn hash_parallel(
     use std::sync::mpsc::sync_channel;
     use std::sync::Arc;
 
-    let (to_sha, sha_reads) = sync_channel::<Arc<Vec<u8>>>(HASH_QUEUED_READS);
-    let (to_md5, md5_reads) = sync_channel::<Arc<Vec<u8>>>(HASH_QUEUED_READS);
+    // A read: the buffer and how many of its bytes the file filled.
+    type ReadBuf = (Arc<Vec<u8>>, usize);
+    let (to_sha, sha_reads) = sync_channel::<ReadBuf>(HASH_QUEUED_READS);
+    let (to_md5, md5_reads) = sync_channel::<ReadBuf>(HASH_QUEUED_READS);
     // Reads MD5 (the slower digest) is done with come back to be read into again: no
     // allocation per read. Never more than the reads alive at once, so `try_send` has room.
     let (give_back, returned) = sync_channel::<Arc<Vec<u8>>>(2 * HASH_QUEUED_READS + 3);
     std::thread::scope(|scope| {
         let sha = scope.spawn(move || {
             let mut sha = sha2::Sha256::new();
-            for buf in sha_reads {
-                sha.update(&buf[..]);
+            for (buf, n) in sha_reads {
+                sha.update(buf.get(..n).unwrap_or_default());
             }
             Sha256(sha.finalize().into())
         });
         let md5 = scope.spawn(move || {
             let mut md5 = md5::Md5::new();
-            for buf in md5_reads {
-                md5.update(&buf[..]);
+            for (buf, n) in md5_reads {
+                md5.update(buf.get(..n).unwrap_or_default());
                 let _ = give_back.try_send(buf);
             }
             Md5(md5.finalize().into())
@@ -147,18 +149,19 @@ fn hash_parallel(
                 .ok()
                 .and_then(|buf| Arc::try_unwrap(buf).ok())
                 .unwrap_or_default();
-            buf.resize(HASH_READ_LEN, 0);
+            if buf.len() != HASH_READ_LEN {
+                buf = vec![0u8; HASH_READ_LEN];
+            }
             let n = match file.read(&mut buf) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            buf.truncate(n);
             let buf = Arc::new(buf);
             // A thread's queue is open until it has every read: it ends only after them.
-            let _ = to_sha.send(Arc::clone(&buf));
-            let _ = to_md5.send(buf);
+            let _ = to_sha.send((Arc::clone(&buf), n));
+            let _ = to_md5.send((buf, n));
             read(n);
         })();
         drop((to_sha, to_md5));
