@@ -263,9 +263,18 @@ impl Encode for PushData {
     }
 }
 
-impl Decode for PushData {
-    const MIN_LEN: usize = DATA_OVERHEAD;
-    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+impl PushData {
+    /// Reads a `DATA` message without copying its bytes: the offset and the image's bytes,
+    /// borrowed from `message` (the master forwards them, the station writes them). The same
+    /// checks as decoding a [`PushData`], and nothing may follow the bytes.
+    pub fn parse(message: &[u8]) -> Result<(u64, &[u8])> {
+        let mut r = Reader::new(message);
+        let parts = PushData::read_parts(&mut r)?;
+        r.finish()?;
+        Ok(parts)
+    }
+
+    fn read_parts<'a>(r: &mut Reader<'a>) -> Result<(u64, &'a [u8])> {
         let word: String = r.read()?;
         if word != "DATA" {
             return Err(Error::UnknownWord {
@@ -283,9 +292,17 @@ impl Decode for PushData {
                 limit: PUSH_CHUNK_LEN as u64,
             });
         }
+        Ok((offset, r.take(len)?))
+    }
+}
+
+impl Decode for PushData {
+    const MIN_LEN: usize = DATA_OVERHEAD;
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let (offset, bytes) = PushData::read_parts(r)?;
         Ok(PushData {
             offset,
-            bytes: r.take(len)?.to_vec(),
+            bytes: bytes.to_vec(),
         })
     }
 }

@@ -16,6 +16,7 @@
 mod quota;
 mod store;
 mod sweep;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::station::Station;
 use store::{Claim, Partial};
+use writer::Writer;
 
 pub use store::{partial_path, sidecar_path};
 pub use sweep::refresh as refresh_catalog;
@@ -212,43 +214,57 @@ async fn receive(
     }
     let size = image.size;
     let opened = blocking(move || Partial::open(&path, size)).await;
-    let mut partial = match opened {
+    let partial = match opened {
         Ok(partial) => partial,
         Err(e) => return Ok(failed(format!("the station cannot write its catalog: {e}"))),
     };
     let resumed = partial.len;
     tracing::info!(image = %image.id, offset = resumed, size, "push accepted");
     send(wire, &StationPushReply::Ready { offset: resumed }).await?;
-    while partial.len < size {
-        let data = tokio::select! {
-            data = tokio::time::timeout(PUSH_IDLE_TIMEOUT, wire.recv::<PushData>()) => data,
+    // Received chunks go to the writer (hashes and writes them) while the next one arrives.
+    let mut writer = Writer::start(partial);
+    let mut received = resumed;
+    let mut out_of_place = None;
+    while received < size {
+        let Some(mut message) = writer.buffer().await else {
+            // The writer stopped on an error: `finish` says which.
+            break;
+        };
+        let got = tokio::select! {
+            got = tokio::time::timeout(PUSH_IDLE_TIMEOUT, wire.recv_bytes_into(&mut message)) => got,
             () = shutdown.cancelled() => Ok(Err(burnstand_wire::IoError::Closed)),
         };
-        let data = match data {
-            Ok(Ok(data)) => data,
-            Ok(Err(e)) => return lost(partial, e.to_string()).await,
-            Err(_) => return lost(partial, "no data from the master in time".into()).await,
+        match got {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return lost(writer, e.to_string()).await,
+            Err(_) => return lost(writer, "no data from the master in time".into()).await,
+        }
+        let (offset, len) = match PushData::parse(&message) {
+            Ok((offset, bytes)) => (offset, bytes.len() as u64),
+            Err(e) => return lost(writer, format!("not an image chunk: {e}")).await,
         };
-        if data.offset != partial.len || data.end() > size {
-            let reason = format!(
-                "a chunk at offset {} of {} bytes does not continue the {} bytes the station has",
-                data.offset,
-                data.bytes.len(),
-                partial.len
-            );
-            return Ok(discard(partial, reason).await);
+        let end = offset.saturating_add(len);
+        if offset != received || end > size {
+            out_of_place = Some(format!(
+                "a chunk at offset {offset} of {len} bytes does not continue the {received} bytes \
+                 the station has"
+            ));
+            break;
         }
-        let (back, written) = blocking(move || {
-            let written = partial.append(&data.bytes);
-            (partial, written)
-        })
-        .await;
-        partial = back;
-        if let Err(e) = written {
-            return lost(partial, format!("cannot write the image: {e}"))
-                .await
-                .or_else(|Lost(reason)| Ok(failed(reason)));
+        received = end;
+        if !writer.write(message).await {
+            // The writer stopped on an error: `finish` says which.
+            break;
         }
+    }
+    let (mut partial, written) = writer.finish().await;
+    if let Err(e) = written {
+        return lost_partial(partial, format!("cannot write the image: {e}"))
+            .await
+            .or_else(|Lost(reason)| Ok(failed(reason)));
+    }
+    if let Some(reason) = out_of_place {
+        return Ok(discard(partial, reason).await);
     }
     let (sha256, md5) = partial.digests();
     if sha256 != image.sha256 || md5 != image.md5 {
@@ -300,8 +316,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     }
 }
 
-/// The link was lost mid-push: what arrived is made durable for a resume.
-async fn lost(partial: Partial, reason: String) -> Result<StationPushReply, Lost> {
+/// The link was lost mid-push: what arrived (queued chunks included) is written and made
+/// durable for a resume.
+async fn lost(writer: Writer, reason: String) -> Result<StationPushReply, Lost> {
+    let (partial, written) = writer.finish().await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "cannot write a partial image");
+    }
+    lost_partial(partial, reason).await
+}
+
+/// [`lost`] once the writer has stopped.
+async fn lost_partial(partial: Partial, reason: String) -> Result<StationPushReply, Lost> {
     let synced = blocking(move || partial.sync()).await;
     if let Err(e) = synced {
         tracing::warn!(error = %e, "cannot sync a partial image");

@@ -159,11 +159,23 @@ impl Partial {
         self.len += bytes.len() as u64;
     }
 
-    /// Appends one chunk (the file's cursor is at its end after [`Partial::open`]).
+    /// Appends one chunk (the file's cursor is at its end after [`Partial::open`]), hashing
+    /// MD5 on a second thread while this one writes and hashes SHA-256: MD5 is the slowest step of a push at the station
+    /// (no hardware help), and the two digests do not depend on each other.
     pub(super) fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(bytes)?;
-        self.hash(bytes);
-        Ok(())
+        let Partial { file, sha, md5, .. } = self;
+        let written = std::thread::scope(|scope| {
+            let md5_done = scope.spawn(|| md5.update(bytes));
+            let written = file.write_all(bytes);
+            sha.update(bytes);
+            if let Err(panic) = md5_done.join() {
+                std::panic::resume_unwind(panic);
+            }
+            written
+        });
+        // On a failed write the digests have the chunk and the file may not: the push ends
+        // there (its digests are never used), and a resume re-hashes the file.
+        written.map(|()| self.len += bytes.len() as u64)
     }
 
     /// Makes what was written durable (a dropped push resumes from here).

@@ -90,27 +90,92 @@ fn digests(path: &Path, size: u64, show: bool) -> std::io::Result<(Sha256, Md5)>
     } else {
         None
     };
-    let mut file = std::fs::File::open(path)?;
-    let mut sha = sha2::Sha256::new();
-    let mut md5 = md5::Md5::new();
-    let mut buf = vec![0u8; PUSH_CHUNK_LEN];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        sha.update(&buf[..n]);
-        md5.update(&buf[..n]);
+    let file = std::fs::File::open(path)?;
+    let digests = hash_parallel(file, |n| {
         if let Some(bar) = &bar {
             bar.inc(n as u64);
         }
-    }
+    });
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok((Sha256(sha.finalize().into()), Md5(md5.finalize().into())))
+    digests
+}
+
+/// Bytes read from the file at a time for hashing: large reads cost fewer system calls.
+pub const HASH_READ_LEN: usize = 1 << 20;
+
+/// Reads queued for each digest's thread. Memory: a read is shared by the two threads, so at
+/// most `2 * HASH_QUEUED_READS + 3` reads of [`HASH_READ_LEN`] are alive at once (11 MiB).
+pub const HASH_QUEUED_READS: usize = 4;
+
+/// SHA-256 and MD5 of everything `file` holds, each on its own thread over the same reads:
+/// the two digests cost the slower one's time, not their sum. `read` is told each read's
+/// length (progress).
+fn hash_parallel(
+    mut file: impl Read,
+    mut read: impl FnMut(usize),
+) -> std::io::Result<(Sha256, Md5)> {
+    use std::sync::mpsc::sync_channel;
+    use std::sync::Arc;
+
+    // A read: the buffer and how many of its bytes the file filled.
+    type ReadBuf = (Arc<Vec<u8>>, usize);
+    let (to_sha, sha_reads) = sync_channel::<ReadBuf>(HASH_QUEUED_READS);
+    let (to_md5, md5_reads) = sync_channel::<ReadBuf>(HASH_QUEUED_READS);
+    // Reads MD5 (the slower digest) is done with come back to be read into again: no
+    // allocation per read. Never more than the reads alive at once, so `try_send` has room.
+    let (give_back, returned) = sync_channel::<Arc<Vec<u8>>>(2 * HASH_QUEUED_READS + 3);
+    std::thread::scope(|scope| {
+        let sha = scope.spawn(move || {
+            let mut sha = sha2::Sha256::new();
+            for (buf, n) in sha_reads {
+                sha.update(buf.get(..n).unwrap_or_default());
+            }
+            Sha256(sha.finalize().into())
+        });
+        let md5 = scope.spawn(move || {
+            let mut md5 = md5::Md5::new();
+            for (buf, n) in md5_reads {
+                md5.update(buf.get(..n).unwrap_or_default());
+                let _ = give_back.try_send(buf);
+            }
+            Md5(md5.finalize().into())
+        });
+        let fed = (|| loop {
+            // A returned read SHA-256 is still at is left to it; a new buffer then.
+            let mut buf = returned
+                .try_recv()
+                .ok()
+                .and_then(|buf| Arc::try_unwrap(buf).ok())
+                .unwrap_or_default();
+            if buf.len() != HASH_READ_LEN {
+                buf = vec![0u8; HASH_READ_LEN];
+            }
+            let n = match file.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let buf = Arc::new(buf);
+            // A thread's queue is open until it has every read: it ends only after them.
+            let _ = to_sha.send((Arc::clone(&buf), n));
+            let _ = to_md5.send((buf, n));
+            read(n);
+        })();
+        drop((to_sha, to_md5));
+        let (sha, md5) = (joined(sha), joined(md5));
+        fed.map(|()| (sha, md5))
+    })
+}
+
+/// A hashing thread's digest (its panic goes on in the caller).
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    match thread.join() {
+        Ok(digest) => digest,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 fn file_name(path: &Path) -> Option<String> {
@@ -364,5 +429,64 @@ impl Bars {
             bar.finish_and_clear();
         }
         drop(self.multi);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out at most `step` bytes per read, as a file or pipe may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn parallel_push_digests_equal_the_sequential_ones() {
+        let bytes: Vec<u8> = (0..HASH_READ_LEN + 4099)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
+        let expected = (
+            Sha256(sha2::Sha256::digest(&bytes).into()),
+            Md5(md5::Md5::digest(&bytes).into()),
+        );
+        for step in [HASH_READ_LEN, 65_537, 1] {
+            let step_bytes = if step == 1 {
+                &bytes[..5000]
+            } else {
+                &bytes[..]
+            };
+            let want = if step == 1 {
+                (
+                    Sha256(sha2::Sha256::digest(step_bytes).into()),
+                    Md5(md5::Md5::digest(step_bytes).into()),
+                )
+            } else {
+                expected
+            };
+            let mut seen = 0;
+            let got = hash_parallel(
+                Trickle {
+                    bytes: step_bytes,
+                    step,
+                },
+                |n| seen += n,
+            )
+            .unwrap();
+            assert_eq!(got, want, "reads of {step} bytes");
+            assert_eq!(seen, step_bytes.len());
+        }
+        let empty = hash_parallel(std::io::empty(), |_| {}).unwrap();
+        assert_eq!(empty.0, Sha256(sha2::Sha256::digest(b"").into()));
     }
 }

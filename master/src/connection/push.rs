@@ -6,14 +6,16 @@
 //! one `DATA` from the client and hands it to every station's task through a channel of
 //! [`QUEUED_CHUNKS`]. A station that fails drops out — its task ends, its channel closes —
 //! and the others go on; the answer says what became of each. Memory: one chunk read plus
-//! at most [`QUEUED_CHUNKS`] per station, shared (`Arc`), never the image.
+//! at most [`QUEUED_CHUNKS`] per station, shared (`Arc`), and [`RECYCLED_CHUNKS`] kept to be
+//! received into again; never the image. The client's `DATA` message is forwarded as it
+//! came (checked, not copied) to every station that starts at its offset.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use burnstand_audit::Event;
 use burnstand_wire::command::Reply;
-use burnstand_wire::datastream::from_bytes;
 use burnstand_wire::io::Session;
 use burnstand_wire::link::LinkOpen;
 use burnstand_wire::push::{
@@ -36,6 +38,12 @@ use crate::server::Shared;
 /// station.
 pub const QUEUED_CHUNKS: usize = 2;
 
+/// Chunks the connection keeps after handing them to the stations, to receive into again
+/// once every station has sent them: a station holds at most `QUEUED_CHUNKS + 1`, so the
+/// oldest of these is usually free. They are chunks the stations hold anyway; at most this
+/// many more (4 × 512 KiB) when stations drop out early.
+pub const RECYCLED_CHUNKS: usize = QUEUED_CHUNKS + 2;
+
 /// Longest a push waits for the client's next chunk.
 pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -43,10 +51,28 @@ pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// resume) and, after the last chunk, to check, sync and publish the image.
 pub const PUSH_FINISH_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// One chunk of the image as the client sent it, shared by every station's leg.
+struct Chunk {
+    /// Where its bytes start in the image.
+    offset: u64,
+    /// Where they end.
+    end: u64,
+    /// The client's `DATA` message, checked: `PushData { offset, bytes }` encoded, the bytes
+    /// last.
+    message: Vec<u8>,
+}
+
+impl Chunk {
+    /// The image's bytes in the chunk (the message was checked when it arrived).
+    fn bytes(&self) -> &[u8] {
+        PushData::parse(&self.message).map_or(&[], |(_, bytes)| bytes)
+    }
+}
+
 /// A station that takes the bytes: its offset, its queue, its leg.
 type ReadyLeg = (
     u64,
-    mpsc::Sender<Arc<PushData>>,
+    mpsc::Sender<Arc<Chunk>>,
     tokio::task::JoinHandle<PushTarget>,
 );
 
@@ -55,7 +81,7 @@ enum Opened {
     /// Takes the bytes from `offset`; chunks go to `chunks`, the leg's end is `done`.
     Ready {
         offset: u64,
-        chunks: mpsc::Sender<Arc<PushData>>,
+        chunks: mpsc::Sender<Arc<Chunk>>,
         done: tokio::task::JoinHandle<PushTarget>,
     },
     /// Stored (the image was there already) or failed: the final state.
@@ -201,28 +227,47 @@ impl Connection {
     ) -> (u64, Option<String>) {
         let size = request.image.size;
         let mut next = from;
+        // The last chunks handed out, oldest first: once every station is done with one,
+        // its buffer takes the next message (no allocation per chunk).
+        let mut handed: VecDeque<Arc<Chunk>> = VecDeque::with_capacity(RECYCLED_CHUNKS + 1);
         while next < size {
+            let mut bytes = Vec::new();
+            if handed.len() >= RECYCLED_CHUNKS {
+                if let Some(Ok(old)) = handed.pop_front().map(Arc::try_unwrap) {
+                    bytes = old.message;
+                }
+            }
             let received = tokio::select! {
                 biased;
                 () = self.registration.cancelled().cancelled() => return (next, Some("cancelled".into())),
-                received = tokio::time::timeout(PUSH_IDLE_TIMEOUT, session.recv_bytes()) => received,
+                received = tokio::time::timeout(PUSH_IDLE_TIMEOUT, session.recv_bytes_into(&mut bytes)) => received,
             };
-            let bytes = match received {
-                Ok(Ok(bytes)) => bytes,
+            match received {
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => return (next, Some(e.to_string())),
                 Err(_) => return (next, Some("no data from the client in time".into())),
-            };
-            let data = match from_bytes::<PushData>(&bytes) {
-                Ok(data) if data.offset == next && data.end() <= size => data,
-                Ok(_) => return (next, Some("a chunk out of place".into())),
+            }
+            // Checked without copying the bytes; they go on as they came.
+            let (offset, end) = match PushData::parse(&bytes) {
+                Ok((offset, data)) => (offset, offset.saturating_add(data.len() as u64)),
                 Err(e) => return (next, Some(format!("not a chunk: {e}"))),
             };
-            next = data.end();
-            let data = Arc::new(data);
+            if offset != next || end > size {
+                return (next, Some("a chunk out of place".into()));
+            }
+            next = end;
+            // Stations starting at the same offset get the client's very message, sealed
+            // for their link, without a copy per station.
+            let chunk = Arc::new(Chunk {
+                offset,
+                end,
+                message: bytes,
+            });
             for (_, chunks, _) in ready.iter_mut() {
                 // A station that dropped out has closed its channel: the others go on.
-                let _ = chunks.send(Arc::clone(&data)).await;
+                let _ = chunks.send(Arc::clone(&chunk)).await;
             }
+            handed.push_back(chunk);
         }
         (next - from, None)
     }
@@ -378,7 +423,7 @@ async fn open_leg(shared: Arc<Shared>, station: StationConfig, open: PushOpen) -
 async fn station_leg(
     name: String,
     session: Session<TcpStream>,
-    mut chunks: mpsc::Receiver<Arc<PushData>>,
+    mut chunks: mpsc::Receiver<Arc<Chunk>>,
     offset: u64,
     size: u64,
 ) -> PushTarget {
@@ -403,16 +448,22 @@ async fn station_leg(
             // The client is gone: the station keeps what it has for a resume.
             return failed(format!("the client's connection ended at byte {sent}"));
         };
-        if chunk.end() <= sent {
+        if chunk.end <= sent {
             continue;
         }
-        let skip = usize::try_from(sent.saturating_sub(chunk.offset)).unwrap_or(usize::MAX);
-        let tail = chunk.bytes.get(skip..).unwrap_or_default();
-        let message = PushData::encode_slice(sent, tail);
-        if let Err(e) = send.send_bytes(&message).await {
+        let resent;
+        let message = if chunk.offset == sent {
+            &chunk.message
+        } else {
+            // A station resuming inside this chunk: only the bytes it lacks.
+            let skip = usize::try_from(sent - chunk.offset).unwrap_or(usize::MAX);
+            resent = PushData::encode_slice(sent, chunk.bytes().get(skip..).unwrap_or_default());
+            &resent
+        };
+        if let Err(e) = send.send_bytes(message).await {
             return failed(e.to_string());
         }
-        sent = chunk.end();
+        sent = chunk.end;
     }
     match tokio::time::timeout(PUSH_FINISH_TIMEOUT, &mut answer).await {
         Ok(Ok(StationPushReply::Stored { file })) => {
@@ -423,5 +474,22 @@ async fn station_leg(
         Ok(Ok(other)) => failed(format!("unexpected answer {other:?}")),
         Ok(Err(e)) => failed(e.to_string()),
         Err(_) => failed("the station did not confirm the image in time".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_chunk_has_the_client_bytes() {
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let message = PushData::encode_slice(4096, &bytes);
+        let chunk = Chunk {
+            offset: 4096,
+            end: 4096 + 1000,
+            message,
+        };
+        assert_eq!(chunk.bytes(), &bytes[..]);
     }
 }

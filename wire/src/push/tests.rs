@@ -270,3 +270,23 @@ fn sizes_versions_and_chunks_are_bounded() {
         })
     ));
 }
+
+#[test]
+fn a_parsed_data_message_borrows_what_decoding_copies() {
+    let bytes: Vec<u8> = (0..777u32).map(|i| (i % 253) as u8).collect();
+    let message = PushData::encode_slice(1 << 33, &bytes);
+    let decoded: PushData = from_bytes(&message).unwrap();
+    assert_eq!(
+        PushData::parse(&message).unwrap(),
+        (decoded.offset, &decoded.bytes[..])
+    );
+    // The same refusals: trailing bytes, a cut message, an empty or oversized chunk.
+    let mut longer = message.clone();
+    longer.push(0);
+    assert!(PushData::parse(&longer).is_err());
+    assert!(PushData::parse(&message[..message.len() - 1]).is_err());
+    assert!(PushData::parse(&PushData::encode_slice(0, &[])).is_err());
+    let big = vec![0u8; PUSH_CHUNK_LEN + 1];
+    assert!(PushData::parse(&PushData::encode_slice(0, &big)).is_err());
+    assert!(PushData::parse(b"DATA").is_err());
+}
