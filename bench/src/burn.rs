@@ -121,17 +121,8 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Figure, Error> {
     realm.kinit_into(lab::USER, &ccache)?;
     // The station hashes the catalog at start; wait until it is ready (`burnstand images`).
     let client = |args: &[&str]| {
-        let mut cmd = Command::new(lab::sibling("burnstand")?);
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(realm.env())
-            .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
-            .env("BURNSTAND_FAST_PATH", lab::client_fast_path())
-            .env("BURNSTAND_MASTER", master.addr.to_string())
-            .env("BURNSTAND_MASTER_PRINCIPAL", realm.principal(lab::MASTER))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        let mut cmd = lab::client(realm, &master, &ccache)?;
+        cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
         Ok::<_, Error>(cmd)
     };
     let started = Instant::now();

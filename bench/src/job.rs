@@ -9,7 +9,7 @@
 //! which copy; every copy must have verified, or the run fails.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use burnstand_testlab::Daemon;
@@ -40,18 +40,8 @@ struct User<'a> {
 impl User<'_> {
     /// Runs `burnstand ARGS` as the bench user; its stdout (the `--json` document) on success.
     fn burnstand(&self, args: &[&str]) -> Result<Vec<u8>, Error> {
-        let out = Command::new(lab::sibling("burnstand")?)
+        let out = lab::client(self.realm, self.master, self.ccache)?
             .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(self.realm.env())
-            .env("KRB5CCNAME", format!("FILE:{}", self.ccache.display()))
-            .env("BURNSTAND_FAST_PATH", lab::client_fast_path())
-            .env("BURNSTAND_MASTER", self.master.addr.to_string())
-            .env(
-                "BURNSTAND_MASTER_PRINCIPAL",
-                self.realm.principal(lab::MASTER),
-            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -265,13 +265,28 @@ pub fn fast_path_line() -> &'static str {
     }
 }
 
-/// `BURNSTAND_FAST_PATH` for a `burnstand` client process: the same path as the daemons.
-pub fn client_fast_path() -> &'static str {
-    if burnstand_wire::gss::fast_path_default() {
+/// The `burnstand` client as the bench user runs it: only PATH and the realm's environment,
+/// the user's ticket cache `ccache`, this master, and the same protection path as the daemons
+/// (`BURNSTAND_FAST_PATH`, see `--mit`).
+pub fn client(
+    realm: &Realm,
+    master: &Master,
+    ccache: &Path,
+) -> Result<std::process::Command, Error> {
+    let fast_path = if burnstand_wire::gss::fast_path_default() {
         "1"
     } else {
         "0"
-    }
+    };
+    let mut cmd = std::process::Command::new(sibling("burnstand")?);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(realm.env())
+        .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
+        .env("BURNSTAND_FAST_PATH", fast_path)
+        .env("BURNSTAND_MASTER", master.addr.to_string())
+        .env("BURNSTAND_MASTER_PRINCIPAL", realm.principal(MASTER));
+    Ok(cmd)
 }
 
 /// `burnstand-master` with these stations (one DVD burner type, named `st-0`, `st-1`, … in

@@ -9,7 +9,7 @@
 //! checked: the image must be in both catalogs with the right size.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use burnstand_testlab::Daemon;
@@ -101,17 +101,10 @@ pub async fn run(realm: &Realm, mib: u64) -> Result<Figure, Error> {
     crate::farm::wait_free(realm, &master, STATIONS).await?;
     let ccache = dir.path().join("user.ccache");
     realm.kinit_into(lab::USER, &ccache)?;
-    let mut push = Command::new(lab::sibling("burnstand")?);
+    let mut push = lab::client(realm, &master, &ccache)?;
     push.args(["admin", "push"])
         .arg(&image)
         .args(["--type", "1", "--id", "pushed.img", "--name", "pushed"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(realm.env())
-        .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
-        .env("BURNSTAND_FAST_PATH", lab::client_fast_path())
-        .env("BURNSTAND_MASTER", master.addr.to_string())
-        .env("BURNSTAND_MASTER_PRINCIPAL", realm.principal(lab::MASTER))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
