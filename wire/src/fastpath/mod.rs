@@ -330,6 +330,9 @@ impl FastContext {
                 Ok(())
             }
             Err(e) => {
+                // RFC 3962 decrypts before the MAC can be checked: a token that fails it may
+                // have left plaintext (of a replayed genuine token, say) behind. Wipe it.
+                zeroize::Zeroize::zeroize(&mut out[start..]);
                 out.truncate(start);
                 Err(e)
             }
@@ -337,7 +340,8 @@ impl FastContext {
     }
 
     /// Checks and decrypts one Wrap token in its own buffer and returns where the plaintext
-    /// now is in `token`. On error the buffer holds garbage and nothing advanced; on success
+    /// now is in `token`. On error the buffer holds garbage (possibly decrypted bytes: wipe it
+    /// if it matters, as [`FastContext::unwrap_into`] does) and nothing advanced; on success
     /// the bytes outside the returned range are garbage too.
     pub fn unwrap_in_place(&mut self, token: &mut [u8]) -> Result<std::ops::Range<usize>> {
         if token.len() > MAX_WRAP_TOKEN_LEN {

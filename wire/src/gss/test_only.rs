@@ -31,8 +31,10 @@ impl MitContext {
         self.0.unwrap(token).map_err(gss("unwrap"))
     }
 
-    /// The fast path's parameters of this context now (non-deleting lucid inquiry: the MIT
-    /// context stays usable and both copies share nothing).
+    /// The fast path's parameters of this context (non-deleting lucid inquiry: the MIT
+    /// context stays usable and both copies share nothing). Take them before MIT unwraps
+    /// anything: MIT's lucid `recv_seq` is the one set at establishment and does not follow
+    /// its own unwraps (its send sequence does follow its wraps).
     pub fn lucid_params(&self) -> Result<LucidParams> {
         fast::lucid_params(&self.0).map_err(|why| Error::Gss {
             operation: "export lucid context",

@@ -240,8 +240,9 @@ impl Name {
 
 struct CredHandle(sys::gss_cred_id_t);
 
-// SAFETY: MIT credentials lock internally and may be shared between threads (libgssapi
-// declares the same); the handle is only released in Drop, when no clone is left.
+// SAFETY: MIT's krb5 credential guards its state with its own mutex (`cred->lock` in
+// lib/gssapi/krb5), taken by init/accept, so one credential may be used from several threads
+// (libgssapi declares the same); the handle is only released in Drop, when no clone is left.
 unsafe impl Send for CredHandle {}
 // SAFETY: as above.
 unsafe impl Sync for CredHandle {}
