@@ -21,7 +21,7 @@ use burnstand_wire::gss::{acceptor_credentials, password_credentials, CtxFlags, 
 use burnstand_wire::limits::MAX_MESSAGE_LEN;
 use kdc_test::{Realm, RealmBuilder};
 
-const SERVICE: &str = "burnstand/localhost";
+use crate::{started_realm, SERVICE};
 /// Wrap token header; the confounder follows it in the decrypted body.
 const HEADER_LEN: usize = 16;
 const CONFOUNDER_LEN: usize = 16;
@@ -52,15 +52,7 @@ struct Pair {
 }
 
 fn pair(enctype: Enctype, acceptor_subkey: bool) -> Pair {
-    let realm = RealmBuilder::new("BURNSTAND.TEST")
-        .enctypes([enctype.name()])
-        .user("alice", "alice-pw")
-        .service(SERVICE)
-        .start()
-        .unwrap_or_else(|e| panic!("starting the test realm: {e}"));
-    realm
-        .apply_to_process(Some(SERVICE))
-        .unwrap_or_else(|e| panic!("realm environment: {e}"));
+    let realm = started_realm(RealmBuilder::new("BURNSTAND.TEST").enctypes([enctype.name()]));
     let initiator_cred =
         password_credentials(&realm.principal("alice"), "alice-pw").expect("alice's credentials");
     let acceptor_cred = acceptor_credentials(&realm.principal(SERVICE)).expect("service cred");
@@ -298,15 +290,8 @@ fn established_pair(
 fn an_enctype_without_a_fast_path_stays_on_mit() {
     use burnstand_wire::gss::ProtectionPath;
     use burnstand_wire::protection::Protection;
-    let realm = RealmBuilder::new("BURNSTAND.TEST")
-        .enctypes(["camellia128-cts-cmac"])
-        .user("alice", "alice-pw")
-        .service(SERVICE)
-        .start()
-        .unwrap_or_else(|e| panic!("starting the test realm: {e}"));
-    realm
-        .apply_to_process(Some(SERVICE))
-        .unwrap_or_else(|e| panic!("realm environment: {e}"));
+    let realm =
+        started_realm(RealmBuilder::new("BURNSTAND.TEST").enctypes(["camellia128-cts-cmac"]));
     // Why: the lucid export works, but enctype 25 is not one of the fast path's.
     let user = password_credentials(&realm.principal("alice"), "alice-pw").expect("cred");
     let service = acceptor_credentials(&realm.principal(SERVICE)).expect("service cred");
@@ -330,15 +315,9 @@ fn an_enctype_without_a_fast_path_stays_on_mit() {
 fn the_fast_path_is_taken_only_when_wanted() {
     use burnstand_wire::gss::ProtectionPath;
     use burnstand_wire::protection::Protection;
-    let realm = RealmBuilder::new("BURNSTAND.TEST")
-        .enctypes([Enctype::Aes128CtsHmacSha256_128.name()])
-        .user("alice", "alice-pw")
-        .service(SERVICE)
-        .start()
-        .unwrap_or_else(|e| panic!("starting the test realm: {e}"));
-    realm
-        .apply_to_process(Some(SERVICE))
-        .unwrap_or_else(|e| panic!("realm environment: {e}"));
+    let realm = started_realm(
+        RealmBuilder::new("BURNSTAND.TEST").enctypes([Enctype::Aes128CtsHmacSha256_128.name()]),
+    );
     let fast = ProtectionPath::Fast(Enctype::Aes128CtsHmacSha256_128);
     let (mut client, mut server) = established_pair(&realm, true);
     assert_eq!((client.path(), server.path()), (fast, fast));

@@ -15,7 +15,7 @@ use burnstand_wire::{Error, IoError};
 use kdc_test::{Realm, RealmBuilder};
 use tokio::net::{TcpListener, TcpStream};
 
-const SERVICE: &str = "burnstand/localhost";
+use crate::{started_realm, SERVICE};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn realm() -> Realm {
@@ -23,14 +23,7 @@ fn realm() -> Realm {
 }
 
 fn realm_with(builder: RealmBuilder) -> Realm {
-    let realm = builder
-        .user("alice", "alice-pw")
-        .service(SERVICE)
-        .start()
-        .unwrap_or_else(|e| panic!("starting the test realm: {e}"));
-    realm
-        .apply_to_process(Some(SERVICE))
-        .unwrap_or_else(|e| panic!("realm environment: {e}"));
+    let realm = started_realm(builder);
     realm
         .kinit("alice")
         .unwrap_or_else(|e| panic!("kinit alice: {e}"));
