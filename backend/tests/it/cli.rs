@@ -8,6 +8,18 @@ fn station() -> Command {
     Command::new(env!("CARGO_BIN_EXE_burnstand-station"))
 }
 
+/// `burnstand-station --config FILE --check-config` with only the lab realm's environment.
+fn check_config(lab: &Lab, config: &std::path::Path) -> std::process::Output {
+    station()
+        .arg("--config")
+        .arg(config)
+        .arg("--check-config")
+        .env_clear()
+        .envs(lab.realm.env())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn help_explains_the_options() {
     let out = station().arg("--help").output().unwrap();
@@ -23,14 +35,7 @@ fn check_config_accepts_a_good_configuration_and_names_problems() {
     lab.make_iso("a.iso", 64 << 10, b"", false);
     let good = lab.dir.path().join("good.toml");
     std::fs::write(&good, lab.config_text("", "")).unwrap();
-    let out = station()
-        .arg("--config")
-        .arg(&good)
-        .arg("--check-config")
-        .env_clear()
-        .envs(lab.realm.env())
-        .output()
-        .unwrap();
+    let out = check_config(&lab, &good);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -47,14 +52,7 @@ fn check_config_accepts_a_good_configuration_and_names_problems() {
     );
     let off = lab.dir.path().join("mit.toml");
     std::fs::write(&off, lab.config_text("fast_path = false", "")).unwrap();
-    let out = station()
-        .arg("--config")
-        .arg(&off)
-        .arg("--check-config")
-        .env_clear()
-        .envs(lab.realm.env())
-        .output()
-        .unwrap();
+    let out = check_config(&lab, &off);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("fast path: off (fast_path = false)"),
