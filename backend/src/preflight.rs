@@ -117,7 +117,7 @@ pub fn trusted_master_problems(
 }
 
 /// The realms the policy accepts, or why the policy cannot be read.
-fn policy_realms(config: &Config) -> std::result::Result<Vec<String>, String> {
+pub(crate) fn policy_realms(config: &Config) -> std::result::Result<Vec<String>, String> {
     let home = home_realm(config)?;
     Policy::load(&config.policy, &home)
         .map(|policy| policy.realms().to_vec())
@@ -160,7 +160,7 @@ fn existing_ancestor(path: &Path) -> Option<PathBuf> {
 
 /// A directory the station creates if missing (`what` names it): it must be a writable
 /// directory, or creatable under a writable one.
-fn directory_problem(what: &str, dir: &Path) -> Option<String> {
+pub(crate) fn directory_problem(what: &str, dir: &Path) -> Option<String> {
     if dir.exists() {
         if !dir.is_dir() {
             return Some(format!("{what} {} is not a directory", dir.display()));
@@ -187,7 +187,7 @@ fn directory_problem(what: &str, dir: &Path) -> Option<String> {
 
 /// The audit log: an intact log (a torn tail is a note: the station repairs it at start), or
 /// a file the station can create. Reads only; takes no lock.
-fn audit_log_check(path: &Path, notes: &mut Vec<String>) -> Option<String> {
+pub(crate) fn audit_log_check(path: &Path, notes: &mut Vec<String>) -> Option<String> {
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => Some(format!(
             "`audit_log` {} is not a regular file",

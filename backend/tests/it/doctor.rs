@@ -1,0 +1,191 @@
+//! `burnstand-station --config FILE doctor` against a real realm: a healthy station passes,
+//! and each broken part fails on its own line with what to fix.
+
+use std::path::Path;
+use std::process::Output;
+
+use burnstand_testlab::daemon_command;
+
+use crate::harness::*;
+
+/// `burnstand-station --config <lab dir>/NAME doctor` on `text`, with PATH and the realm's
+/// environment only.
+fn doctor(lab: &Lab, name: &str, text: &str) -> Output {
+    let path = lab.dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    daemon_command(
+        Path::new(env!("CARGO_BIN_EXE_burnstand-station")),
+        &lab.realm,
+    )
+    .arg("--config")
+    .arg(&path)
+    .arg("doctor")
+    .output()
+    .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The report's line for `check` with `status` (e.g. `FAIL`, `keytab`), if there is one.
+fn line<'a>(report: &'a str, status: &str, check: &str) -> Option<&'a str> {
+    let prefix = format!("{status:<4}  {check:<9}  ");
+    report.lines().find(|l| l.starts_with(&prefix))
+}
+
+/// Asserts exit code 1, a FAIL line for `check` saying `needle`, and no Rust names.
+fn assert_fails(out: &Output, check: &str, needle: &str) {
+    let report = stdout(out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let line = line(&report, "FAIL", check).unwrap_or_else(|| panic!("no FAIL {check}: {report}"));
+    assert!(line.contains(needle), "expected {needle:?} in: {line}");
+    assert!(!report.contains("::"), "{report}");
+}
+
+/// A station keytab the test may change: a copy of the realm's, mode 0600.
+fn own_keytab(lab: &Lab) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let keytab = lab.dir.path().join("station.keytab");
+    std::fs::copy(lab.realm.keytab(STATION).unwrap(), &keytab).unwrap();
+    std::fs::set_permissions(&keytab, std::fs::Permissions::from_mode(0o600)).unwrap();
+    keytab
+}
+
+#[test]
+fn a_healthy_station_passes_every_check() {
+    let lab = Lab::new();
+    lab.make_iso("a.iso", 64 << 10, b"", false);
+    std::fs::create_dir_all(lab.audit_log.parent().unwrap()).unwrap();
+    let mut log = burnstand_audit::AuditLog::open(&lab.audit_log).unwrap();
+    let mut head = None;
+    for n in 1..=2u64 {
+        head = Some(
+            log.append(&burnstand_audit::Event::new("station.start").field("n", n))
+                .unwrap(),
+        );
+    }
+    drop(log);
+    let head = head.unwrap();
+
+    // Pushes of at most 1 MiB: the catalog's filesystem surely has room for one (the default
+    // 64 GiB would warn on a small disk).
+    let text = lab.config_text("[push]\nmax_image_size = 1048576", "");
+    let out = doctor(&lab, "good.toml", &text);
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains("doctor: 0 failed, 0 warning(s)"),
+        "{report}"
+    );
+    for (check, needle) in [
+        ("config", "test-station"),
+        ("keytab", "readable by its owner only"),
+        ("principal", &lab.principal(STATION)),
+        (
+            "masters",
+            &format!("the KDC knows {}", lab.principal(MASTER)),
+        ),
+        ("clock", "of the KDC's"),
+        ("drive", "readable and writable by this user"),
+        ("xorriso", "needs 1.5.4 or newer"),
+        ("disk", "free for the audit log"),
+        (
+            "audit",
+            &format!("2 records, chain intact, head 2:{}", head.hash),
+        ),
+        ("catalog", "1 image(s)"),
+    ] {
+        let line = line(&report, "OK", check).unwrap_or_else(|| panic!("no OK {check}: {report}"));
+        assert!(line.contains(needle), "expected {needle:?} in: {line}");
+    }
+    // Nothing of the probe is left behind.
+    assert!(!report.contains("SKIP"), "{report}");
+}
+
+#[test]
+fn a_keytab_others_can_read_fails_with_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::new();
+    let keytab = own_keytab(&lab);
+    std::fs::set_permissions(&keytab, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = lab.config_text("", "").replace(
+        &lab.realm.keytab(STATION).unwrap().display().to_string(),
+        &keytab.display().to_string(),
+    );
+    let out = doctor(&lab, "open-keytab.toml", &text);
+    assert_fails(&out, "keytab", &format!("chmod 600 {}", keytab.display()));
+    assert!(
+        line(&stdout(&out), "OK", "clock").is_some(),
+        "the other checks run"
+    );
+}
+
+#[test]
+fn a_principal_missing_from_the_keytab_fails_with_ktadd() {
+    let lab = Lab::new();
+    let stranger = lab.principal("burnstand-station/elsewhere");
+    let text = lab
+        .config_text("", "")
+        .replace(&lab.principal(STATION), &stranger);
+    let out = doctor(&lab, "stranger.toml", &text);
+    assert_fails(&out, "principal", "ktadd -norandkey");
+    assert!(line(&stdout(&out), "FAIL", "principal")
+        .unwrap()
+        .contains(&stranger));
+    assert!(
+        line(&stdout(&out), "SKIP", "clock").is_some(),
+        "no clock probe without the key: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_trusted_master_the_kdc_does_not_know_fails() {
+    let lab = Lab::new();
+    let ghost = lab.principal("burnstand/ghost");
+    let text = lab
+        .config_text("", "")
+        .replace(&lab.principal(MASTER), &ghost);
+    let out = doctor(&lab, "ghost.toml", &text);
+    assert_fails(&out, "masters", "correct `trusted_masters`");
+    assert!(line(&stdout(&out), "FAIL", "masters")
+        .unwrap()
+        .contains(&ghost));
+}
+
+#[test]
+fn a_missing_drive_fails_with_what_to_connect() {
+    let lab = Lab::new();
+    // A file drive whose directory is gone.
+    let gone = lab.dir.path().join("unplugged/disc.img");
+    let text = lab
+        .config_text("", "")
+        .replace(&lab.disc.display().to_string(), &gone.display().to_string());
+    let out = doctor(&lab, "no-dir.toml", &text);
+    assert_fails(
+        &out,
+        "drive",
+        "create the directory, or correct `drive.file`",
+    );
+
+    // A device that is not there.
+    let text = lab.config_text("", "").replace(
+        &format!("file = \"{}\"\nallow_file_drive = true", lab.disc.display()),
+        "device = \"/dev/burnstand-no-such-drive\"",
+    );
+    let out = doctor(&lab, "no-device.toml", &text);
+    assert_fails(
+        &out,
+        "drive",
+        "connect the drive, or correct `drive.device`",
+    );
+}
+
+#[test]
+fn an_unreadable_configuration_is_one_fail() {
+    let lab = Lab::new();
+    let out = doctor(&lab, "typo.toml", &lab.config_text("listne = 1", ""));
+    assert_fails(&out, "config", "listne");
+    assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
+}
