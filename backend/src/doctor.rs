@@ -56,7 +56,8 @@ pub enum Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad`, so the report's `{:<4}` lines the words up.
+        f.pad(match self {
             Status::Ok => "OK",
             Status::Warn => "WARN",
             Status::Fail => "FAIL",
@@ -78,7 +79,13 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<4}  {:<9}  {}", self.status, self.check, self.message)
+        // A message of several lines (a TOML error with its caret) keeps them, indented
+        // under the first.
+        let message = self
+            .message
+            .trim_end()
+            .replace('\n', &format!("\n{:17}", ""));
+        write!(f, "{:<4}  {:<9}  {message}", self.status, self.check)
     }
 }
 
@@ -117,10 +124,11 @@ pub fn examine(config_path: &Path) -> Vec<Finding> {
     out.ok(
         "config",
         format!(
-            "{} parsed: {} ({})",
+            "{} parsed: station {} ({}) as {}",
             config_path.display(),
-            config.principal,
-            config.friendly_name
+            crate::station_id::peek(&config).unwrap_or_else(|| "id made at first start".to_owned()),
+            config.friendly_name,
+            config.principal
         ),
     );
     if let Some(krb5_config) = &config.krb5_config {
