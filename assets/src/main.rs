@@ -8,7 +8,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let (Some(out_dir), None) = (args.next(), args.next()) else {
-        eprintln!("usage: burnstand-assets OUTDIR   (e.g. cargo run -p burnstand-assets -- target/assets)");
+        eprintln!(
+            "usage: burnstand-assets OUTDIR   (e.g. cargo run -p burnstand-assets -- \
+             target/assets)"
+        );
         return ExitCode::from(2);
     };
     match burnstand_assets::generate(&PathBuf::from(out_dir)) {

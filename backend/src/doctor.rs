@@ -292,31 +292,52 @@ fn kdc_probe(config: &Config, out: &mut Report) {
 
 /// The KDC time offset recorded in the probe's cache.
 fn clock(cache: &Path, out: &mut Report) {
-    match kdc_clock_of_file(cache) {
-        Ok(KdcClock::Offset { micros }) => {
-            let skew = Duration::from_micros(micros.unsigned_abs());
-            let said = format!(
-                "this clock is {} s {} the KDC's",
-                skew.as_secs(),
-                if micros > 0 { "behind" } else { "ahead of" }
-            );
-            if skew >= SKEW_FAIL {
-                out.fail("clock", format!("{said}: Kerberos refuses authenticators beyond 300 s; set the clock and run an NTP client (chrony)"));
-            } else if skew >= SKEW_WARN {
-                out.warn("clock", format!("{said}; run an NTP client (chrony, systemd-timesyncd)"));
-            } else {
-                out.ok("clock", format!("within {} s of the KDC's", SKEW_WARN.as_secs()));
-            }
-        }
-        Ok(KdcClock::NotRecorded) => out.warn(
-            "clock",
-            "not measured: krb5.conf has kdc_timesync = 0; compare the clock with the KDC's by hand",
+    let (status, message) = match kdc_clock_of_file(cache) {
+        Ok(KdcClock::Offset { micros }) => judge_skew(micros),
+        Ok(KdcClock::NotRecorded) => (
+            Status::Warn,
+            "not measured: krb5.conf has kdc_timesync = 0; compare the clock with the KDC's by \
+             hand"
+                .to_owned(),
         ),
-        Ok(KdcClock::Unknown) => out.warn(
-            "clock",
-            "not measured: kinit wrote a cache without a version-4 header",
+        Ok(KdcClock::Unknown) => (
+            Status::Warn,
+            "not measured: kinit wrote a cache without a version-4 header".to_owned(),
         ),
-        Err(e) => out.warn("clock", format!("not measured: cannot read the probe's cache: {e}")),
+        Err(e) => (
+            Status::Warn,
+            format!("not measured: cannot read the probe's cache: {e}"),
+        ),
+    };
+    out.push(status, "clock", message);
+}
+
+/// What a KDC time offset (`KDC − local`, microseconds) means for the station.
+pub fn judge_skew(micros: i64) -> (Status, String) {
+    let skew = Duration::from_micros(micros.unsigned_abs());
+    let said = format!(
+        "this clock is {} s {} the KDC's",
+        skew.as_secs(),
+        if micros > 0 { "behind" } else { "ahead of" }
+    );
+    if skew >= SKEW_FAIL {
+        (
+            Status::Fail,
+            format!(
+                "{said}: Kerberos refuses authenticators beyond 300 s; set the clock and run an \
+                 NTP client (chrony)"
+            ),
+        )
+    } else if skew >= SKEW_WARN {
+        (
+            Status::Warn,
+            format!("{said}; run an NTP client (chrony, systemd-timesyncd)"),
+        )
+    } else {
+        (
+            Status::Ok,
+            format!("within {} s of the KDC's", SKEW_WARN.as_secs()),
+        )
     }
 }
 
@@ -544,7 +565,8 @@ fn audit(config: &Config, out: &mut Report) {
         Ok(report) if report.is_ok() => out.ok(
             "audit",
             format!(
-                "{}: {} records, chain intact, head {}:{} (compare it with the head exported elsewhere)",
+                "{}: {} records, chain intact, head {}:{} (compare it with the head exported \
+                 elsewhere)",
                 path.display(),
                 report.records,
                 report.last_seq,
@@ -554,7 +576,8 @@ fn audit(config: &Config, out: &mut Report) {
         Ok(report) => out.fail(
             "audit",
             format!(
-                "{}: {report}; keep a copy of the file and investigate (`burnstand audit verify {}`); \
+                "{}: {report}; keep a copy of the file and investigate (`burnstand audit verify \
+                 {}`); \
                  a torn last line alone is cut at start",
                 path.display(),
                 path.display()
@@ -647,5 +670,17 @@ mod tests {
         assert_eq!(parse_xorriso_version("xorriso : no version"), None);
         assert_eq!(parse_xorriso_version(""), None);
         assert!((1, 5, 2) < MIN_XORRISO && (1, 5, 6) > MIN_XORRISO);
+    }
+
+    #[test]
+    fn skew_is_judged_against_mits_tolerance() {
+        assert_eq!(judge_skew(0).0, Status::Ok);
+        assert_eq!(judge_skew(-9_999_999).0, Status::Ok);
+        let (status, text) = judge_skew(-30_000_000);
+        assert_eq!(status, Status::Warn);
+        assert!(text.contains("30 s ahead of the KDC's"), "{text}");
+        let (status, text) = judge_skew(150_000_000);
+        assert_eq!(status, Status::Fail);
+        assert!(text.contains("150 s behind the KDC's"), "{text}");
     }
 }

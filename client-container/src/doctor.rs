@@ -81,7 +81,12 @@ impl Report for DoctorReport {
         let mut lines: Vec<String> = self
             .checks
             .iter()
-            .map(|c| format!("{:<4}  {:<9}  {}", c.status.word(), c.check, c.message))
+            .map(|c| {
+                // A message of several lines (a TOML error with its caret) keeps them,
+                // indented under the first.
+                let message = c.message.trim_end().replace('\n', &format!("\n{:17}", ""));
+                format!("{:<4}  {:<9}  {message}", c.status.word(), c.check)
+            })
             .collect();
         lines.push(format!(
             "doctor: {} failed, {} warning(s)",
@@ -303,7 +308,10 @@ fn clock(cache_name: Option<&str>, report: &mut DoctorReport) {
         return report.push(
             "clock",
             Status::Warn,
-            format!("not measured: {name} is not a FILE cache; compare the clock with the KDC's by hand"),
+            format!(
+                "not measured: {name} is not a FILE cache; compare the clock with the KDC's by \
+                 hand"
+            ),
         );
     };
     match kdc_clock_of_file(file) {

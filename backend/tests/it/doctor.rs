@@ -205,3 +205,30 @@ fn an_unreadable_configuration_is_one_fail() {
     );
     assert_eq!(lines.last(), Some(&"doctor: 1 failed, 0 warning(s)"));
 }
+
+#[test]
+fn a_clock_ten_minutes_off_the_kdcs_fails() {
+    let lab = Lab::new();
+    let path = lab.dir.path().join("skewed.toml");
+    std::fs::write(&path, lab.config_text("", "")).unwrap();
+    // libfaketime moves this process tree's clock (the doctor and its kinit), not the KDC's.
+    let out = daemon_command(Path::new("faketime"), &lab.realm)
+        .args(["-f", "-10m"])
+        .arg(env!("CARGO_BIN_EXE_burnstand-station"))
+        .arg("--config")
+        .arg(&path)
+        .arg("doctor")
+        .output()
+        .expect("run faketime (scripts/install-deps.sh installs it)");
+    assert_fails(&out, "clock", "s behind the KDC's");
+    let line = line(&stdout(&out), "FAIL", "clock").unwrap().to_owned();
+    assert!(line.contains("NTP"), "{line}");
+    // MIT measures in whole seconds: a second may tick between the KDC's stamp and ours.
+    let seconds: u64 = line
+        .split("this clock is ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no skew in: {line}"));
+    assert!((598..=602).contains(&seconds), "{line}");
+}

@@ -139,8 +139,14 @@ fn a_missing_krb5_conf_and_a_bad_config_file_fail() {
         "KRB5_CONFIG".into(),
         OsString::from(dir.path().join("no-krb5.conf")),
     ));
+    let config_shown = config.clone();
     env.push(("BURNSTAND_CONFIG".into(), config.into_os_string()));
     let out = burnstand(&["doctor"], &env);
     assert_fails(&out, "krb5.conf", "no Kerberos configuration at");
-    assert_fails(&out, "config", "mastr");
+    assert_fails(&out, "config", &format!("{}", config_shown.display()));
+    assert!(
+        text(&out.stdout).contains("unknown field `mastr`"),
+        "{}",
+        text(&out.stdout)
+    );
 }
