@@ -150,3 +150,36 @@ fn a_missing_krb5_conf_and_a_bad_config_file_fail() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn a_ticket_got_with_a_skewed_clock_warns_about_the_clock() {
+    use std::io::Write as _;
+    let realm = realm();
+    // kinit under libfaketime: this process tree's clock 10 minutes slow, the KDC's right.
+    // MIT records the offset in the cache; burnstand reads it there.
+    let mut kinit = realm
+        .command("faketime")
+        .args(["-f", "-10m", "kinit", "alice"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run faketime (scripts/install-deps.sh installs it)");
+    kinit
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alice-pw\n")
+        .unwrap();
+    assert!(kinit.wait().unwrap().success());
+
+    let out = burnstand(&["--master", &closed_port(), "doctor"], &realm.env());
+    let report = text(&out.stdout);
+    let clock = line(&report, "WARN", "clock").unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        clock.contains("s behind the KDC's") && clock.contains("NTP"),
+        "{clock}"
+    );
+    // A warning alone does not fail the doctor; the unreachable master does.
+    assert!(line(&report, "OK", "ticket").is_some(), "{report}");
+    assert_fails(&out, "master", "cannot reach");
+}
