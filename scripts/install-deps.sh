@@ -20,6 +20,7 @@ PACKAGES=(
   openssh-client    # ssh, ssh-keygen: the same baseline's client and its throwaway keys
   strace            # kdc-test proves a realm reads nothing under /etc or /var
   faketime          # doctor tests: a station whose clock is 10 minutes off the KDC's (libfaketime, this process tree only)
+  zsh               # assets tests: `zsh -n` parses the generated zsh completions
 )
 
 missing=()

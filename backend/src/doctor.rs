@@ -397,20 +397,14 @@ fn drive(config: &Config, out: &mut Report) {
 
 /// xorriso and setpriv can be run, and xorriso is new enough.
 fn xorriso(config: &Config, out: &mut Report) {
-    let program = config.xorriso();
-    for needed in [PathBuf::from(crate::burn::SETPRIV), program.clone()] {
-        if !crate::burn::findable(&needed) {
-            return out.fail(
-                "xorriso",
-                format!(
-                    "cannot find {} (looked in {}); install xorriso and util-linux (setpriv), or \
-                     fix `drive.xorriso`",
-                    needed.display(),
-                    crate::burn::CHILD_PATH
-                ),
-            );
+    let missing = preflight::missing_programs(config);
+    if !missing.is_empty() {
+        for problem in missing {
+            out.fail("xorriso", problem);
         }
+        return;
     }
+    let program = config.xorriso();
     let version = probe(
         Command::new(&program)
             .arg("-version")

@@ -146,6 +146,22 @@ pub fn startup(config: &Config, origin: &Path) -> Result<()> {
     refuse(origin, problems)
 }
 
+/// setpriv and xorriso, which every burn runs, where the station looks for them.
+pub(crate) fn missing_programs(config: &Config) -> Vec<String> {
+    [PathBuf::from(crate::burn::SETPRIV), config.xorriso()]
+        .iter()
+        .filter(|program| !crate::burn::findable(program))
+        .map(|program| {
+            format!(
+                "cannot find {} (looked in {}); install xorriso and util-linux (setpriv), or fix \
+                 `drive.xorriso`",
+                program.display(),
+                crate::burn::CHILD_PATH
+            )
+        })
+        .collect()
+}
+
 /// Whether this process may create entries in `dir`.
 fn writable_dir(dir: &Path) -> bool {
     dir.is_dir() && access(dir, Access::WRITE_OK | Access::EXEC_OK).is_ok()
@@ -261,19 +277,7 @@ pub async fn check(config: &Config, origin: &Path) -> Result<Report> {
         (Err(problem), _) | (_, Err(problem)) => problems.push(problem),
     }
 
-    for program in [
-        std::path::PathBuf::from(crate::burn::SETPRIV),
-        config.xorriso(),
-    ] {
-        if !crate::burn::findable(&program) {
-            problems.push(format!(
-                "cannot find {} (looked in {}); install xorriso and util-linux (setpriv), or fix \
-                 `drive.xorriso`",
-                program.display(),
-                crate::burn::CHILD_PATH
-            ));
-        }
-    }
+    problems.extend(missing_programs(config));
     problems.extend(audit_log_check(&config.audit_log, &mut notes));
     problems.extend(directory_problem("`state_dir`", &config.state_dir));
 

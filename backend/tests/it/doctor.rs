@@ -110,6 +110,35 @@ fn a_healthy_station_passes_every_check() {
 }
 
 #[test]
+fn the_doctor_creates_nothing_the_station_would() {
+    let lab = Lab::new();
+    let (state, audit_dir) = (
+        lab.dir.path().join("new-state"),
+        lab.dir.path().join("new-audit"),
+    );
+    let text = lab
+        .config_text("", "")
+        .replace(
+            &lab.state.display().to_string(),
+            &state.display().to_string(),
+        )
+        .replace(
+            &lab.audit_log.display().to_string(),
+            &audit_dir.join("station.log").display().to_string(),
+        );
+    let out = doctor(&lab, "fresh.toml", &text);
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        line(&report, "OK", "audit")
+            .unwrap()
+            .contains("does not exist yet"),
+        "{report}"
+    );
+    assert!(!state.exists() && !audit_dir.exists(), "{report}");
+}
+
+#[test]
 fn a_keytab_others_can_read_fails_with_chmod() {
     use std::os::unix::fs::PermissionsExt;
     let lab = Lab::new();
@@ -186,6 +215,17 @@ fn a_missing_drive_fails_with_what_to_connect() {
         "drive",
         "connect the drive, or correct `drive.device`",
     );
+}
+
+#[test]
+fn a_missing_xorriso_fails_with_install_xorriso() {
+    let lab = Lab::new();
+    let text = lab.config_text("", "xorriso = \"/nonexistent/bin/xorriso\"");
+    let out = doctor(&lab, "no-xorriso.toml", &text);
+    assert_fails(&out, "xorriso", "cannot find /nonexistent/bin/xorriso");
+    assert!(line(&stdout(&out), "FAIL", "xorriso")
+        .unwrap()
+        .contains("install xorriso"));
 }
 
 #[test]
