@@ -22,6 +22,7 @@ use crate::reserve::Want;
 ///   burnstand status             the disc in the drive
 ///   burnstand eject              open the tray
 ///   burnstand reserve            hold a station for you until `burnstand release`
+///   burnstand doctor             check this computer's setup and say what to fix
 ///
 /// The master is --master, else $BURNSTAND_MASTER, else `master` in the configuration file
 /// ($BURNSTAND_CONFIG, else ~/.config/burnstand/config.toml), else localhost:4700; the same

@@ -9,11 +9,23 @@ use clap::CommandFactory;
 
 /// Runs `burnstand-assets OUTDIR` as the packaging does.
 fn generate(out: &Path) {
-    let status = Command::new(env!("CARGO_BIN_EXE_burnstand-assets"))
+    let run = Command::new(env!("CARGO_BIN_EXE_burnstand-assets"))
         .arg(out)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // It lists what it wrote, one path a line.
+    let listed = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| Path::new(l) == out.join("man/burnstand.1")),
+        "{listed}"
+    );
 }
 
 fn read(path: &Path) -> String {
