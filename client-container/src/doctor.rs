@@ -22,7 +22,7 @@ use std::time::Duration;
 use burnstand_wire::gss::ccache::{file_of_ccache_name, kdc_clock_of_file, KdcClock};
 use serde::Serialize;
 
-use crate::config::{default_path, Overrides, Settings};
+use crate::config::{default_path, read_file, Overrides, Settings};
 use crate::master::MasterConnection;
 use crate::output::{Output, Report};
 use crate::ticket::{utc, Ticket};
@@ -129,8 +129,12 @@ pub async fn examine(overrides: Overrides) -> DoctorReport {
         .config_path
         .clone()
         .or_else(|| default_path().filter(|p| p.is_file()));
-    let settings = match Settings::resolve(overrides) {
-        Ok(settings) => {
+    // The file is read even when flags or the environment name both settings (then
+    // `Settings::resolve` skips it): a broken file would bite the next command without them.
+    let file_error = config_file.as_deref().and_then(|p| read_file(p).err());
+    let settings = Settings::resolve(overrides);
+    match (&file_error, &settings) {
+        (None, Ok(settings)) => {
             let source = config_file.map_or_else(
                 || "no configuration file, ".to_owned(),
                 |p| format!("{}, ", p.display()),
@@ -143,13 +147,12 @@ pub async fn examine(overrides: Overrides) -> DoctorReport {
                     settings.master, settings.master_principal
                 ),
             );
-            Some(settings)
         }
-        Err(e) => {
+        (Some(e), _) | (None, Err(e)) => {
             report.push("config", Status::Fail, format!("{e}; fix or remove it"));
-            None
         }
-    };
+    }
+    let settings = settings.ok();
 
     let cache_name = krb5_conf(&mut report).await;
     let ticket = ticket(&mut report);

@@ -143,6 +143,24 @@ fn a_missing_krb5_conf_and_a_bad_config_file_fail() {
     env.push(("BURNSTAND_CONFIG".into(), config.into_os_string()));
     let out = burnstand(&["doctor"], &env);
     assert_fails(&out, "krb5.conf", "no Kerberos configuration at");
+    let report = text(&out.stdout);
+    assert!(
+        line(&report, "SKIP", "master")
+            .unwrap()
+            .contains("needs the configuration"),
+        "{report}"
+    );
+    // The file is checked also when the flags name both settings.
+    let out = burnstand(
+        &[
+            "--master",
+            &closed_port(),
+            "--master-principal",
+            "burnstand/localhost",
+            "doctor",
+        ],
+        &env,
+    );
     assert_fails(&out, "config", &format!("{}", config_shown.display()));
     assert!(
         text(&out.stdout).contains("unknown field `mastr`"),
