@@ -21,6 +21,8 @@ PACKAGES=(
   strace            # kdc-test proves a realm reads nothing under /etc or /var
   chromium          # the status page tests: a real browser logging in by Negotiate (headless)
   chromium-driver   # chromedriver: WebDriver for those tests (testlab::browser)
+  faketime          # doctor tests: a station whose clock is 10 minutes off the KDC's (libfaketime, this process tree only)
+  zsh               # assets tests: `zsh -n` parses the generated zsh completions
 )
 
 missing=()

@@ -29,7 +29,8 @@
 //!   processes holding the drive;
 //! - [`catalog`] and [`image`]: images, sidecars, digests; [`principal`]: name comparison;
 //! - [`bounds`]: why CAP and `burn.receipt` always fit;
-//! - [`preflight`]: `--check-config` (no side effects) and the start-up rules;
+//! - [`preflight`]: `--check-config` (no side effects) and the start-up rules; [`doctor`]:
+//!   `burnstand-station doctor`, the operator's checks of the machine; [`cli`]: the command line;
 //! - [`receipt`]: the audit records; [`station`]: shared state; [`faulty`]: a test-only drive;
 //! - [`control`]: the masters' control links (copy grants, receipts pushed and synced);
 //!   [`reconcile`]: copies interrupted by a crash, and the receipts a SYNC sends;
@@ -42,8 +43,10 @@
 pub mod bounds;
 pub mod burn;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod control;
+pub mod doctor;
 pub mod drive;
 pub mod error;
 pub mod faulty;

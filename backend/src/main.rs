@@ -5,32 +5,19 @@
 //! SIGTERM. See `docs/station.md`.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burnstand_station::{preflight, server, Config};
+use burnstand_station::cli::{Args, StationCommand};
+use burnstand_station::{doctor, preflight, server, Config};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
-
-/// burnstand burner station: serves one optical drive to the burnstand master over Kerberos,
-/// burns catalog images with xorriso, verifies them by MD5 and records everything in an
-/// audit log.
-#[derive(Debug, Parser)]
-#[command(name = "burnstand-station", version, about, long_about = None)]
-struct Args {
-    /// The station configuration (TOML; see docs/station.example.toml).
-    #[arg(long, value_name = "FILE", env = "BURNSTAND_STATION_CONFIG")]
-    config: PathBuf,
-
-    /// Check the configuration (file, principals, keytab, drive, catalog, audit log) and exit
-    /// without serving and without changing anything on disk: 0 when it is usable.
-    #[arg(long)]
-    check_config: bool,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();
     burnstand_daemon::init_logging();
+    if let Some(StationCommand::Doctor) = args.command {
+        return doctor::run(&args.config);
+    }
     match real_main(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

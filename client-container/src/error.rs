@@ -114,6 +114,11 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
         "`admin push`: a station did not store the image; the report says which and why",
     ),
     (
+        27,
+        "doctor_failed",
+        "`burnstand doctor`: a check failed; its FAIL line says what to fix",
+    ),
+    (
         130,
         "interrupted",
         "Ctrl-C: the burn was cancelled (or the queue left) and the station released",
@@ -293,6 +298,10 @@ pub enum ClientError {
         missing: u32,
     },
 
+    /// `burnstand doctor`: at least one check failed (the report says which).
+    #[error("{failed} check(s) failed: fix what their FAIL lines say, then run `burnstand doctor` again")]
+    DoctorFailed { failed: usize },
+
     /// Ctrl-C.
     #[error("{0}")]
     Interrupted(String),
@@ -402,6 +411,7 @@ impl ClientError {
             ClientError::AlreadyReserved { .. } => 24,
             ClientError::CopiesFailed { .. } => 25,
             ClientError::PushFailed { .. } => 26,
+            ClientError::DoctorFailed { .. } => 27,
             ClientError::Interrupted(_) => 130,
             ClientError::Relayed { code, .. } => *code,
         }

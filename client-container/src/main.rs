@@ -114,6 +114,7 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
             });
             Ok(())
         }
+        Action::Doctor => burnstand::doctor::doctor(overrides, out).await,
         Action::Login { principal } => commands::login(principal.as_deref(), out),
         Action::List => listing::list(&settings()?, out).await,
         Action::Images(pick) => commands::images(&settings()?, &pick.want(), out).await,

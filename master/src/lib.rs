@@ -22,12 +22,14 @@
 //! teardown), [`station`] (the link to a station), [`relay`] (pass-through), [`control`] (the
 //! control link to each station: copy grants, receipts), [`ledger`] (the copies quotas count),
 //! [`receipts`] (checking and recording station receipts), [`queue`] (users waiting for a busy
-//! station type, kept across restarts), [`audit`] (the records this daemon writes).
+//! station type, kept across restarts), [`audit`] (the records this daemon writes), [`cli`]
+//! (the command line, here so man pages and completions are generated from it).
 //!
 //! `docs/protocol.md` §5 specifies the behaviour; `docs/master.md` is the operator's guide.
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod control;

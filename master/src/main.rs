@@ -7,28 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use burnstand_audit::{AuditLog, SharedAuditLog};
+use burnstand_master::cli::Cli;
 use burnstand_master::Config;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// The burnstand master relay: Kerberos sessions, station reservations, pass-through.
-///
-/// Users' containers connect here to LIST and BIND burner stations; their modules connect to
-/// SERV a station's service and get a relayed, re-encrypted channel to it. See
-/// docs/master.md for the configuration and docs/protocol.md §5 for the protocol.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    /// The TOML configuration file (see docs/master.example.toml).
-    #[arg(long, short, value_name = "FILE", env = "BURNSTAND_MASTER_CONFIG")]
-    config: PathBuf,
-
-    /// Validate the configuration, the keytab and the audit log directory, print a summary
-    /// and exit: 0 if everything is usable, 1 if not.
-    #[arg(long)]
-    check_config: bool,
-}
 
 /// Exit status for an unusable configuration.
 const EXIT_BAD_CONFIG: u8 = 1;

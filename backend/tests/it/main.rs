@@ -8,6 +8,7 @@ mod burning;
 mod catalog;
 mod cli;
 mod crash;
+mod doctor;
 mod flood;
 mod harness;
 mod hostile;

@@ -16,6 +16,7 @@ mod cancel;
 mod config;
 mod counting;
 mod crash;
+mod doctor;
 mod farm;
 mod grants;
 mod jobs;
