@@ -106,6 +106,10 @@ pub async fn serve(
         Arc::clone(&station),
         background_stop.clone(),
     ));
+    let reloader = tokio::spawn(crate::reload::on_sighup(
+        Arc::clone(&station),
+        background_stop.clone(),
+    ));
 
     let budgets = HandshakeBudgets::new(
         station.config().max_unauthenticated,
@@ -156,6 +160,7 @@ pub async fn serve(
     background_stop.cancel();
     let _ = flusher.await;
     let _ = checker.await;
+    let _ = reloader.await;
     station.audit(receipt::station_stop(station.id())).await?;
     tracing::info!("stopped");
     Ok(())

@@ -15,4 +15,5 @@ mod hygiene;
 mod memory;
 mod policy;
 mod push;
+mod reload;
 mod state;

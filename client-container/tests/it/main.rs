@@ -21,6 +21,7 @@ mod grants;
 mod jobs;
 mod json;
 mod push;
+mod reload;
 mod scripted_master;
 
 use std::process::{Command, Output};
