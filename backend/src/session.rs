@@ -109,9 +109,15 @@ pub async fn serve(
             }
             let path = station.config().audit_log.clone();
             let policy = station.live_policy().digests();
-            let reason =
-                control::serve(station.control(), station.state(), policy, path, wire, shutdown)
-                    .await;
+            let reason = control::serve(
+                station.control(),
+                station.state(),
+                policy,
+                path,
+                wire,
+                shutdown,
+            )
+            .await;
             let _ = station
                 .audit(receipt::control_link(
                     station.id(),

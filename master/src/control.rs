@@ -96,7 +96,9 @@ async fn keep_linked(shared: &Shared, index: usize, stop: CancellationToken) {
     loop {
         if shared.registry.link_unneeded(index) {
             info!("station removed from the configuration and not in use: control link ended");
-            shared.registry.link_down(index, "removed from the configuration");
+            shared
+                .registry
+                .link_down(index, "removed from the configuration");
             return;
         }
         let started = Instant::now();

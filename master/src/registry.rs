@@ -30,8 +30,8 @@ mod roster;
 mod types;
 
 pub use farm::{today, HealthChange, Release};
-pub use roster::{Changes, Roster};
 pub(crate) use live::CopyOutcome;
+pub use roster::{Changes, Roster};
 pub use types::{station_types, TypeEntry};
 
 /// Why BIND was refused (all answered ERRUNAVAL; the reason goes to the audit log).

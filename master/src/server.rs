@@ -124,7 +124,10 @@ pub async fn run(
     let links_stop = CancellationToken::new();
     let mut links = control::start_all(&shared, &links_stop);
     links.spawn(crate::farm::watch(Arc::clone(&shared), links_stop.clone()));
-    links.spawn(crate::reload::on_sighup(Arc::clone(&shared), links_stop.clone()));
+    links.spawn(crate::reload::on_sighup(
+        Arc::clone(&shared),
+        links_stop.clone(),
+    ));
     let flush_stop = CancellationToken::new();
     let flusher = tokio::spawn(crate::flood::flush_suppressed(
         Arc::clone(&shared),

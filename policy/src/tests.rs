@@ -229,7 +229,8 @@ allow_users = ["alice@T.TEST"]
 /// for any changed byte (a comment too), and the same whether read from disk or parsed.
 #[test]
 fn the_digest_is_the_sha256_of_the_files_bytes() {
-    let text = format!("[[image]]\nsha256 = \"{SHA_A}\"\nname = \"a\"\nallow_users = [\"x@T.TEST\"]\n");
+    let text =
+        format!("[[image]]\nsha256 = \"{SHA_A}\"\nname = \"a\"\nallow_users = [\"x@T.TEST\"]\n");
     // sha256 of the empty policy file: the well-known digest of no bytes.
     assert_eq!(
         policy("").digest().to_hex(),

@@ -24,9 +24,7 @@ fn file_digest(lab: &Lab) -> String {
 }
 
 /// The next POLICY a control link sends (anything else the station sends first is skipped).
-async fn next_digest(
-    link: &mut burnstand_wire::io::Session<tokio::net::TcpStream>,
-) -> String {
+async fn next_digest(link: &mut burnstand_wire::io::Session<tokio::net::TcpStream>) -> String {
     loop {
         let message = tokio::time::timeout(EVENT_WAIT, link.recv::<StationMessage>())
             .await
@@ -53,10 +51,11 @@ async fn a_reloaded_policy_applies_to_the_next_burn_and_an_invalid_one_is_refuse
     link.send(&MasterMessage::Policy).await.expect("ask POLICY");
     assert_eq!(next_digest(&mut link).await, file_digest(&lab));
 
+    // alice may not: the image is hidden from her, as if it did not exist.
     let mut m = connect_as_master(&lab, running.addr).await.module();
     let e = m.ask(&burn("exam.iso")).await;
     assert!(
-        matches!(&e, Event::Error(r) if r.code == ErrorCode::Denied),
+        matches!(&e, Event::Error(r) if r.code == ErrorCode::UnknownImage),
         "{e:?}"
     );
 

@@ -42,17 +42,20 @@ fn write_policy(lab: &Lab, text: &str) {
 
 /// The `n`th (from 1) `config.reload` record with `result` in the master's log.
 fn master_reload(lab: &Lab, n: usize, result: &str) -> burnstand_audit::Record {
-    wait_for(&format!("the master's config.reload #{n} ({result})"), || {
-        let reloads: Vec<_> = lab
-            .master_records()
-            .into_iter()
-            .filter(|r| r.event == "config.reload")
-            .collect();
-        reloads
-            .get(n - 1)
-            .filter(|r| r.get_str("result") == Some(result))
-            .cloned()
-    })
+    wait_for(
+        &format!("the master's config.reload #{n} ({result})"),
+        || {
+            let reloads: Vec<_> = lab
+                .master_records()
+                .into_iter()
+                .filter(|r| r.event == "config.reload")
+                .collect();
+            reloads
+                .get(n - 1)
+                .filter(|r| r.get_str("result") == Some(result))
+                .cloned()
+        },
+    )
 }
 
 /// Waits until every station has logged `n` `config.reload` records, the last one `result`.
@@ -183,7 +186,12 @@ fn an_invalid_policy_is_refused_and_the_old_one_still_applies() {
     );
     // The old policy is in force everywhere: bob burns, and no station shows a mismatch.
     let out = lab.run("bob", &["burn", "sample"]);
-    assert!(out.status.success(), "{}\n{}", text(&out.stderr), lab.logs());
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        lab.logs()
+    );
     assert!(!stations(&lab).iter().any(|(_, r)| r.contains("policy")));
 }
 
@@ -226,8 +234,21 @@ fn a_station_added_by_reload_is_listed_and_one_removed_is_no_longer_offered() {
     wait_for_stations(&lab, "dvd-3 listed and free", |rows| {
         rows.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>() == ["dvd-1", "dvd-3"]
     });
+    // The master opened a control link for it: the daemon saw a second one come up.
+    wait_for("dvd-3's control link", || {
+        let ups = crate::lab::read_records(&lab.station_audits[1])
+            .into_iter()
+            .filter(|r| r.event == "control.link" && r.get_str("state") == Some("up"))
+            .count();
+        (ups >= 2).then_some(())
+    });
     let out = lab.run("alice", &["burn", "sample", "--station", "dvd-3"]);
-    assert!(out.status.success(), "{}\n{}", text(&out.stderr), lab.logs());
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        lab.logs()
+    );
     let principal = lab.principal("alice");
     assert!(lab.master_records().iter().any(|r| r.event == "bind"
         && r.get_str("principal") == Some(principal.as_str())
@@ -241,7 +262,10 @@ fn a_station_with_another_policy_shows_a_mismatch_until_it_reloads_the_same_poli
     wait_for_stations(&lab, "both stations linked", |rows| {
         rows.len() == 2 && rows.iter().all(|(_, r)| r.is_empty())
     });
-    write_policy(&lab, &policy_text(&lab, &["alice", "bob", "carol", "dave"], 5, "new"));
+    write_policy(
+        &lab,
+        &policy_text(&lab, &["alice", "bob", "carol", "dave"], 5, "new"),
+    );
     lab.reload_master();
     master_reload(&lab, 1, "ok");
     let rows = wait_for_stations(&lab, "both stations differ", |rows| {

@@ -152,9 +152,5 @@ pub(super) fn report_notes(
             _ => {}
         }
     }
-    notes
-        .join("; ")
-        .chars()
-        .take(MAX_FARM_TEXT_LEN)
-        .collect()
+    notes.join("; ").chars().take(MAX_FARM_TEXT_LEN).collect()
 }

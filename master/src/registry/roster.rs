@@ -98,8 +98,7 @@ impl Roster {
                     if next.retired[index] {
                         next.retired[index] = false;
                         changes.added.push(index);
-                    } else if old.address != station.address || old.principal != station.principal
-                    {
+                    } else if old.address != station.address || old.principal != station.principal {
                         changes.moved.push(index);
                     }
                     next.stations[index] = station.clone();
@@ -219,9 +218,7 @@ mod tests {
         assert_eq!(next.stations[1].address, "elsewhere.lab:4710");
 
         // Only BD stations left: the DVD type is no longer offered, BD keeps id 2.
-        let (bd_only, _) = next
-            .reconfigured(&config.stations[2..])
-            .expect("reloaded");
+        let (bd_only, _) = next.reconfigured(&config.stations[2..]).expect("reloaded");
         assert_eq!(summary(&bd_only), [(2, vec![2])]);
         // dvd-1 comes back in its old place, as an addition.
         let (back, changes) = bd_only.reconfigured(&config.stations).expect("reloaded");

@@ -76,10 +76,9 @@ fn the_documented_policy_messages() {
         hex(&to_bytes(&MasterMessage::Policy)),
         "0000000c0050004f004c004900430059"
     );
-    let digest = Sha256::from_hex(
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-    )
-    .unwrap_or(Sha256([0; 32]));
+    let digest =
+        Sha256::from_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+            .unwrap_or(Sha256([0; 32]));
     let answer = StationMessage::Policy { digest };
     let bytes = to_bytes(&answer);
     assert!(hex(&bytes).starts_with(concat!(
