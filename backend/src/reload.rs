@@ -129,14 +129,25 @@ pub async fn reload(station: &Station) -> crate::error::Result<Outcome> {
     }
 }
 
-/// Reloads on every SIGHUP until `stop` fires.
-pub async fn on_sighup(station: Arc<Station>, stop: CancellationToken) {
-    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(signal) => signal,
-        Err(e) => {
+/// Takes SIGHUP over from its default action (ending the process). Call it before the
+/// daemon says it is ready: a SIGHUP that came earlier would end the station. `None` (logged)
+/// if the signal cannot be caught.
+pub fn hangups() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .inspect_err(|e| {
             tracing::error!(error = %e, "cannot listen for SIGHUP: reloading needs a restart");
-            return;
-        }
+        })
+        .ok()
+}
+
+/// Reloads on every SIGHUP `hangup` (from [`hangups`]) reports, until `stop` fires.
+pub async fn on_sighup(
+    station: Arc<Station>,
+    hangup: Option<tokio::signal::unix::Signal>,
+    stop: CancellationToken,
+) {
+    let Some(mut hangup) = hangup else {
+        return;
     };
     loop {
         tokio::select! {

@@ -81,6 +81,8 @@ pub async fn serve(
     station: Arc<Station>,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    // First, before any await: from here on a SIGHUP reloads instead of ending the process.
+    let hangups = crate::reload::hangups();
     let listen = listener
         .local_addr()
         .map_err(|e| crate::error::StationError::io("reading the listen address", e))?;
@@ -108,6 +110,7 @@ pub async fn serve(
     ));
     let reloader = tokio::spawn(crate::reload::on_sighup(
         Arc::clone(&station),
+        hangups,
         background_stop.clone(),
     ));
 

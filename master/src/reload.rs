@@ -72,15 +72,23 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// Reloads on every SIGHUP until `stop` fires; control links of stations a reload adds run
-/// in this task's set and end with `stop` too.
-pub(crate) async fn on_sighup(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(signal) => signal,
-        Err(e) => {
-            error!(error = %e, "cannot listen for SIGHUP: reloading needs a restart");
-            return;
-        }
+/// Takes SIGHUP over from its default action (ending the process); `run` calls it first
+/// thing, before anything that could take a while. `None` (logged) if it cannot be caught.
+pub(crate) fn hangups() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .inspect_err(|e| error!(error = %e, "cannot listen for SIGHUP: reloading needs a restart"))
+        .ok()
+}
+
+/// Reloads on every SIGHUP `hangup` (from [`hangups`]) reports, until `stop` fires; control
+/// links of stations a reload adds run in this task's set and end with `stop` too.
+pub(crate) async fn on_sighup(
+    shared: Arc<Shared>,
+    hangup: Option<tokio::signal::unix::Signal>,
+    stop: CancellationToken,
+) {
+    let Some(mut hangup) = hangup else {
+        return;
     };
     let mut links = JoinSet::new();
     loop {

@@ -84,6 +84,9 @@ pub async fn run(
     audit: SharedAuditLog,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    // First, before anything that takes time: from here on a SIGHUP reloads instead of
+    // ending the process.
+    let hangups = crate::reload::hangups();
     std::fs::create_dir_all(&config.state_dir).map_err(|e| {
         crate::error::Error::Ledger(format!("cannot create {}: {e}", config.state_dir.display()))
     })?;
@@ -126,6 +129,7 @@ pub async fn run(
     links.spawn(crate::farm::watch(Arc::clone(&shared), links_stop.clone()));
     links.spawn(crate::reload::on_sighup(
         Arc::clone(&shared),
+        hangups,
         links_stop.clone(),
     ));
     let flush_stop = CancellationToken::new();

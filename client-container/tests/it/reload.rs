@@ -212,18 +212,48 @@ fn a_station_added_by_reload_is_listed_and_one_removed_is_no_longer_offered() {
         text
     };
 
-    // dvd-2 removed: no longer offered nor reported.
+    // bob holds dvd-2 when it is removed: his reservation goes on (he still burns on it),
+    // nobody else gets it, and it is reported until he lets it go.
+    let held = lab.run("bob", &["reserve", "--station", "dvd-2"]);
+    assert!(held.status.success(), "{}", text(&held.stderr));
     std::fs::write(&path, with(&[blocks[0].to_owned()])).unwrap();
     lab.reload_master();
     let record = master_reload(&lab, 1, "ok");
     assert_eq!(record.get_str("removed"), Some("dvd-2"));
-    let rows = wait_for_stations(&lab, "dvd-2 gone", |rows| rows.len() == 1);
-    assert_eq!(rows[0].0, "dvd-1");
+    let rows = wait_for_stations(&lab, "dvd-2 reported as removed", |rows| {
+        rows.iter()
+            .any(|(n, r)| n == "dvd-2" && r.contains("removed from the configuration"))
+    });
+    assert_eq!(rows.len(), 2, "{rows:?}");
     let list = lab.run("alice", &["--json", "list"]);
     let list: Value = serde_json::from_slice(&list.stdout).expect("list --json");
     assert_eq!(list["station_types"][0]["counts"]["total"], 1, "{list}");
     let out = lab.run("alice", &["burn", "sample", "--station", "dvd-2"]);
     assert!(!out.status.success(), "dvd-2 must not be offered");
+    let out = lab.run("bob", &["burn", "sample"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        lab.logs()
+    );
+    assert!(
+        text(&out.stdout).contains("VERIFIED"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = lab.run("bob", &["release"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Released: no longer reported, and its control link ends.
+    let rows = wait_for_stations(&lab, "dvd-2 gone", |rows| rows.len() == 1);
+    assert_eq!(rows[0].0, "dvd-1");
+    wait_for("dvd-2's control link to end", || {
+        crate::lab::read_records(&lab.station_audits[1])
+            .into_iter()
+            .any(|r| r.event == "control.link" && r.get_str("state") != Some("up"))
+            .then_some(())
+    });
 
     // The same daemon comes back under a new name: listed, linked, and it burns.
     let dvd3 = blocks[1].replace("name = \"dvd-2\"", "name = \"dvd-3\"");
