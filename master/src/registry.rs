@@ -1,5 +1,6 @@
 //! Station types (built in `registry/types.rs`), station health, reservations, and the
-//! connections of every user.
+//! connections of every user. The stations themselves come from a roster a reload can change
+//! without moving any station's index (`registry/roster.rs`, `registry/reconfigure.rs`).
 //!
 //! All mutable state of the master lives behind one `std::sync::Mutex`, held only for short,
 //! synchronous bookkeeping (never across an `.await`). That single lock is what makes the BIND

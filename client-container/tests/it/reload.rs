@@ -289,9 +289,16 @@ fn a_station_added_by_reload_is_listed_and_one_removed_is_no_longer_offered() {
 fn a_station_with_another_policy_shows_a_mismatch_until_it_reloads_the_same_policy() {
     let lab = Lab::start_with_policy(&admin_policy());
     // Both stations have reported the master's digest: no note.
-    wait_for_stations(&lab, "both stations linked", |rows| {
-        rows.len() == 2 && rows.iter().all(|(_, r)| r.is_empty())
+    let master_log = lab.dir.path().join("master.log");
+    wait_for("both stations' digests", || {
+        let log = std::fs::read_to_string(&master_log).unwrap_or_default();
+        (log.matches("station runs the master's policy").count() == 2).then_some(())
     });
+    let rows = stations(&lab);
+    assert!(
+        rows.len() == 2 && rows.iter().all(|(_, r)| r.is_empty()),
+        "{rows:?}"
+    );
     write_policy(
         &lab,
         &policy_text(&lab, &["alice", "bob", "carol", "dave"], 5, "new"),
@@ -305,10 +312,10 @@ fn a_station_with_another_policy_shows_a_mismatch_until_it_reloads_the_same_poli
     // The human table shows it too.
     let table = text(&lab.run("dave", &["admin", "stations"]).stdout);
     assert!(table.contains("policy differs"), "{table}");
-    let master_log = std::fs::read_to_string(lab.dir.path().join("master.log")).unwrap();
+    let log = std::fs::read_to_string(&master_log).unwrap();
     assert!(
-        master_log.contains("station runs another policy than the master"),
-        "{master_log}"
+        log.contains("station runs another policy than the master"),
+        "{log}"
     );
 
     lab.reload_station(1);
