@@ -154,3 +154,113 @@ pub(super) fn report_notes(
     }
     notes.join("; ").chars().take(MAX_FARM_TEXT_LEN).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use burnstand_wire::gss::Principal;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::registry::BindRefusal;
+
+    const EXAMPLE_TEXT: &str = include_str!("../../../docs/master.example.toml");
+
+    fn example() -> Config {
+        let text = EXAMPLE_TEXT.replace(
+            "/etc/burnstand/policy.toml",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy.example.toml"),
+        );
+        Config::from_toml(&text).expect("the documented example is valid")
+    }
+
+    /// A station removed while reserved keeps its reservation (and needs its control link)
+    /// until it ends; then nobody gets it again.
+    #[test]
+    fn a_removed_station_keeps_its_reservation_and_is_never_bound_again() {
+        let config = Arc::new(example());
+        let registry = Arc::new(Registry::new(Arc::clone(&config), CancellationToken::new()));
+        let user = |name: &str| Principal::parse(&format!("{name}@LAB.EXAMPLE.EDU")).unwrap();
+        let (alice, bob) = (user("alice"), user("bob"));
+        let a = registry.register(&alice, 1).expect("alice registered");
+        let b = registry.register(&bob, 2).expect("bob registered");
+        let held = registry.bind(&a, &alice, 1).expect("alice binds");
+        assert_eq!(held.stations, [0]);
+
+        let changes = registry
+            .reconfigure(&config.stations[1..])
+            .expect("reconfigured");
+        assert_eq!(changes.retired, [0]);
+        let session = held.session_id.to_string();
+        assert!(registry.holds(alice.exported(), &session, 0), "it goes on");
+        assert!(!registry.link_unneeded(0), "its burns still need grants");
+        assert_eq!(registry.station_reports().len(), 3, "reported while held");
+
+        registry.end_user(a.key());
+        assert!(registry.link_unneeded(0));
+        assert_eq!(registry.station_reports().len(), 2);
+        assert_eq!(registry.bind(&b, &bob, 1).map(|b| b.stations), Ok(vec![1]));
+        // alice again, on a new connection (the teardown closed her others).
+        let again = registry.register(&alice, 3).expect("alice registered");
+        assert_eq!(
+            registry.bind(&again, &alice, 1).map(|b| b.stations),
+            Err(BindRefusal::NoneFree),
+            "the removed dvd-1 is never handed out"
+        );
+    }
+
+    fn digest(byte: u8) -> Sha256 {
+        Sha256([byte; 32])
+    }
+
+    fn linked(version: u32, policy: Option<Sha256>) -> Live {
+        Live {
+            link: Link::Up { version },
+            policy_digest: policy,
+            ..Live::default()
+        }
+    }
+
+    /// The station report names a digest that differs (both shortened), says what to do, and
+    /// adds it to the reason already there; the same digest adds nothing.
+    #[test]
+    fn a_policy_that_differs_is_noted_with_what_to_do() {
+        let master = digest(0xab);
+        let same = report_notes(String::new(), true, Some(&linked(4, Some(master))), master);
+        assert_eq!(same, "");
+        let other = report_notes(
+            "drained by an admin".into(),
+            true,
+            Some(&linked(4, Some(digest(0x12)))),
+            master,
+        );
+        assert_eq!(
+            other,
+            "drained by an admin; policy differs: station 121212121212…, master \
+             abababababab…; install the master's policy file on the station and reload it"
+        );
+    }
+
+    /// A station too old to report says so; one that has not reported yet, or whose link is
+    /// down, gets no policy note; a removed one is named as such.
+    #[test]
+    fn old_silent_and_removed_stations() {
+        let master = digest(1);
+        assert_eq!(
+            report_notes(String::new(), true, Some(&linked(3, None)), master),
+            "policy not compared: the station speaks link version 3; upgrade it"
+        );
+        assert_eq!(
+            report_notes(String::new(), true, Some(&linked(4, None)), master),
+            ""
+        );
+        assert_eq!(
+            report_notes(String::new(), true, Some(&Live::default()), master),
+            ""
+        );
+        assert_eq!(
+            report_notes(String::new(), false, Some(&linked(4, Some(master))), master),
+            "removed from the configuration: gets no new reservation"
+        );
+    }
+}
