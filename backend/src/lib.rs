@@ -36,6 +36,7 @@
 //!   [`reconcile`]: copies interrupted by a crash, and the receipts a SYNC sends;
 //!   [`station_id`]: the station's persisted id and the copies' ids;
 //! - [`state_board`]: the live state the masters watch (sessions, burns, the drive's reports);
+//! - [`reload`]: the policy re-read on SIGHUP, and its digest for the masters;
 //! - [`push`]: images pushed by the lab staff through the master (partial files, resume,
 //!   publishing).
 #![forbid(unsafe_code)]
@@ -59,6 +60,7 @@ pub mod principal;
 pub mod push;
 pub mod receipt;
 pub mod reconcile;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod state_board;

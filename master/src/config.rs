@@ -239,6 +239,9 @@ pub struct Config {
     /// default true). Off, or when the fast path's start-up self-test fails, every session
     /// stays on MIT.
     pub fast_path: bool,
+    /// The file this was read from, which a reload (SIGHUP) reads again; `None` for text
+    /// parsed in memory (tests), which cannot be reloaded.
+    pub source: Option<PathBuf>,
 }
 
 impl Config {
@@ -249,7 +252,9 @@ impl Config {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        raw.validate()
+        let mut config = raw.validate()?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Parses and validates TOML text (for tests and tools).

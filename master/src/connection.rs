@@ -427,9 +427,9 @@ impl Connection {
             .shared
             .registry
             .types()
-            .iter()
+            .into_iter()
             .find(|t| t.record.id == type_id)?;
-        let drive = &self
+        let drive = self
             .shared
             .registry
             .station(*entry.stations.first()?)?
@@ -440,9 +440,9 @@ impl Connection {
         };
         let usage = &*self.shared.ledger;
         self.shared
-            .config
             .policy
-            .may_bind(&who, drive, receipts::now(), usage)
+            .get()
+            .may_bind(&who, &drive, receipts::now(), usage)
             .err()
     }
 

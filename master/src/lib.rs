@@ -16,7 +16,7 @@
 //!
 //! # Layout
 //!
-//! [`config`] (TOML, validated once), [`server`] (accept loop, connection budgets, drain on
+//! [`config`] (TOML, validated at start and again by each reload: [`reload`]), [`server`] (accept loop, connection budgets, drain on
 //! shutdown), [`connection`] (one task per TCP connection: handshake, greeting, command mode),
 //! [`registry`] (station types, health, reservations, the connections of each user and their
 //! teardown), [`station`] (the link to a station), [`relay`] (pass-through), [`control`] (the
@@ -41,6 +41,7 @@ pub mod queue;
 pub mod receipts;
 pub mod registry;
 pub mod relay;
+pub mod reload;
 pub mod server;
 pub mod station;
 pub mod waiting;

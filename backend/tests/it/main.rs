@@ -16,4 +16,5 @@ mod hygiene;
 mod memory;
 mod policy;
 mod push;
+mod reload;
 mod state;

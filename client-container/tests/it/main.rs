@@ -23,6 +23,7 @@ mod jobs;
 mod json;
 mod keys;
 mod push;
+mod reload;
 mod scripted_master;
 
 use std::process::{Command, Output};

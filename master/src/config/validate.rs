@@ -137,6 +137,7 @@ impl RawConfig {
             admin,
             farm: raw.farm,
             fast_path: raw.fast_path,
+            source: None,
         })
     }
 }
