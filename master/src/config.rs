@@ -20,6 +20,7 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{Error, Result};
 
 mod farm;
+pub mod notices;
 pub mod queue;
 mod validate;
 
@@ -239,6 +240,9 @@ pub struct Config {
     /// default true). Off, or when the fast path's start-up self-test fails, every session
     /// stays on MIT.
     pub fast_path: bool,
+    /// The protocol nucleus: the oldest client accepted, the admin's notices, the request
+    /// delays of refusals that ask to retry.
+    pub nucleus: notices::NucleusSettings,
 }
 
 impl Config {
