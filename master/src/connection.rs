@@ -298,9 +298,7 @@ impl Connection {
                     );
                     self.invalid(&mut session, &reason).await
                 }
-                (Ok(Command::Hello(hello)), Mode::Command) => {
-                    self.hello(&mut session, hello).await
-                }
+                (Ok(Command::Hello(hello)), Mode::Command) => self.hello(&mut session, hello).await,
                 (Ok(Command::List), Mode::Command) => self.list(&mut session).await,
                 (Ok(Command::Bind(station_type)), Mode::Command) => {
                     let request = Reserve {

@@ -273,7 +273,10 @@ mod tests {
         let nucleus = config("min_client_version = \"0.2.0\"", sections)
             .expect("valid")
             .nucleus;
-        assert_eq!(nucleus.min_client_version, Some(ClientVersion::new(0, 2, 0)));
+        assert_eq!(
+            nucleus.min_client_version,
+            Some(ClientVersion::new(0, 2, 0))
+        );
         assert_eq!(nucleus.busy_request_delay.seconds, 45);
         assert_eq!(nucleus.drain_request_delay.seconds, 120);
         let now = humantime::parse_rfc3339("2026-06-01T00:00:00Z").expect("time");
@@ -322,7 +325,10 @@ mod tests {
             "request_delay.busy",
             "request_delay.draining",
         ] {
-            assert!(message.contains(needle), "{needle:?} missing from {message}");
+            assert!(
+                message.contains(needle),
+                "{needle:?} missing from {message}"
+            );
         }
         sections = "[[notice]]\ntext = \"x\"\n".repeat(MAX_NOTICES + 1);
         let message = config("", &sections).expect_err("invalid").to_string();

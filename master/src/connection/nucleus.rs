@@ -29,7 +29,10 @@ impl Connection {
         tracing::Span::current().record("client_version", hello.client.to_string());
         let settings = &self.shared.config.nucleus;
         let notices = settings.notices_at(receipts::now());
-        if let Some(needed) = settings.min_client_version.filter(|min| hello.client < *min) {
+        if let Some(needed) = settings
+            .min_client_version
+            .filter(|min| hello.client < *min)
+        {
             let reason = format!(
                 "client version {} is older than min_client_version {needed}",
                 hello.client
