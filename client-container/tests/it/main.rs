@@ -20,6 +20,7 @@ mod farm;
 mod grants;
 mod jobs;
 mod json;
+mod nucleus;
 mod push;
 mod scripted_master;
 
