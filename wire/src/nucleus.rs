@@ -217,7 +217,7 @@ impl Decode for Notice {
 /// Orders notices as they are shown: high priority first, then in the order given (the
 /// master sends them in config order). Stable, so equal priorities keep that order.
 pub fn display_order(notices: &mut [Notice]) {
-    notices.sort_by(|a, b| b.priority.cmp(&a.priority));
+    notices.sort_by_key(|n| std::cmp::Reverse(n.priority));
 }
 
 /// A `TQValueList<Notice>` of at most [`MAX_NOTICES`]; the count is checked before any

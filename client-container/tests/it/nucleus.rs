@@ -71,6 +71,13 @@ fn the_real_master_s_notices_are_shown_at_login_high_first_and_once() {
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}\n{}", lab.logs());
     assert_eq!(notice_lines(&stderr), SHOWN, "{stderr}");
+    // `reserve` logs in from its background holder: the holder hands the notices over.
+    let out = lab.run("alice", &["reserve"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(notice_lines(&stderr), SHOWN, "{stderr}");
+    let out = lab.run("alice", &["release"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     // --json prints no notes, notices included; stdout stays one JSON document.
     let out = lab.run("alice", &["--json", "list"]);
     assert!(out.status.success());
