@@ -60,16 +60,18 @@ impl fmt::Display for ClientVersion {
 impl FromStr for ClientVersion {
     type Err = Error;
 
-    /// Exactly three dot-separated decimal numbers, each fitting 32 bits: "0.2.0". Anything
-    /// else (a pre-release suffix, a sign, spaces) is refused rather than guessed at, so two
-    /// parties never disagree about which version is older.
+    /// Exactly three dot-separated decimal numbers, each fitting 32 bits, without leading
+    /// zeros: "0.2.0". Anything else (a pre-release suffix, a sign, spaces, "007") is refused
+    /// rather than guessed at, so two parties never disagree about which version is older and
+    /// every accepted text is the one [`fmt::Display`] writes (decoding stays canonical).
     fn from_str(text: &str) -> Result<Self> {
         let bad = || Error::BadVersion {
             what: "client version",
             len: text.chars().count(),
         };
         let mut numbers = text.split('.').map(|part| {
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            let leading_zero = part.len() > 1 && part.starts_with('0');
+            if part.is_empty() || leading_zero || !part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
             }
             part.parse::<u32>().map_err(|_| bad())
