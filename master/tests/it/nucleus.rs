@@ -250,3 +250,30 @@ fn a_waiting_client_is_told_how_long_to_stay_away_when_the_master_shuts_down() {
         drop(alice);
     });
 }
+
+#[test]
+fn a_reservation_asked_for_during_the_drain_gets_the_drain_delay() {
+    let spec = LabSpec::default()
+        .extra(&open_nucleus())
+        .limits("drain_deadline = \"5s\"");
+    lab_test(spec, |lab| async move {
+        let mut bob = connect(&lab, "bob").await;
+        let reply = hello(&mut bob, ClientVersion::new(0, 1, 0)).await;
+        assert!(matches!(reply, HelloReply::Welcome { .. }), "{reply:?}");
+        let crate::common::MasterProcess::InProcess { shutdown, .. } = &lab.master else {
+            panic!("the in-process master")
+        };
+        shutdown.cancel();
+        // Open sessions go on during the drain, but get no station: come back after it.
+        bob.send(&Command::Reserve(any(0))).await.expect("send");
+        let first = bob.recv_bytes().await.expect("first message");
+        assert_eq!(
+            RequestDelay::parse(&first),
+            Some(RequestDelay { seconds: 11 })
+        );
+        let refusal = bob.recv::<ReserveReply>().await.expect("the refusal");
+        assert_eq!(refusal, ReserveReply::Refused(Reply::ErrUnaval));
+        drop(bob);
+        lab.stop().await;
+    });
+}
