@@ -1,5 +1,5 @@
 //! `burnstand doctor`: checks what burnstand needs on this computer, one line per check with
-//! OK, WARN or FAIL and what to fix; exit code 27 (`doctor_failed`) when a check failed.
+//! OK, WARN or FAIL and what to fix; exit code 28 (`doctor_failed`) when a check failed.
 //!
 //! The checks, in order (a check that needs an earlier one is skipped when that one failed):
 //!

@@ -20,6 +20,7 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{Error, Result};
 
 mod farm;
+pub mod notices;
 pub mod queue;
 mod validate;
 
@@ -242,6 +243,9 @@ pub struct Config {
     /// The file this was read from, which a reload (SIGHUP) reads again; `None` for text
     /// parsed in memory (tests), which cannot be reloaded.
     pub source: Option<PathBuf>,
+    /// The protocol nucleus: the oldest client accepted, the admin's notices, the request
+    /// delays of refusals that ask to retry.
+    pub nucleus: notices::NucleusSettings,
 }
 
 impl Config {

@@ -13,12 +13,12 @@ fn line<'a>(report: &'a str, status: &str, check: &str) -> Option<&'a str> {
     report.lines().find(|l| l.starts_with(&prefix))
 }
 
-/// Asserts exit code 27 (`doctor_failed`) and a FAIL line for `check` saying `needle`.
+/// Asserts exit code 28 (`doctor_failed`) and a FAIL line for `check` saying `needle`.
 fn assert_fails(out: &Output, check: &str, needle: &str) {
     let report = text(&out.stdout);
     assert_eq!(
         out.status.code(),
-        Some(27),
+        Some(28),
         "{report}\n{}",
         text(&out.stderr)
     );

@@ -22,6 +22,7 @@ mod grants;
 mod jobs;
 mod json;
 mod keys;
+mod nucleus;
 mod push;
 mod reload;
 mod scripted_master;
