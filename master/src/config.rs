@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 mod farm;
 pub mod queue;
 mod validate;
+pub mod web;
 
 pub use farm::FarmSettings;
 use validate::RawConfig;
@@ -239,6 +240,8 @@ pub struct Config {
     /// default true). Off, or when the fast path's start-up self-test fails, every session
     /// stays on MIT.
     pub fast_path: bool,
+    /// The HTTPS status page (`[web]`); `None`: off.
+    pub web: Option<web::WebSettings>,
 }
 
 impl Config {

@@ -40,6 +40,9 @@ pub(super) struct RawConfig {
     /// Whether sessions move to the Rust RFC 4121 fast path (default: yes).
     #[serde(default = "fast_path_default")]
     fast_path: bool,
+    /// The HTTPS status page (off without the section).
+    #[serde(default)]
+    web: Option<super::web::RawWeb>,
 }
 
 fn fast_path_default() -> bool {
@@ -90,6 +93,9 @@ impl RawConfig {
         } else {
             check_allow(&raw.admin, &groups, "admin", &mut problems)
         };
+        let web = raw
+            .web
+            .map(|web| web.validate(&raw.principal, &mut problems));
         for problem in raw.farm.problems() {
             problems.push(problem);
         }
@@ -137,6 +143,7 @@ impl RawConfig {
             admin,
             farm: raw.farm,
             fast_path: raw.fast_path,
+            web,
         })
     }
 }

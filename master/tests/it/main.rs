@@ -21,3 +21,4 @@ mod push;
 mod relay;
 mod robustness;
 mod teardown;
+mod web;
