@@ -405,7 +405,10 @@ mod tests {
         assert_eq!(ledger.receipts(None, 10)?.len(), 3);
         assert_eq!(ledger.receipts(None, 1)?.len(), 1);
         let a2 = ledger.receipt_of("a2")?.expect("a2");
-        assert_eq!(a2.receipt_line.as_deref(), Some("{\"event\":\"burn.receipt\"}"));
+        assert_eq!(
+            a2.receipt_line.as_deref(),
+            Some("{\"event\":\"burn.receipt\"}")
+        );
         assert_eq!(a2.result, "verified");
         assert_eq!(ledger.receipt_of("a3")?, None);
         Ok(())
@@ -433,7 +436,13 @@ mod tests {
         ledger.set_receipt_line("old", "line")?;
         // Opening again does not add the column twice.
         let again = SqliteLedger::open(&path)?;
-        assert_eq!(again.receipt_of("old")?.and_then(|r| r.receipt_line).as_deref(), Some("line"));
+        assert_eq!(
+            again
+                .receipt_of("old")?
+                .and_then(|r| r.receipt_line)
+                .as_deref(),
+            Some("line")
+        );
         Ok(())
     }
 

@@ -216,7 +216,10 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         None => None,
     };
     if let Some(web) = &web {
-        println!("burnstand-master status page on https://{}", web.local_addr()?);
+        println!(
+            "burnstand-master status page on https://{}",
+            web.local_addr()?
+        );
     }
     // One machine-readable line on stdout: scripts and tests learn the port of "…:0" from it.
     println!("burnstand-master listening on {}", listener.local_addr()?);

@@ -152,8 +152,13 @@ pub async fn run_with_web(
         (Some(web_listener), Some(settings)) => {
             let tls = crate::web::tls::server_config(settings)
                 .map_err(|e| crate::error::Error::ConfigInvalid(format!("[web] {e}")))?;
-            let web = crate::web::Web::new(Arc::clone(&shared), settings.clone(), shutdown.clone())?;
-            Some(tokio::spawn(crate::web::serve(web_listener, tls, Arc::new(web))))
+            let web =
+                crate::web::Web::new(Arc::clone(&shared), settings.clone(), shutdown.clone())?;
+            Some(tokio::spawn(crate::web::serve(
+                web_listener,
+                tls,
+                Arc::new(web),
+            )))
         }
         _ => None,
     };

@@ -56,7 +56,11 @@ pub struct WebSettings {
 impl RawWeb {
     /// Checks the section; `principal` is the master's own, whose realm the default service
     /// principal takes.
-    pub(super) fn validate(self, principal: &str, problems: &mut super::validate::Problems) -> WebSettings {
+    pub(super) fn validate(
+        self,
+        principal: &str,
+        problems: &mut super::validate::Problems,
+    ) -> WebSettings {
         let listen = self.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
             problems.push(format!(
                 "[web] listen = {:?} is not an address like \"0.0.0.0:443\"",

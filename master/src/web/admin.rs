@@ -63,7 +63,12 @@ pub(super) async fn action(
     let Some(session) = web.session(&headers) else {
         return refused(StatusCode::FORBIDDEN, "log in first");
     };
-    if let Err(refusal) = csrf::check(&headers, host(&headers, &uri).as_deref(), &form.csrf, &session) {
+    if let Err(refusal) = csrf::check(
+        &headers,
+        host(&headers, &uri).as_deref(),
+        &form.csrf,
+        &session,
+    ) {
         tracing::info!(user = %session.user, ?refusal, "status page POST refused");
         return refused(StatusCode::FORBIDDEN, refusal.message());
     }
@@ -75,9 +80,13 @@ pub(super) async fn action(
         _ => return refused(StatusCode::BAD_REQUEST, "unknown action"),
     };
     let Ok(principal) = Principal::parse(&session.user) else {
-        return refused(StatusCode::FORBIDDEN, "the session names no valid principal");
+        return refused(
+            StatusCode::FORBIDDEN,
+            "the session names no valid principal",
+        );
     };
-    let Some(reply) = crate::farm::admin(&web.shared, conn, &principal, peer, &command).await else {
+    let Some(reply) = crate::farm::admin(&web.shared, conn, &principal, peer, &command).await
+    else {
         return refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "the audit log is not writable, so nothing was done; tell the lab staff",
@@ -86,7 +95,10 @@ pub(super) async fn action(
     match reply {
         AdminReply::Done(what) => Html(pages::message_page("Done", &what)).into_response(),
         AdminReply::Refused(Reply::ErrDenied(reason)) => refused(StatusCode::FORBIDDEN, &reason),
-        _ => refused(StatusCode::BAD_REQUEST, "the master did not take this command"),
+        _ => refused(
+            StatusCode::BAD_REQUEST,
+            "the master did not take this command",
+        ),
     }
 }
 
@@ -100,7 +112,12 @@ pub(super) async fn logout(
     let Some(session) = web.session(&headers) else {
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
     };
-    if let Err(refusal) = csrf::check(&headers, host(&headers, &uri).as_deref(), &form.csrf, &session) {
+    if let Err(refusal) = csrf::check(
+        &headers,
+        host(&headers, &uri).as_deref(),
+        &form.csrf,
+        &session,
+    ) {
         return refused(StatusCode::FORBIDDEN, refusal.message());
     }
     (

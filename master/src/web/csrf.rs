@@ -40,9 +40,7 @@ pub fn check(
     token: &str,
     session: &Session,
 ) -> Result<(), Refusal> {
-    let fetch_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok());
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if fetch_site.is_none() && origin.is_none() {
         return Err(Refusal::NoOrigin);
@@ -96,7 +94,10 @@ mod tests {
     #[test]
     fn a_same_origin_form_with_the_token_passes() {
         let token = "ab".repeat(16);
-        let h = headers(&[("origin", "https://web:8443"), ("sec-fetch-site", "same-origin")]);
+        let h = headers(&[
+            ("origin", "https://web:8443"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
         assert_eq!(check(&h, Some("web:8443"), &token, &session()), Ok(()));
     }
 
@@ -105,7 +106,10 @@ mod tests {
         let token = "ab".repeat(16);
         let s = session();
         let host = Some("web:8443");
-        assert_eq!(check(&headers(&[]), host, &token, &s), Err(Refusal::NoOrigin));
+        assert_eq!(
+            check(&headers(&[]), host, &token, &s),
+            Err(Refusal::NoOrigin)
+        );
         let evil = headers(&[("origin", "https://evil.example")]);
         assert_eq!(check(&evil, host, &token, &s), Err(Refusal::CrossSite));
         let http = headers(&[("origin", "http://web:8443")]);
@@ -114,6 +118,9 @@ mod tests {
         assert_eq!(check(&site, host, &token, &s), Err(Refusal::CrossSite));
         let ours = headers(&[("origin", "https://web:8443")]);
         assert_eq!(check(&ours, host, "", &s), Err(Refusal::BadToken));
-        assert_eq!(check(&ours, host, &"cd".repeat(16), &s), Err(Refusal::BadToken));
+        assert_eq!(
+            check(&ours, host, &"cd".repeat(16), &s),
+            Err(Refusal::BadToken)
+        );
     }
 }

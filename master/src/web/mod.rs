@@ -173,11 +173,7 @@ impl hyper::service::Service<Request<Incoming>> for PeerService {
 
 /// Serves the status page on `listener` with `tls` until `web.shutdown` is cancelled, then
 /// gives open connections [`SHUTDOWN_GRACE`] and closes the rest.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    web: Arc<Web>,
-) {
+pub(crate) async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, web: Arc<Web>) {
     let acceptor = TlsAcceptor::from(tls);
     let router = router(Arc::clone(&web));
     let slots = Arc::new(Semaphore::new(MAX_WEB_CONNECTIONS));

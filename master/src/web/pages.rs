@@ -127,7 +127,10 @@ fn queue_rows(snapshot: &Snapshot) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} min</td></tr>",
             e.position,
             esc(&e.station_type),
-            esc(e.user.as_deref().unwrap_or(if e.yours { "you" } else { "" })),
+            esc(e
+                .user
+                .as_deref()
+                .unwrap_or(if e.yours { "you" } else { "" })),
             e.eta_seconds.div_ceil(60)
         ));
     }
@@ -147,7 +150,10 @@ fn receipt_rows(rows: &[ReceiptRow], admin: bool) -> String {
             "in the station's log".to_owned()
         };
         let user = if admin {
-            format!("<td>{}</td>", esc(&super::receipts::exported_display(&r.user)))
+            format!(
+                "<td>{}</td>",
+                esc(&super::receipts::exported_display(&r.user))
+            )
         } else {
             String::new()
         };
@@ -193,7 +199,10 @@ pub fn receipts_page(session: &Session, rows: &[ReceiptRow]) -> String {
 pub fn render(snapshot: &Snapshot, session: Option<&Session>, receipts: &[ReceiptRow]) -> String {
     let admin = snapshot.viewer == "admin";
     let mut page = head("burnstand — lab status", session.map(|s| s.csrf.as_str()));
-    page.push_str(&format!("<body data-viewer=\"{}\"><header><h1>burnstand</h1>", esc(snapshot.viewer)));
+    page.push_str(&format!(
+        "<body data-viewer=\"{}\"><header><h1>burnstand</h1>",
+        esc(snapshot.viewer)
+    ));
     match session {
         Some(s) => page.push_str(&format!(
             "<span id=\"user\">{}{}</span><form method=\"post\" action=\"/logout\">\
@@ -208,7 +217,11 @@ pub fn render(snapshot: &Snapshot, session: Option<&Session>, receipts: &[Receip
     page.push_str(&format!(
         "<p id=\"audit-alert\" class=\"alert\"{}>The master's audit log failed closed: it serves \
          nobody until the lab staff fixes it (see its log).</p>",
-        if snapshot.audit_healthy { " hidden" } else { "" }
+        if snapshot.audit_healthy {
+            " hidden"
+        } else {
+            ""
+        }
     ));
     let actions_head = if admin { "<th>actions</th>" } else { "" };
     page.push_str(&format!(
@@ -246,7 +259,11 @@ pub fn render(snapshot: &Snapshot, session: Option<&Session>, receipts: &[Receip
     if let Some(s) = session {
         page.push_str(&format!(
             "<section><h2>{}</h2>{}<p><a href=\"/receipts\">All receipts</a></p></section>",
-            if s.admin { "Recent receipts" } else { "Your receipts" },
+            if s.admin {
+                "Recent receipts"
+            } else {
+                "Your receipts"
+            },
             receipts_table(receipts, s.admin)
         ));
     }
@@ -320,7 +337,12 @@ pub(super) async fn view_json(State(web): State<Arc<Web>>, headers: HeaderMap) -
     let Some(viewer) = web.viewer(session.as_ref()) else {
         return spnego::challenge(login_needed());
     };
-    Json(view::snapshot(&web.shared, &viewer, web.shared.registry.last_change())).into_response()
+    Json(view::snapshot(
+        &web.shared,
+        &viewer,
+        web.shared.registry.last_change(),
+    ))
+    .into_response()
 }
 
 /// `GET /app.js`.
@@ -349,7 +371,11 @@ pub(super) async fn style_css() -> Response {
 
 /// `GET /plots/<name>.svg`: the statistics plots. Until the statistics module lands, a
 /// placeholder that says so (same size and type as a plot).
-pub(super) async fn plot(State(web): State<Arc<Web>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
+pub(super) async fn plot(
+    State(web): State<Arc<Web>>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if web.viewer(web.session(&headers).as_ref()).is_none() {
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     }
@@ -400,6 +426,9 @@ mod tests {
         let page = render(&view::filter(farm, &view::Viewer::Wall), None, &[]);
         assert!(!page.contains("<img src=x"), "{page}");
         assert!(!page.contains("\"><script>"), "{page}");
-        assert!(!page.contains("<script>"), "no inline script at all: {page}");
+        assert!(
+            !page.contains("<script>"),
+            "no inline script at all: {page}"
+        );
     }
 }

@@ -18,7 +18,11 @@ use crate::ledger::{ReceiptRow, MAX_RECEIPTS_LISTED};
 pub const MAX_COPY_ID_LEN: usize = 128;
 
 /// The receipts `session` may see, newest first.
-pub(crate) fn visible(web: &Web, session: &Session, limit: usize) -> crate::Result<Vec<ReceiptRow>> {
+pub(crate) fn visible(
+    web: &Web,
+    session: &Session,
+    limit: usize,
+) -> crate::Result<Vec<ReceiptRow>> {
     if session.admin {
         return web.shared.ledger.receipts(None, limit);
     }
@@ -53,7 +57,11 @@ pub(super) async fn list(State(web): State<Arc<Web>>, headers: HeaderMap) -> Res
         Ok(rows) => Html(pages::receipts_page(&session, &rows)).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "cannot list receipts");
-            (StatusCode::SERVICE_UNAVAILABLE, "the copy ledger cannot be read now").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the copy ledger cannot be read now",
+            )
+                .into_response()
         }
     }
 }
@@ -79,7 +87,10 @@ pub(super) async fn download(
         Ok(None) => return not_found(),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read a receipt");
-            return (StatusCode::SERVICE_UNAVAILABLE, "the copy ledger cannot be read now")
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the copy ledger cannot be read now",
+            )
                 .into_response();
         }
     };

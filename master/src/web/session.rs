@@ -226,6 +226,8 @@ mod tests {
             format!("a=1; {COOKIE}=v.t; b=2").parse().expect("header"),
         );
         assert_eq!(cookie_value(&headers), Some("v.t"));
-        assert!(set_cookie("v", Duration::from_secs(5)).contains("HttpOnly; Secure; SameSite=Strict"));
+        assert!(
+            set_cookie("v", Duration::from_secs(5)).contains("HttpOnly; Secure; SameSite=Strict")
+        );
     }
 }

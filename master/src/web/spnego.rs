@@ -76,7 +76,12 @@ pub(super) enum Login {
 }
 
 /// Tries the request's `Authorization: Negotiate` header.
-pub(super) async fn attempt(web: &Arc<Web>, peer: SocketAddr, conn: u64, headers: &HeaderMap) -> Login {
+pub(super) async fn attempt(
+    web: &Arc<Web>,
+    peer: SocketAddr,
+    conn: u64,
+    headers: &HeaderMap,
+) -> Login {
     let token = match offered(headers) {
         Offered::Nothing => return Login::NotTried,
         Offered::Token(token) => token,
@@ -125,9 +130,9 @@ pub(super) async fn attempt(web: &Arc<Web>, peer: SocketAddr, conn: u64, headers
     let Ok(set_cookie) = HeaderValue::from_str(&cookie) else {
         return Login::Unavailable("the session cookie is not a header value");
     };
-    let reply = login
-        .reply
-        .and_then(|token| HeaderValue::from_str(&format!("Negotiate {}", STANDARD.encode(token))).ok());
+    let reply = login.reply.and_then(|token| {
+        HeaderValue::from_str(&format!("Negotiate {}", STANDARD.encode(token))).ok()
+    });
     Login::Ok {
         session,
         set_cookie,
@@ -190,9 +195,13 @@ pub(super) async fn login(
             set_cookie, reply, ..
         } => {
             let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
-            response.headers_mut().insert(header::SET_COOKIE, set_cookie);
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, set_cookie);
             if let Some(reply) = reply {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, reply);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, reply);
             }
             response
         }

@@ -164,7 +164,12 @@ pub(crate) fn snapshot(shared: &Shared, viewer: &Viewer, at_unix_ms: u64) -> Sna
 pub fn filter(farm: Farm, viewer: &Viewer) -> Snapshot {
     let me = viewer.name();
     let admin = matches!(viewer, Viewer::Admin(_));
-    let type_name = |id: u32| farm.types.get(&id).cloned().unwrap_or_else(|| id.to_string());
+    let type_name = |id: u32| {
+        farm.types
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    };
     let stations = farm
         .stations
         .iter()
@@ -190,7 +195,11 @@ pub fn filter(farm: Farm, viewer: &Viewer) -> Snapshot {
                 percent: s.state.percent.min(100),
                 holder: if sees_all { holder } else { None },
                 image: if sees_all { some(&s.state.image) } else { None },
-                detail: if sees_all { some(&s.state.detail) } else { None },
+                detail: if sees_all {
+                    some(&s.state.detail)
+                } else {
+                    None
+                },
                 yours,
                 burns_today: s.burns_today,
                 verify_failures_today: s.verify_failures_today,
@@ -334,7 +343,14 @@ mod tests {
         }
         assert_eq!(wall.stations.len(), 3);
         assert_eq!(wall.stations[0].activity, "burning");
-        assert_eq!((wall.stations[0].copy, wall.stations[0].copies, wall.stations[0].percent), (2, 5, 40));
+        assert_eq!(
+            (
+                wall.stations[0].copy,
+                wall.stations[0].copies,
+                wall.stations[0].percent
+            ),
+            (2, 5, 40)
+        );
         assert_eq!(wall.queue.length, 2);
         assert_eq!(wall.queue.per_type, vec![("DVD".to_owned(), 2)]);
         assert!(wall.queue.entries.is_empty() && wall.who.is_empty());
