@@ -41,6 +41,7 @@ pub mod registry;
 pub mod relay;
 pub mod server;
 pub mod station;
+pub mod statistics;
 pub mod waiting;
 
 pub use config::Config;
