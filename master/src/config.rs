@@ -20,10 +20,12 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{Error, Result};
 
 mod farm;
+mod metrics;
 pub mod queue;
 mod validate;
 
 pub use farm::FarmSettings;
+pub use metrics::MetricsSettings;
 use validate::RawConfig;
 
 /// Largest config file read, so a wrong path (a device, a huge log) fails fast.
@@ -239,6 +241,8 @@ pub struct Config {
     /// default true). Off, or when the fast path's start-up self-test fails, every session
     /// stays on MIT.
     pub fast_path: bool,
+    /// The Prometheus listener (`[metrics]`), off by default.
+    pub metrics: MetricsSettings,
 }
 
 impl Config {

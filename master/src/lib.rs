@@ -35,6 +35,7 @@ pub mod error;
 pub mod farm;
 pub mod flood;
 pub mod ledger;
+pub mod metrics;
 pub mod queue;
 pub mod receipts;
 pub mod registry;
