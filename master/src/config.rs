@@ -399,6 +399,17 @@ mod tests {
     }
 
     #[test]
+    fn metrics_are_off_by_default_and_need_an_address() {
+        assert_eq!(Config::from_toml(GOOD).expect("good").metrics.listen, None);
+        let on = format!("{GOOD}\n[metrics]\nlisten = \"127.0.0.1:9464\"\n");
+        let listen = Config::from_toml(&on).expect("good").metrics.listen;
+        assert_eq!(listen, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        let bad = format!("{GOOD}\n[metrics]\nlisten = \"anywhere\"\n");
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        assert!(message.contains("metrics"), "{message}");
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let bad = GOOD.replace("[limits]", "[limits]\nmax_conections = 3");
         let message = Config::from_toml(&bad).expect_err("invalid").to_string();
