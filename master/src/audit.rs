@@ -263,3 +263,23 @@ impl TimedAudit {
         &self.log
     }
 }
+
+/// A login to the status page by HTTP Negotiate: `ok` with the principal and whether it got
+/// the admin view, or a failure with the reason (bounded like `auth.fail`).
+pub fn web_login(conn: u64, peer: SocketAddr, principal: &Principal, admin: bool) -> Event {
+    Event::new("web.login")
+        .field("conn", conn)
+        .field("peer", peer)
+        .field("principal", principal.as_str())
+        .field("result", "ok")
+        .field("admin", admin)
+}
+
+/// A refused status-page login (a token that does not authenticate).
+pub fn web_login_fail(conn: u64, peer: SocketAddr, reason: &str) -> Event {
+    Event::new("web.login")
+        .field("conn", conn)
+        .field("peer", peer)
+        .field("result", "fail")
+        .field("reason", reason)
+}

@@ -23,6 +23,7 @@ mod farm;
 mod metrics;
 pub mod queue;
 mod validate;
+pub mod web;
 
 pub use farm::FarmSettings;
 pub use metrics::MetricsSettings;
@@ -243,6 +244,8 @@ pub struct Config {
     pub fast_path: bool,
     /// The Prometheus listener (`[metrics]`), off by default.
     pub metrics: MetricsSettings,
+    /// The HTTPS status page (`[web]`); `None`: off.
+    pub web: Option<web::WebSettings>,
 }
 
 impl Config {

@@ -30,7 +30,11 @@ pub(crate) async fn watch(shared: Arc<Shared>, stop: CancellationToken) {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        for change in shared.registry.health_changes() {
+        let changes = shared.registry.health_changes();
+        if !changes.is_empty() {
+            shared.registry.changed();
+        }
+        for change in changes {
             let Some(name) = shared
                 .registry
                 .station(change.station)

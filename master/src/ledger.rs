@@ -46,6 +46,28 @@ pub struct LogPosition {
     pub hash: String,
 }
 
+/// Most receipts one listing returns (the status page's "your receipts"): bounds the
+/// memory and the page of one request to about this many rows of a few hundred bytes.
+pub const MAX_RECEIPTS_LISTED: usize = 500;
+
+/// A recorded receipt, as the status page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRow {
+    pub copy_id: String,
+    /// The user's exported name.
+    pub user: Vec<u8>,
+    pub sha256: String,
+    pub station_id: String,
+    /// When the copy counts from (grant or end of the burn).
+    pub at: SystemTime,
+    /// `verified`, `verify_failed`, `cancelled`…
+    pub result: String,
+    /// The station's own `burn.receipt` line, when the master relayed or synced it (not for
+    /// receipts imported from the master's log): what `burnstand audit verify --receipt`
+    /// checks against the station's log.
+    pub receipt_line: Option<String>,
+}
+
 /// What the master asks of its copy store.
 pub trait Ledger: Usage + Send + Sync {
     /// Records a granted copy. `false` if the copy id was known already (then nothing
@@ -65,6 +87,13 @@ pub trait Ledger: Usage + Send + Sync {
     fn set_synced(&self, station_id: &str, head: &LogPosition) -> Result<()>;
     /// Copies recorded.
     fn copies(&self) -> Result<u64>;
+    /// Receipts, newest first, at most `limit` (and never more than
+    /// [`MAX_RECEIPTS_LISTED`]): `user`'s (exported name), or everyone's for `None`.
+    fn receipts(&self, user: Option<&[u8]>, limit: usize) -> Result<Vec<ReceiptRow>>;
+    /// The receipt of `copy_id`, if one is recorded.
+    fn receipt_of(&self, copy_id: &str) -> Result<Option<ReceiptRow>>;
+    /// Keeps the station's receipt line of `copy_id`, for its download.
+    fn set_receipt_line(&self, copy_id: &str, line: &str) -> Result<()>;
     /// Remembers the configured name of the station that presents `station_id`, so that
     /// statistics can name (and type) the stations of copies made while it is offline.
     fn name_station(&self, station_id: &str, name: &str) -> Result<()>;
@@ -144,6 +173,18 @@ impl SqliteLedger {
              CREATE INDEX IF NOT EXISTS copies_by_time ON copies (at);",
         )
         .map_err(db_err)?;
+        // Ledgers from before the status page lack the receipt line: add the column.
+        let has_line: bool = db
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('copies') WHERE name = 'receipt_line'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(db_err)?;
+        if !has_line {
+            db.execute_batch("ALTER TABLE copies ADD COLUMN receipt_line TEXT;")
+                .map_err(db_err)?;
+        }
         Ok(SqliteLedger { db: Mutex::new(db) })
     }
 
@@ -248,6 +289,44 @@ impl Ledger for SqliteLedger {
             .map_err(db_err)
     }
 
+    fn receipts(&self, user: Option<&[u8]>, limit: usize) -> Result<Vec<ReceiptRow>> {
+        let limit = i64::try_from(limit.min(MAX_RECEIPTS_LISTED)).unwrap_or(0);
+        let db = self.db();
+        let mut statement = db
+            .prepare(
+                "SELECT copy_id, user, sha256, station_id, at, result, receipt_line FROM copies
+                 WHERE result IS NOT NULL AND (?1 IS NULL OR user = ?1)
+                 ORDER BY at DESC, rowid DESC LIMIT ?2",
+            )
+            .map_err(db_err)?;
+        let rows = statement
+            .query_map(params![user, limit], receipt_row)
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+
+    fn receipt_of(&self, copy_id: &str) -> Result<Option<ReceiptRow>> {
+        self.db()
+            .query_row(
+                "SELECT copy_id, user, sha256, station_id, at, result, receipt_line FROM copies
+                 WHERE copy_id = ?1 AND result IS NOT NULL",
+                params![copy_id],
+                receipt_row,
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn set_receipt_line(&self, copy_id: &str, line: &str) -> Result<()> {
+        self.db()
+            .execute(
+                "UPDATE copies SET receipt_line = ?2 WHERE copy_id = ?1",
+                params![copy_id, line],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
     fn name_station(&self, station_id: &str, name: &str) -> Result<()> {
         self.db()
             .execute(
@@ -282,6 +361,19 @@ impl Ledger for SqliteLedger {
             .map_err(db_err)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
     }
+}
+
+fn receipt_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRow> {
+    let at: i64 = row.get(4)?;
+    Ok(ReceiptRow {
+        copy_id: row.get(0)?,
+        user: row.get(1)?,
+        sha256: row.get(2)?,
+        station_id: row.get(3)?,
+        at: from_unix(u64::try_from(at).unwrap_or(0)),
+        result: row.get(5)?,
+        receipt_line: row.get(6)?,
+    })
 }
 
 impl Usage for SqliteLedger {
@@ -382,6 +474,66 @@ mod tests {
         assert!(rows
             .iter()
             .all(|r| r.station_name.as_deref() == Some("dvd-2")));
+        Ok(())
+    }
+
+    #[test]
+    fn receipts_are_listed_per_user_newest_first_with_their_line() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Ledger(e.to_string()))?;
+        let ledger = SqliteLedger::open(&dir.path().join(LEDGER_FILE))?;
+        ledger.receipt(&copy("a1", b"alice", 100), "verified", &pos(1))?;
+        ledger.receipt(&copy("b1", b"bob", 200), "verify_failed", &pos(2))?;
+        ledger.receipt(&copy("a2", b"alice", 300), "verified", &pos(3))?;
+        // A grant without receipt is no receipt.
+        ledger.grant(&copy("a3", b"alice", 400))?;
+        ledger.set_receipt_line("a2", "{\"event\":\"burn.receipt\"}")?;
+        let alice: Vec<String> = ledger
+            .receipts(Some(b"alice"), 10)?
+            .into_iter()
+            .map(|r| r.copy_id)
+            .collect();
+        assert_eq!(alice, ["a2", "a1"]);
+        assert_eq!(ledger.receipts(None, 10)?.len(), 3);
+        assert_eq!(ledger.receipts(None, 1)?.len(), 1);
+        let a2 = ledger.receipt_of("a2")?.expect("a2");
+        assert_eq!(
+            a2.receipt_line.as_deref(),
+            Some("{\"event\":\"burn.receipt\"}")
+        );
+        assert_eq!(a2.result, "verified");
+        assert_eq!(ledger.receipt_of("a3")?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn an_older_ledger_gets_the_receipt_line_column() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Ledger(e.to_string()))?;
+        let path = dir.path().join(LEDGER_FILE);
+        {
+            let db = Connection::open(&path).map_err(db_err)?;
+            db.execute_batch(
+                "CREATE TABLE copies (copy_id TEXT PRIMARY KEY, user BLOB NOT NULL,
+                 sha256 TEXT NOT NULL, station_id TEXT NOT NULL, at INTEGER NOT NULL,
+                 granted INTEGER NOT NULL DEFAULT 0, result TEXT, station_seq INTEGER,
+                 receipt_hash TEXT);
+                 INSERT INTO copies (copy_id, user, sha256, station_id, at, result)
+                 VALUES ('old', x'61', 'ab', 'st', 5, 'verified');",
+            )
+            .map_err(db_err)?;
+        }
+        let ledger = SqliteLedger::open(&path)?;
+        let old = ledger.receipt_of("old")?.expect("old receipt");
+        assert_eq!(old.receipt_line, None);
+        ledger.set_receipt_line("old", "line")?;
+        // Opening again does not add the column twice.
+        let again = SqliteLedger::open(&path)?;
+        assert_eq!(
+            again
+                .receipt_of("old")?
+                .and_then(|r| r.receipt_line)
+                .as_deref(),
+            Some("line")
+        );
         Ok(())
     }
 

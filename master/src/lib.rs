@@ -44,7 +44,8 @@ pub mod server;
 pub mod station;
 pub mod statistics;
 pub mod waiting;
+pub mod web;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use server::run;
+pub use server::{run, run_with_web};

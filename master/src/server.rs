@@ -84,6 +84,27 @@ pub async fn run(
     audit: SharedAuditLog,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    let web = match &config.web {
+        Some(web) => Some(TcpListener::bind(web.listen).await.map_err(|e| {
+            crate::error::Error::ConfigInvalid(format!(
+                "[web] cannot listen on {}: {e}",
+                web.listen
+            ))
+        })?),
+        None => None,
+    };
+    run_with_web(listener, web, config, audit, shutdown).await
+}
+
+/// [`run`] with the status page's listener bound by the caller (`main` prints its address;
+/// tests bind port 0). `web` is used only when the config has a `[web]` section.
+pub async fn run_with_web(
+    listener: TcpListener,
+    web: Option<TcpListener>,
+    config: Config,
+    audit: SharedAuditLog,
+    shutdown: CancellationToken,
+) -> Result<()> {
     std::fs::create_dir_all(&config.state_dir).map_err(|e| {
         crate::error::Error::Ledger(format!("cannot create {}: {e}", config.state_dir.display()))
     })?;
@@ -131,6 +152,21 @@ pub async fn run(
         Arc::clone(&shared),
         flush_stop.clone(),
     ));
+    // The status page runs beside the accept loop and stops with it (the same shutdown).
+    let web_task = match (web, &config.web) {
+        (Some(web_listener), Some(settings)) => {
+            let tls = crate::web::tls::server_config(settings)
+                .map_err(|e| crate::error::Error::ConfigInvalid(format!("[web] {e}")))?;
+            let web =
+                crate::web::Web::new(Arc::clone(&shared), settings.clone(), shutdown.clone())?;
+            Some(tokio::spawn(crate::web::serve(
+                web_listener,
+                tls,
+                Arc::new(web),
+            )))
+        }
+        _ => None,
+    };
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
     let budgets = HandshakeBudgets::new(
         config.limits.max_unauthenticated,
@@ -190,6 +226,9 @@ pub async fn run(
     while links.join_next().await.is_some() {}
     flush_stop.cancel();
     let _ = flusher.await;
+    if let Some(web_task) = web_task {
+        let _ = web_task.await;
+    }
     scrapes.stop().await;
     info!("master stopped");
     Ok(())

@@ -42,6 +42,9 @@ pub(super) struct RawConfig {
     fast_path: bool,
     #[serde(default)]
     metrics: super::MetricsSettings,
+    /// The HTTPS status page (off without the section).
+    #[serde(default)]
+    web: Option<super::web::RawWeb>,
 }
 
 fn fast_path_default() -> bool {
@@ -92,6 +95,9 @@ impl RawConfig {
         } else {
             check_allow(&raw.admin, &groups, "admin", &mut problems)
         };
+        let web = raw
+            .web
+            .map(|web| web.validate(&raw.principal, &mut problems));
         for problem in raw.farm.problems() {
             problems.push(problem);
         }
@@ -140,6 +146,7 @@ impl RawConfig {
             farm: raw.farm,
             fast_path: raw.fast_path,
             metrics: raw.metrics,
+            web,
         })
     }
 }

@@ -22,3 +22,4 @@ mod push;
 mod relay;
 mod robustness;
 mod teardown;
+mod web;

@@ -35,6 +35,7 @@ mod fast;
 mod ffi;
 mod flags;
 mod handshake;
+mod http;
 #[cfg(feature = "mit-differential")]
 #[doc(hidden)]
 pub mod test_only;
@@ -43,6 +44,9 @@ pub use established::{Established, ProtectionPath};
 pub use ffi::Cred;
 pub use flags::{CtxFlags, REQUIRED_FLAGS};
 pub use handshake::{fast_path_default, set_fast_path_default, Acceptor, Initiator};
+pub use http::{
+    accept_http, http_acceptor_credentials, spnego_initiator_credentials, spnego_token, HttpLogin,
+};
 
 /// The crate error for a failed GSSAPI call, with the library's text of the status.
 fn gss(operation: &'static str) -> impl FnOnce(ffi::Status) -> Error {
