@@ -19,6 +19,8 @@ PACKAGES=(
   openssh-server    # sshd: the bench's own throwaway sshd on loopback, baseline (a) ssh -J
   openssh-client    # ssh, ssh-keygen: the same baseline's client and its throwaway keys
   strace            # kdc-test proves a realm reads nothing under /etc or /var
+  chromium          # the status page tests: a real browser logging in by Negotiate (headless)
+  chromium-driver   # chromedriver: WebDriver for those tests (testlab::browser)
 )
 
 missing=()

@@ -20,11 +20,13 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{Error, Result};
 
 mod farm;
+mod metrics;
 pub mod queue;
 mod validate;
 pub mod web;
 
 pub use farm::FarmSettings;
+pub use metrics::MetricsSettings;
 use validate::RawConfig;
 
 /// Largest config file read, so a wrong path (a device, a huge log) fails fast.
@@ -240,6 +242,8 @@ pub struct Config {
     /// default true). Off, or when the fast path's start-up self-test fails, every session
     /// stays on MIT.
     pub fast_path: bool,
+    /// The Prometheus listener (`[metrics]`), off by default.
+    pub metrics: MetricsSettings,
     /// The HTTPS status page (`[web]`); `None`: off.
     pub web: Option<web::WebSettings>,
 }
@@ -395,6 +399,17 @@ mod tests {
         let message = Config::from_toml(&bad).expect_err("invalid").to_string();
         assert!(message.contains("login_budget_per_principal"), "{message}");
         assert!(message.contains("login_budget_per_address"), "{message}");
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_need_an_address() {
+        assert_eq!(Config::from_toml(GOOD).expect("good").metrics.listen, None);
+        let on = format!("{GOOD}\n[metrics]\nlisten = \"127.0.0.1:9464\"\n");
+        let listen = Config::from_toml(&on).expect("good").metrics.listen;
+        assert_eq!(listen, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        let bad = format!("{GOOD}\n[metrics]\nlisten = \"anywhere\"\n");
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        assert!(message.contains("anywhere"), "{message}");
     }
 
     #[test]

@@ -94,6 +94,30 @@ pub trait Ledger: Usage + Send + Sync {
     fn receipt_of(&self, copy_id: &str) -> Result<Option<ReceiptRow>>;
     /// Keeps the station's receipt line of `copy_id`, for its download.
     fn set_receipt_line(&self, copy_id: &str, line: &str) -> Result<()>;
+    /// Remembers the configured name of the station that presents `station_id`, so that
+    /// statistics can name (and type) the stations of copies made while it is offline.
+    fn name_station(&self, station_id: &str, name: &str) -> Result<()>;
+    /// Copies that count from `since` on, newest first, at most [`MAX_STATISTICS_ROWS`]:
+    /// what the statistics plots are drawn from.
+    fn copies_since(&self, since: SystemTime) -> Result<Vec<CopyRow>>;
+}
+
+/// Most copies one statistics query returns: about 100 bytes each, so at most ~5 MB per
+/// query; a lab burning more than this in the plotted window sees its newest copies only.
+pub const MAX_STATISTICS_ROWS: usize = 50_000;
+
+/// One copy as the statistics see it: where, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRow {
+    /// The station's id, as its receipts carry it.
+    pub station_id: String,
+    /// Its configured name, if the master has seen it on a control link (see
+    /// [`Ledger::name_station`]).
+    pub station_name: Option<String>,
+    /// When it counts from (see [`Copy::at`]).
+    pub at: SystemTime,
+    /// The receipt's result (`verified`, `verify_failed`, …), `None` while only granted.
+    pub result: Option<String>,
 }
 
 /// The ledger in a SQLite file; see the module docs.
@@ -141,7 +165,12 @@ impl SqliteLedger {
                  station_id TEXT PRIMARY KEY,
                  seq        INTEGER NOT NULL,
                  hash       TEXT NOT NULL
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS station_names (
+                 station_id TEXT PRIMARY KEY,
+                 name       TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS copies_by_time ON copies (at);",
         )
         .map_err(db_err)?;
         // Ledgers from before the status page lack the receipt line: add the column.
@@ -297,6 +326,41 @@ impl Ledger for SqliteLedger {
             .map(|_| ())
             .map_err(db_err)
     }
+
+    fn name_station(&self, station_id: &str, name: &str) -> Result<()> {
+        self.db()
+            .execute(
+                "INSERT INTO station_names (station_id, name) VALUES (?1, ?2)
+                 ON CONFLICT (station_id) DO UPDATE SET name = excluded.name",
+                params![station_id, name],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    fn copies_since(&self, since: SystemTime) -> Result<Vec<CopyRow>> {
+        let db = self.db();
+        let mut query = db
+            .prepare_cached(
+                "SELECT c.station_id, n.name, c.at, c.result FROM copies c
+                 LEFT JOIN station_names n ON n.station_id = c.station_id
+                 WHERE c.at >= ?1 ORDER BY c.at DESC LIMIT ?2",
+            )
+            .map_err(db_err)?;
+        let limit = i64::try_from(MAX_STATISTICS_ROWS).unwrap_or(i64::MAX);
+        let rows = query
+            .query_map(params![unix(since), limit], |row| {
+                let at: i64 = row.get(2)?;
+                Ok(CopyRow {
+                    station_id: row.get(0)?,
+                    station_name: row.get(1)?,
+                    at: from_unix(u64::try_from(at).unwrap_or(0)),
+                    result: row.get(3)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
 }
 
 fn receipt_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRow> {
@@ -383,6 +447,33 @@ mod tests {
         ledger.set_synced("st", &pos(12))?;
         assert_eq!(ledger.position("st")?, Some(pos(12)));
         assert_eq!(ledger.position("other")?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn statistics_rows_carry_the_station_name_once_known() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Ledger(e.to_string()))?;
+        let ledger = SqliteLedger::open(&dir.path().join(LEDGER_FILE))?;
+        ledger.grant(&copy("old", b"alice", 100))?;
+        ledger.grant(&copy("a", b"alice", 200))?;
+        ledger.receipt(&copy("b", b"bob", 300), "verify_failed", &pos(3))?;
+        let rows = ledger.copies_since(from_unix(150))?;
+        let ids: Vec<_> = rows.iter().map(|r| r.at).collect();
+        assert_eq!(
+            ids,
+            [from_unix(300), from_unix(200)],
+            "newest first, none before since"
+        );
+        assert_eq!(rows[0].result.as_deref(), Some("verify_failed"));
+        assert_eq!(rows[1].result, None);
+        assert!(rows.iter().all(|r| r.station_name.is_none()));
+        ledger.name_station("st", "dvd-1")?;
+        ledger.name_station("st", "dvd-2")?;
+        let rows = ledger.copies_since(from_unix(0))?;
+        assert_eq!(rows.len(), 3);
+        assert!(rows
+            .iter()
+            .all(|r| r.station_name.as_deref() == Some("dvd-2")));
         Ok(())
     }
 

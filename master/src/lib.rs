@@ -35,12 +35,14 @@ pub mod error;
 pub mod farm;
 pub mod flood;
 pub mod ledger;
+pub mod metrics;
 pub mod queue;
 pub mod receipts;
 pub mod registry;
 pub mod relay;
 pub mod server;
 pub mod station;
+pub mod statistics;
 pub mod waiting;
 pub mod web;
 

@@ -93,6 +93,7 @@ impl ReceiptWatch<'_> {
             _ => CopyOutcome::Other,
         };
         self.shared.registry.count_copy(self.station_name, outcome);
+        self.shared.metrics.copy(self.station_name, &result);
         Ok(())
     }
 }

@@ -45,7 +45,7 @@ pub const FORCE_GRACE: Duration = Duration::from_secs(5);
 pub(crate) struct Shared {
     pub config: Arc<Config>,
     pub registry: Arc<Registry>,
-    pub audit: SharedAuditLog,
+    pub audit: crate::audit::TimedAudit,
     /// Accept users as the master's principal.
     pub acceptor: Cred,
     /// Authenticate to stations as the master's principal.
@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     /// An admin's RELEASE of a burning station: (station index, session id) for its control
     /// link to send FINISH.
     pub finish: tokio::sync::broadcast::Sender<(usize, String)>,
+    /// What `/metrics` shows (see [`crate::metrics`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// RELEASE requests on their way to the control links; an admin sends a few a day.
@@ -122,11 +124,12 @@ pub async fn run_with_web(
     }
     let lobby = std::sync::Mutex::new(Lobby::new(queue, config.queue.default_eta));
     let config = Arc::new(config);
+    let metrics = Arc::new(crate::metrics::Metrics::new(&config));
     let stop = CancellationToken::new();
     let shared = Arc::new(Shared {
         registry: Arc::new(Registry::new(Arc::clone(&config), stop.clone())),
         config: Arc::clone(&config),
-        audit,
+        audit: crate::audit::TimedAudit::new(audit, Arc::clone(&metrics)),
         acceptor,
         initiator,
         draining: shutdown.clone(),
@@ -136,7 +139,9 @@ pub async fn run_with_web(
         guards,
         lobby,
         finish: tokio::sync::broadcast::channel(FINISH_QUEUE).0,
+        metrics,
     });
+    let scrapes = crate::metrics::Listener::start(&shared).await?;
     // The control links live until the master has stopped serving users: grants for the
     // burns of draining sessions still need them.
     let links_stop = CancellationToken::new();
@@ -224,6 +229,7 @@ pub async fn run_with_web(
     if let Some(web_task) = web_task {
         let _ = web_task.await;
     }
+    scrapes.stop().await;
     info!("master stopped");
     Ok(())
 }

@@ -9,7 +9,8 @@
 //! - [`daemon`]: finding the workspace's binaries, starting a daemon and reading its listen
 //!   address, stopping it;
 //! - [`procs`]: `/proc` look-ups (xorriso children, memory figures);
-//! - [`disk`]: a tmpfs that can really fill up.
+//! - [`disk`]: a tmpfs that can really fill up;
+//! - `browser` (feature `browser`): headless Chromium over WebDriver, logging in by Negotiate.
 //!
 //! What is one lab's own (the backend tests playing the master, the master tests' echo
 //! station, the client tests' policy shapes) stays in that crate's tests.
@@ -20,6 +21,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod audit;
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod daemon;
 pub mod disk;
 pub mod iso;

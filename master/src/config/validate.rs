@@ -40,6 +40,8 @@ pub(super) struct RawConfig {
     /// Whether sessions move to the Rust RFC 4121 fast path (default: yes).
     #[serde(default = "fast_path_default")]
     fast_path: bool,
+    #[serde(default)]
+    metrics: super::MetricsSettings,
     /// The HTTPS status page (off without the section).
     #[serde(default)]
     web: Option<super::web::RawWeb>,
@@ -143,6 +145,7 @@ impl RawConfig {
             admin,
             farm: raw.farm,
             fast_path: raw.fast_path,
+            metrics: raw.metrics,
             web,
         })
     }

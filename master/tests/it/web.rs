@@ -323,6 +323,10 @@ fn without_a_valid_ticket_the_answer_is_401_negotiate_and_nothing_is_shown() {
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(
+            web.get("/plots/busiest_hours.svg", None).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
             web.get("/events", None).await.status(),
             StatusCode::UNAUTHORIZED
         );
@@ -652,6 +656,22 @@ fn a_user_sees_and_downloads_their_own_receipts_and_the_admin_all() {
         );
         let bobs = web.get("/receipts/copy-of-bob.json", Some(&dave)).await;
         assert!(bobs.text().await.expect("line").contains("bob line"));
+        // The statistics, drawn on the server from the same ledger.
+        for plot in ["copies_per_day", "verify_failures", "busiest_hours"] {
+            let response = web.get(&format!("/plots/{plot}.svg"), Some(&alice)).await;
+            assert_eq!(response.status(), StatusCode::OK, "{plot}");
+            assert_eq!(response.headers()["content-type"], "image/svg+xml");
+            let svg = response.text().await.expect("svg");
+            assert!(svg.contains("<svg"), "{plot}: {svg}");
+            assert!(
+                !svg.contains("alice") && !svg.contains("bob@"),
+                "no user names: {svg}"
+            );
+        }
+        assert_eq!(
+            web.get("/plots/nope.svg", Some(&alice)).await.status(),
+            StatusCode::NOT_FOUND
+        );
         lab.stop().await;
     });
 }
