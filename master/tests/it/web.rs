@@ -19,13 +19,13 @@ use crate::client::{connect, reserve};
 use crate::common::{guard, lab_test, wait_for_record, Lab, LabSpec, MASTER, REALM, WEB};
 
 /// A CA and a server certificate for `localhost`, written as PEM files into `dir`.
-struct Certs {
-    ca_pem: String,
-    cert: PathBuf,
-    key: PathBuf,
+pub struct Certs {
+    pub ca_pem: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
-fn certs(dir: &Path) -> Certs {
+pub fn certs(dir: &Path) -> Certs {
     let ca_key = rcgen::KeyPair::generate().expect("CA key");
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -49,7 +49,7 @@ fn certs(dir: &Path) -> Certs {
 }
 
 /// A lab with the status page on, dave in the admin group, and `extra_web` lines in `[web]`.
-fn web_spec(certs: &Certs, extra_web: &str) -> LabSpec {
+pub fn web_spec(certs: &Certs, extra_web: &str) -> LabSpec {
     LabSpec::default().extra(&format!(
         "admin = [\"dave@{REALM}\"]\n\n[web]\nlisten = \"127.0.0.1:0\"\ncertificate = \"{}\"\n\
          private_key = \"{}\"\n{extra_web}\n",
@@ -565,7 +565,7 @@ fn the_public_wall_shows_states_without_names_and_users_see_only_their_own() {
 }
 
 /// A station's `burn.receipt` as the master copied it, for `user`.
-fn receipt(user: &str, copy_id: &str, station: &str) -> Event {
+pub fn receipt(user: &str, copy_id: &str, station: &str) -> Event {
     let exported = Principal::parse(&lab_principal(user)).expect("principal");
     let end = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     Event::new("burn.receipt")
