@@ -38,7 +38,11 @@ async fn logged_in(lab: &Lab, dir: &Path, user: &str) -> Browser {
     lab.realm.kinit_into(user, &ccache).expect("kinit");
     let browser = Browser::start(&lab.realm, Identity::Ticket(&ccache)).await;
     browser.warm_up(&url(lab, "/login")).await;
-    browser.client.goto(&url(lab, "/login")).await.expect("login");
+    browser
+        .client
+        .goto(&url(lab, "/login"))
+        .await
+        .expect("login");
     let text = browser.text().await;
     assert!(
         text.contains(&lab.principal(user)),
@@ -115,18 +119,34 @@ fn in_chromium_alice_watches_her_burn_sees_her_receipts_and_the_wall_shows_no_na
         alice.screenshot(&shot).await;
         assert!(std::fs::metadata(&shot).expect("screenshot").len() > 0);
         // Her receipts, not bob's.
-        alice.client.goto(&url(&lab, "/receipts")).await.expect("receipts");
+        alice
+            .client
+            .goto(&url(&lab, "/receipts"))
+            .await
+            .expect("receipts");
         let text = alice.text().await;
-        assert!(text.contains("st-alice") && !text.contains("st-bob"), "{text}");
+        assert!(
+            text.contains("st-alice") && !text.contains("st-bob"),
+            "{text}"
+        );
         alice.close().await;
 
         let dave = logged_in(&lab, dir.path(), "dave").await;
-        dave.client.goto(&url(&lab, "/receipts")).await.expect("receipts");
+        dave.client
+            .goto(&url(&lab, "/receipts"))
+            .await
+            .expect("receipts");
         let text = dave.text().await;
-        assert!(text.contains("st-alice") && text.contains("st-bob"), "{text}");
+        assert!(
+            text.contains("st-alice") && text.contains("st-bob"),
+            "{text}"
+        );
         dave.client.goto(&url(&lab, "/")).await.expect("page");
         let text = dave.text().await;
-        assert!(text.contains(&lab.principal("alice")), "the admin sees who burns: {text}");
+        assert!(
+            text.contains(&lab.principal("alice")),
+            "the admin sees who burns: {text}"
+        );
         dave.close().await;
 
         // No ticket: the wall, live, with the burn but without names or images.
@@ -136,7 +156,10 @@ fn in_chromium_alice_watches_her_burn_sees_her_receipts_and_the_wall_shows_no_na
         until_number(&visitor, PROGRESS, |v| v >= 0.0 && v != first).await;
         let text = visitor.text().await;
         assert!(text.contains("dvd-1") && text.contains("burning"), "{text}");
-        assert!(!text.contains("alice") && !text.contains("exam-2025"), "{text}");
+        assert!(
+            !text.contains("alice") && !text.contains("exam-2025"),
+            "{text}"
+        );
         visitor.close().await;
         drop(alice_session);
         lab.stop().await;
@@ -159,7 +182,9 @@ fn in_chromium_a_forged_cookie_is_a_visitor_and_a_cross_site_form_drains_nothing
         );
         let page = format!(
             "data:text/html,{}",
-            form.replace('%', "%25").replace('#', "%23").replace(' ', "%20")
+            form.replace('%', "%25")
+                .replace('#', "%23")
+                .replace(' ', "%20")
         );
         dave.client.goto(&page).await.expect("the other site");
         guard("the forged POST's answer", async {
@@ -168,25 +193,43 @@ fn in_chromium_a_forged_cookie_is_a_visitor_and_a_cross_site_form_drains_nothing
             }
         })
         .await;
-        dave.client.goto(&url(&lab, "/api/view")).await.expect("view");
+        dave.client
+            .goto(&url(&lab, "/api/view"))
+            .await
+            .expect("view");
         let view = dave.text().await;
-        assert!(view.contains("\"condition\":\"busy\"") || view.contains("\"condition\":\"free\""), "{view}");
-        assert!(!view.contains("drained"), "the cross-site form drained the station: {view}");
+        assert!(
+            view.contains("\"condition\":\"busy\"") || view.contains("\"condition\":\"free\""),
+            "{view}"
+        );
+        assert!(
+            !view.contains("drained"),
+            "the cross-site form drained the station: {view}"
+        );
         dave.close().await;
 
         // A visitor who makes up a session cookie is still a visitor.
         let visitor = Browser::start(&lab.realm, Identity::Anonymous).await;
         visitor.client.goto(&url(&lab, "/")).await.expect("wall");
-        let forged = fantoccini::cookies::Cookie::build((
-            "__Host-burnstand",
-            "eyJ1c2VyIjoiZGF2ZUBCVVJOU1RBTkQuVEVTVCIsImFkbWluIjp0cnVlfQ.Zm9yZ2Vk",
-        ))
-        .path("/")
-        .secure(true)
-        .http_only(true)
-        .build();
-        visitor.client.add_cookie(forged).await.expect("add cookie");
-        visitor.client.goto(&url(&lab, "/api/view")).await.expect("view");
+        // (Set by the page's own origin: the __Host- prefix allows no Domain attribute.)
+        let set = visitor
+            .client
+            .execute(
+                "document.cookie = '__Host-burnstand=eyJ1c2VyIjoiZGF2ZUBCVVJOU1RBTkQuVEVTVCIsImFkbWluIjp0cnVlfQ.Zm9yZ2Vk; path=/; secure'; return document.cookie;",
+                vec![],
+            )
+            .await
+            .expect("set the forged cookie");
+        assert!(
+            set.as_str()
+                .is_some_and(|c| c.contains("__Host-burnstand=")),
+            "the browser holds the forged cookie: {set}"
+        );
+        visitor
+            .client
+            .goto(&url(&lab, "/api/view"))
+            .await
+            .expect("view");
         let view = visitor.text().await;
         assert!(view.contains("\"viewer\":\"wall\""), "{view}");
         visitor.close().await;
