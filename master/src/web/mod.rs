@@ -64,8 +64,11 @@ pub const MAX_WEB_CONNECTIONS: usize = 1024;
 pub const MAX_HEADER_BYTES: usize = 96 * 1024;
 /// Largest request body: the admin's forms are a few dozen bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
-/// Concurrent HTTP/2 streams per connection (a page, its script, its event stream…).
-pub const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+/// Concurrent HTTP/2 streams per connection. A browser needs a handful (the page, its
+/// script, its event stream, the plots); a tool may multiplex event streams on one
+/// connection, which [`sse::MAX_SUBSCRIBERS`] bounds over all connections anyway. Each open
+/// stream costs HTTP/2 state of a few KiB.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 /// Time a new connection gets for its TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time an HTTP/1.1 request gets to send its headers.
