@@ -81,15 +81,9 @@ pub fn accept_http(cred: &Cred, token: &[u8]) -> Result<HttpLogin> {
     })
 }
 
-/// Credentials to *initiate* SPNEGO as the default principal of the ccache (KRB5CCNAME), as a
-/// browser does: for tests of [`accept_http`] with the tokens browsers send.
-pub fn spnego_initiator_credentials() -> Result<Cred> {
-    Cred::acquire_for(None, Usage::Initiate, &[SPNEGO_MECH])
-        .map_err(gss("acquire SPNEGO initiator credentials"))
-}
-
 /// SPNEGO initiator credentials for `principal`, obtained from the KDC with `password` and
-/// held in memory: for tests that act as several browsers in one process.
+/// held in memory: for tests that act as several browsers in one process (`test-util`).
+#[cfg(feature = "test-util")]
 pub fn spnego_password_credentials(principal: &str, password: &str) -> Result<Cred> {
     let name = principal_name(principal)?;
     Cred::with_password_for(&name, password, &[SPNEGO_MECH])
@@ -97,8 +91,9 @@ pub fn spnego_password_credentials(principal: &str, password: &str) -> Result<Cr
 }
 
 /// The first SPNEGO token towards `target` (`HTTP/host@REALM`) with `cred` (see
-/// [`spnego_initiator_credentials`]): what a browser puts after `Negotiate `. For tests and
-/// tools; asks for mutual authentication only, like browsers.
+/// [`spnego_password_credentials`]): what a browser puts after `Negotiate `. For tests
+/// (`test-util`); asks for mutual authentication only, like browsers.
+#[cfg(feature = "test-util")]
 pub fn spnego_token(cred: &Cred, target: &str) -> Result<Vec<u8>> {
     let target = principal_name(target)?;
     let mut ctx = SecContext::new();
