@@ -88,10 +88,13 @@ impl Registry {
     /// `station` reported its state.
     pub(crate) fn report(&self, station: usize, report: StationState) {
         let mut state = self.state();
-        self.changed();
         if let Some(live) = state.live.get_mut(station) {
             live.last_heard = Some(Instant::now());
-            live.state = report;
+            // A heartbeat repeats the state: only a new one wakes the status page.
+            if live.state != report {
+                live.state = report;
+                self.changed();
+            }
         }
     }
 

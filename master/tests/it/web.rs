@@ -789,3 +789,67 @@ fn check_config_loads_the_pem_files_and_needs_the_http_key_in_the_keytab() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_audit_log_that_failed_closed_reaches_the_open_pages_by_themselves() {
+    let dir = tempfile::tempdir().expect("dir");
+    let certs = certs(dir.path());
+    // Appends: 1 dave's web.login, 2 a refused login's web.login: its fsync fails.
+    let spec = LabSpec {
+        audit_failure: Some(burnstand_audit::TestOnlyFailure::Sync { on_append: 2 }),
+        ..web_spec(&certs, "")
+    };
+    lab_test(spec, |lab| async move {
+        let web = browser(&lab, &certs);
+        let dave = web.login(&krb5_token(&lab, "dave", WEB)).await;
+        let mut events = web.get("/events", Some(&dave)).await;
+        let mut seen = String::new();
+        guard("first event", async {
+            while !seen.contains("\n\n") {
+                let chunk = events.chunk().await.expect("stream").expect("open");
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await;
+        assert!(seen.contains("\"audit_healthy\":true"), "{seen}");
+        // A refused login whose record cannot be written: the log fails closed. Nothing in
+        // the farm changes, so only the master's watch of the log can tell the open pages.
+        let response = guard(
+            "a junk login",
+            web.http
+                .get(web.url("/login"))
+                .header("authorization", "Negotiate bm90IGEgdGlja2V0")
+                .send(),
+        )
+        .await
+        .expect("GET /login");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        guard("the banner's event", async {
+            while !seen.contains("\"audit_healthy\":false") {
+                let chunk = events.chunk().await.expect("stream").expect("open");
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await;
+        // The page itself says so, and a new login is refused (it cannot be recorded).
+        let page = web.get("/", Some(&dave)).await.text().await.expect("page");
+        assert!(page.contains("audit log failed closed"), "{page}");
+        assert!(
+            !page.contains("id=\"audit-alert\" class=\"alert\" hidden"),
+            "{page}"
+        );
+        let response = guard(
+            "login",
+            web.http
+                .get(web.url("/login"))
+                .header(
+                    "authorization",
+                    format!("Negotiate {}", krb5_token(&lab, "bob", WEB)),
+                )
+                .send(),
+        )
+        .await
+        .expect("GET /login");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    });
+}
