@@ -98,14 +98,6 @@
     if (live) live.textContent = "live: updated " + new Date(snapshot.at_unix_ms).toLocaleTimeString();
   }
 
-  // The server renders the admin buttons' cells empty; draw them once before the first event.
-  if (document.body.dataset.viewer === "admin") {
-    fetch("/api/view", { credentials: "same-origin" })
-      .then((r) => (r.ok ? r.json() : null))
-      .then((s) => { if (s) draw(s); })
-      .catch(() => {});
-  }
-
   const events = new EventSource("/events");
   events.addEventListener("farm", (message) => {
     try {

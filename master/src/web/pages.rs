@@ -75,7 +75,21 @@ pub fn message_page(title: &str, message: &str) -> String {
     )
 }
 
-fn station_rows(snapshot: &Snapshot, admin: bool) -> String {
+/// An admin button: a form posting `action` for `station` with the session's token.
+fn button(csrf: &str, action: &str, station: &str, label: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/admin\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <input type=\"hidden\" name=\"action\" value=\"{}\"><input type=\"hidden\" name=\"station\" value=\"{}\">\
+         <button>{}</button></form>",
+        esc(csrf),
+        esc(action),
+        esc(station),
+        esc(label)
+    )
+}
+
+/// The station table's rows; `admin_csrf`: the admin's token, for the buttons.
+fn station_rows(snapshot: &Snapshot, admin_csrf: Option<&str>) -> String {
     let mut rows = String::new();
     for s in &snapshot.stations {
         let mut state = s.activity.to_owned();
@@ -112,8 +126,17 @@ fn station_rows(snapshot: &Snapshot, admin: bool) -> String {
             holder = esc(&holder),
             image = esc(&image),
         ));
-        if admin {
-            rows.push_str("<td class=\"actions\"></td>");
+        if let Some(csrf) = admin_csrf {
+            rows.push_str("<td class=\"actions\">");
+            if s.condition == "drained" {
+                rows.push_str(&button(csrf, "resume", &s.name, "Resume"));
+            } else {
+                rows.push_str(&button(csrf, "drain", &s.name, "Drain"));
+            }
+            if s.holder.is_some() {
+                rows.push_str(&button(csrf, "release", &s.name, "Release"));
+            }
+            rows.push_str("</td>");
         }
         rows.push_str("</tr>");
     }
@@ -228,7 +251,10 @@ pub fn render(snapshot: &Snapshot, session: Option<&Session>, receipts: &[Receip
         "<section><h2>Stations</h2><table id=\"stations\"><thead><tr><th>station</th><th>type</th>\
          <th>condition</th><th>state</th><th>progress</th><th>held by</th><th>image</th>{actions_head}</tr></thead>\
          <tbody>{}</tbody></table></section>",
-        station_rows(snapshot, admin)
+        station_rows(
+            snapshot,
+            session.filter(|_| admin).map(|s| s.csrf.as_str())
+        )
     ));
     let per_type: Vec<String> = snapshot
         .queue

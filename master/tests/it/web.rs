@@ -430,6 +430,11 @@ fn cross_site_posts_are_refused_and_the_admin_s_drain_button_works_and_is_audite
         let web = browser(&lab, &certs);
         let dave = web.login(&krb5_token(&lab, "dave", WEB)).await;
         let token = web.csrf(&dave).await;
+        let page = web.get("/", Some(&dave)).await.text().await.expect("page");
+        assert!(
+            page.contains("name=\"action\" value=\"drain\"><input type=\"hidden\" name=\"station\" value=\"dvd-1\">"),
+            "the admin's page has the drain button: {page}"
+        );
         let drain = [
             ("csrf", token.as_str()),
             ("action", "drain"),
