@@ -142,6 +142,17 @@ pub async fn run_with_web(
         metrics,
     });
     let scrapes = crate::metrics::Listener::start(&shared).await?;
+    // Checked before anything starts: a status page that cannot serve stops the start.
+    let web = match (web, &config.web) {
+        (Some(web_listener), Some(settings)) => {
+            let tls = crate::web::tls::server_config(settings)
+                .map_err(|e| crate::error::Error::ConfigInvalid(format!("[web] {e}")))?;
+            let web =
+                crate::web::Web::new(Arc::clone(&shared), settings.clone(), shutdown.clone())?;
+            Some((web_listener, tls, Arc::new(web)))
+        }
+        _ => None,
+    };
     // The control links live until the master has stopped serving users: grants for the
     // burns of draining sessions still need them.
     let links_stop = CancellationToken::new();
@@ -153,20 +164,8 @@ pub async fn run_with_web(
         flush_stop.clone(),
     ));
     // The status page runs beside the accept loop and stops with it (the same shutdown).
-    let web_task = match (web, &config.web) {
-        (Some(web_listener), Some(settings)) => {
-            let tls = crate::web::tls::server_config(settings)
-                .map_err(|e| crate::error::Error::ConfigInvalid(format!("[web] {e}")))?;
-            let web =
-                crate::web::Web::new(Arc::clone(&shared), settings.clone(), shutdown.clone())?;
-            Some(tokio::spawn(crate::web::serve(
-                web_listener,
-                tls,
-                Arc::new(web),
-            )))
-        }
-        _ => None,
-    };
+    let web_task =
+        web.map(|(listener, tls, web)| tokio::spawn(crate::web::serve(listener, tls, web)));
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
     let budgets = HandshakeBudgets::new(
         config.limits.max_unauthenticated,
