@@ -97,6 +97,18 @@ fn check(config: &Config) -> Result<(), BoxError> {
     if !dir.is_dir() {
         return Err(format!("audit log directory {} does not exist", dir.display()).into());
     }
+    if let Some(web) = &config.web {
+        burnstand_master::web::tls::server_config(web).map_err(|e| format!("[web] {e}"))?;
+        burnstand_wire::gss::http_acceptor_credentials(&web.service_principal).map_err(|e| {
+            format!(
+                "[web] keytab {} cannot accept as {}: {e}; add the HTTP principal's key to the \
+                 master's keytab (kadmin: ktadd -k KEYTAB {})",
+                config.keytab.display(),
+                web.service_principal,
+                web.service_principal
+            )
+        })?;
+    }
     Ok(())
 }
 
@@ -149,6 +161,16 @@ fn summary(path: &std::path::Path, config: &Config) -> String {
         farm.verify_failures,
         farm.verify_quarantine
     ));
+    match &config.web {
+        Some(web) => out.push_str(&format!(
+            "  status page https://{} as {} (public wall: {}, sessions {:?})\n",
+            web.listen,
+            web.service_principal,
+            if web.public_wall { "yes" } else { "no" },
+            web.session_lifetime
+        )),
+        None => out.push_str("  status page: off\n"),
+    }
     for class in &config.queue.classes {
         out.push_str(&format!(
             "  queue class \"{}\" (priority {}): {}\n",
@@ -168,6 +190,20 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let web = match &config.web {
+        Some(web) => Some(
+            TcpListener::bind(web.listen)
+                .await
+                .map_err(|e| format!("[web] cannot listen on {}: {e}", web.listen))?,
+        ),
+        None => None,
+    };
+    if let Some(web) = &web {
+        println!(
+            "burnstand-master status page on https://{}",
+            web.local_addr()?
+        );
+    }
     // One machine-readable line on stdout: scripts and tests learn the port of "…:0" from it.
     println!("burnstand-master listening on {}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
@@ -180,6 +216,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         }
         signals.cancel();
     });
-    burnstand_master::run(listener, config, SharedAuditLog::new(log), shutdown).await?;
+    burnstand_master::run_with_web(listener, web, config, SharedAuditLog::new(log), shutdown)
+        .await?;
     Ok(())
 }
