@@ -221,7 +221,7 @@ async fn round(
     let cpu_seconds = master.cpu_seconds() - cpu_before;
     let rss_kb = master.status_kb("VmRSS");
     // A stream that failed during the burn is an error, not a missing sample.
-    while let Some(ended) = streams.try_join_next() {
+    if let Some(ended) = streams.try_join_next() {
         ended??;
         return Err("an event stream ended during the burn".into());
     }
