@@ -892,6 +892,13 @@ impl Drop for ModuleLease {
     }
 }
 
+/// Milliseconds since the Unix epoch, now (0 before 1970).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1007,11 +1014,4 @@ mod tests {
         );
         assert!(registry.could_get_in(&registry.free_view(), &bob, &waiting));
     }
-}
-
-/// Milliseconds since the Unix epoch, now (0 before 1970).
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

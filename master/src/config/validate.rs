@@ -185,7 +185,7 @@ impl Problems {
         }
     }
 
-    fn into_result(self) -> Result<()> {
+    pub(super) fn into_result(self) -> Result<()> {
         match self.0.len() {
             0 => Ok(()),
             1 => Err(Error::ConfigInvalid(self.0.concat())),

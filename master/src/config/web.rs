@@ -109,3 +109,48 @@ fn default_service_principal(listen: SocketAddr, realm: &str) -> String {
     };
     format!("HTTP/{host}@{realm}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (WebSettings, Vec<String>) {
+        let raw: RawWeb = toml::from_str(text).expect("TOML");
+        let mut problems = super::super::validate::Problems::default();
+        let web = raw.validate("burnstand/master.lab@LAB.TEST", &mut problems);
+        (
+            web,
+            problems
+                .into_result()
+                .err()
+                .map(|e| vec![e.to_string()])
+                .unwrap_or_default(),
+        )
+    }
+
+    const MINIMAL: &str =
+        "listen = \"127.0.0.1:8443\"\ncertificate = \"c.pem\"\nprivate_key = \"k.pem\"\n";
+
+    #[test]
+    fn defaults_are_off_for_the_wall_and_fifteen_minutes_for_sessions() {
+        let (web, problems) = parse(MINIMAL);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(!web.public_wall);
+        assert_eq!(web.session_lifetime, DEFAULT_SESSION_LIFETIME);
+        assert_eq!(web.service_principal, "HTTP/localhost@LAB.TEST");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let text = format!(
+            "{}session_lifetime = \"9h\"\nservice_principal = \"web@LAB.TEST\"\n",
+            MINIMAL.replace("127.0.0.1:8443", "nowhere")
+        );
+        let (_, problems) = parse(&text);
+        let message = problems.join("\n");
+        for needle in ["nowhere", "session_lifetime", "web@LAB.TEST"] {
+            assert!(message.contains(needle), "{needle} missing: {message}");
+        }
+        assert!(toml::from_str::<RawWeb>(&format!("{MINIMAL}publik_wall = true")).is_err());
+    }
+}

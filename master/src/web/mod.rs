@@ -64,14 +64,20 @@ pub const MAX_WEB_CONNECTIONS: usize = 1024;
 pub const MAX_HEADER_BYTES: usize = 96 * 1024;
 /// Largest request body: the admin's forms are a few dozen bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
-/// Concurrent HTTP/2 streams per connection (a page, its script, its event stream…).
-pub const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+/// Concurrent HTTP/2 streams per connection. A browser needs a handful (the page, its
+/// script, its event stream, the plots); a tool may multiplex event streams on one
+/// connection, which [`sse::MAX_SUBSCRIBERS`] bounds over all connections anyway. Each open
+/// stream costs HTTP/2 state of a few KiB.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 /// Time a new connection gets for its TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time an HTTP/1.1 request gets to send its headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// HTTP/2: a ping after this much silence; no answer within the same time closes it.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// The statistics plots are drawn again at most this often (each draw reads the ledger's
+/// last days and renders three SVGs; a wall of browsers must not make the master redraw).
+pub const PLOT_CACHE_FOR: Duration = Duration::from_secs(60);
 /// At shutdown, how long open connections get to finish their answers.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -92,6 +98,8 @@ pub(crate) struct Web {
     pub logins: Arc<Semaphore>,
     /// Cancelled at shutdown: event streams end, connections close.
     pub shutdown: CancellationToken,
+    /// The last plots drawn, and when ([`PLOT_CACHE_FOR`]).
+    plots: tokio::sync::Mutex<Option<(std::time::Instant, Arc<crate::statistics::Plots>)>>,
 }
 
 impl Web {
@@ -112,7 +120,39 @@ impl Web {
             subscribers: Arc::new(Semaphore::new(sse::MAX_SUBSCRIBERS)),
             logins: Arc::new(Semaphore::new(spnego::MAX_LOGINS_IN_FLIGHT)),
             shutdown,
+            plots: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The statistics plots, drawn at most every [`PLOT_CACHE_FOR`]; `None` if drawing failed.
+    pub(crate) async fn plots(&self) -> Option<Arc<crate::statistics::Plots>> {
+        // One drawer at a time: the others wait for its result instead of drawing too.
+        let mut cached = self.plots.lock().await;
+        if let Some((at, plots)) = cached.as_ref() {
+            if at.elapsed() < PLOT_CACHE_FOR {
+                return Some(Arc::clone(plots));
+            }
+        }
+        let (ledger, config) = (
+            Arc::clone(&self.shared.ledger),
+            Arc::clone(&self.shared.config),
+        );
+        let drawn = tokio::task::spawn_blocking(move || {
+            crate::statistics::plots(&*ledger, &config, std::time::SystemTime::now())
+        })
+        .await;
+        match drawn {
+            Ok(Ok(plots)) => {
+                let plots = Arc::new(plots);
+                *cached = Some((std::time::Instant::now(), Arc::clone(&plots)));
+                Some(plots)
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot draw the statistics plots");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// The request's valid session cookie, if any.

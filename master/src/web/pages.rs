@@ -369,8 +369,9 @@ pub(super) async fn style_css() -> Response {
         .into_response()
 }
 
-/// `GET /plots/<name>.svg`: the statistics plots. Until the statistics module lands, a
-/// placeholder that says so (same size and type as a plot).
+/// `GET /plots/<name>.svg`: the statistics plots ([`crate::statistics::plots`], SVG drawn on
+/// the server), for anyone who may see the page (they name stations, never users). Drawn at
+/// most once per [`super::PLOT_CACHE_FOR`], off the async runtime.
 pub(super) async fn plot(
     State(web): State<Arc<Web>>,
     Path(file): Path<String>,
@@ -379,19 +380,27 @@ pub(super) async fn plot(
     if web.viewer(web.session(&headers).as_ref()).is_none() {
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     }
-    let name = match file.as_str() {
-        "copies_per_day.svg" => "copies per day per station type",
-        "verify_failures.svg" => "verify failures per drive",
-        "busiest_hours.svg" => "busiest hours",
+    let pick: fn(&crate::statistics::Plots) -> &String = match file.as_str() {
+        "copies_per_day.svg" => |p| &p.copies_per_day,
+        "verify_failures.svg" => |p| &p.verify_failures,
+        "busiest_hours.svg" => |p| &p.busiest_hours,
         _ => return (StatusCode::NOT_FOUND, "no such plot").into_response(),
     };
-    let svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"480\" height=\"240\" viewBox=\"0 0 480 240\">\
-         <rect width=\"480\" height=\"240\" fill=\"#f4f4f4\"/><text x=\"240\" y=\"120\" text-anchor=\"middle\" \
-         font-family=\"sans-serif\" font-size=\"14\">{}: no statistics yet</text></svg>",
-        esc(name)
-    );
-    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+    match web.plots().await {
+        Some(plots) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "private, max-age=60"),
+            ],
+            pick(&plots).clone(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the statistics cannot be drawn now (see the master's log)",
+        )
+            .into_response(),
+    }
 }
 
 #[cfg(test)]

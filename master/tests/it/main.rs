@@ -23,3 +23,4 @@ mod relay;
 mod robustness;
 mod teardown;
 mod web;
+mod web_browser;

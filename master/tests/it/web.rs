@@ -19,13 +19,13 @@ use crate::client::{connect, reserve};
 use crate::common::{guard, lab_test, wait_for_record, Lab, LabSpec, MASTER, REALM, WEB};
 
 /// A CA and a server certificate for `localhost`, written as PEM files into `dir`.
-struct Certs {
-    ca_pem: String,
-    cert: PathBuf,
-    key: PathBuf,
+pub struct Certs {
+    pub ca_pem: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
-fn certs(dir: &Path) -> Certs {
+pub fn certs(dir: &Path) -> Certs {
     let ca_key = rcgen::KeyPair::generate().expect("CA key");
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -49,7 +49,7 @@ fn certs(dir: &Path) -> Certs {
 }
 
 /// A lab with the status page on, dave in the admin group, and `extra_web` lines in `[web]`.
-fn web_spec(certs: &Certs, extra_web: &str) -> LabSpec {
+pub fn web_spec(certs: &Certs, extra_web: &str) -> LabSpec {
     LabSpec::default().extra(&format!(
         "admin = [\"dave@{REALM}\"]\n\n[web]\nlisten = \"127.0.0.1:0\"\ncertificate = \"{}\"\n\
          private_key = \"{}\"\n{extra_web}\n",
@@ -271,11 +271,12 @@ fn a_browser_s_spnego_token_logs_in_too() {
     let certs = certs(dir.path());
     lab_test(web_spec(&certs, ""), |lab| async move {
         let web = browser(&lab, &certs);
-        // As a browser does: kinit into the default ccache, SPNEGO with the ticket.
-        lab.realm.kinit("bob").expect("kinit bob");
-        let target = lab.principal(WEB);
+        // As a browser does: SPNEGO with bob's Kerberos ticket (held in memory here: the
+        // process's default ccache is the in-process master's).
+        let (target, bob) = (lab.principal(WEB), lab.principal("bob"));
         let token = tokio::task::spawn_blocking(move || {
-            let cred = burnstand_wire::gss::spnego_initiator_credentials().expect("SPNEGO creds");
+            let cred = burnstand_wire::gss::spnego_password_credentials(&bob, "bob-pw")
+                .expect("SPNEGO creds");
             burnstand_wire::gss::spnego_token(&cred, &target).expect("SPNEGO token")
         })
         .await
@@ -319,6 +320,10 @@ fn without_a_valid_ticket_the_answer_is_401_negotiate_and_nothing_is_shown() {
         }
         assert_eq!(
             web.get("/api/view", None).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            web.get("/plots/busiest_hours.svg", None).await.status(),
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(
@@ -560,7 +565,7 @@ fn the_public_wall_shows_states_without_names_and_users_see_only_their_own() {
 }
 
 /// A station's `burn.receipt` as the master copied it, for `user`.
-fn receipt(user: &str, copy_id: &str, station: &str) -> Event {
+pub fn receipt(user: &str, copy_id: &str, station: &str) -> Event {
     let exported = Principal::parse(&lab_principal(user)).expect("principal");
     let end = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     Event::new("burn.receipt")
@@ -584,6 +589,9 @@ fn a_user_sees_and_downloads_their_own_receipts_and_the_admin_all() {
         receipt("bob", "copy-of-bob", "st-bob"),
     ]);
     lab_test(spec, |lab| async move {
+        let web = browser(&lab, &certs);
+        // Once a login works the master has opened its ledger (the status page starts after).
+        let alice = web.login(&krb5_token(&lab, "alice", WEB)).await;
         // The station's lines, as a relayed receipt leaves them in the ledger.
         let ledger_path = lab
             .realm
@@ -608,8 +616,6 @@ fn a_user_sees_and_downloads_their_own_receipts_and_the_admin_all() {
                 )
                 .expect("line");
         }
-        let web = browser(&lab, &certs);
-        let alice = web.login(&krb5_token(&lab, "alice", WEB)).await;
         let page = web
             .get("/receipts", Some(&alice))
             .await
@@ -650,6 +656,22 @@ fn a_user_sees_and_downloads_their_own_receipts_and_the_admin_all() {
         );
         let bobs = web.get("/receipts/copy-of-bob.json", Some(&dave)).await;
         assert!(bobs.text().await.expect("line").contains("bob line"));
+        // The statistics, drawn on the server from the same ledger.
+        for plot in ["copies_per_day", "verify_failures", "busiest_hours"] {
+            let response = web.get(&format!("/plots/{plot}.svg"), Some(&alice)).await;
+            assert_eq!(response.status(), StatusCode::OK, "{plot}");
+            assert_eq!(response.headers()["content-type"], "image/svg+xml");
+            let svg = response.text().await.expect("svg");
+            assert!(svg.contains("<svg"), "{plot}: {svg}");
+            assert!(
+                !svg.contains("alice") && !svg.contains("bob@"),
+                "no user names: {svg}"
+            );
+        }
+        assert_eq!(
+            web.get("/plots/nope.svg", Some(&alice)).await.status(),
+            StatusCode::NOT_FOUND
+        );
         lab.stop().await;
     });
 }

@@ -88,6 +88,14 @@ pub fn spnego_initiator_credentials() -> Result<Cred> {
         .map_err(gss("acquire SPNEGO initiator credentials"))
 }
 
+/// SPNEGO initiator credentials for `principal`, obtained from the KDC with `password` and
+/// held in memory: for tests that act as several browsers in one process.
+pub fn spnego_password_credentials(principal: &str, password: &str) -> Result<Cred> {
+    let name = principal_name(principal)?;
+    Cred::with_password_for(&name, password, &[SPNEGO_MECH])
+        .map_err(gss("acquire SPNEGO credentials with a password"))
+}
+
 /// The first SPNEGO token towards `target` (`HTTP/host@REALM`) with `cred` (see
 /// [`spnego_initiator_credentials`]): what a browser puts after `Negotiate `. For tests and
 /// tools; asks for mutual authentication only, like browsers.

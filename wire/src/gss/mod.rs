@@ -45,7 +45,8 @@ pub use ffi::Cred;
 pub use flags::{CtxFlags, REQUIRED_FLAGS};
 pub use handshake::{fast_path_default, set_fast_path_default, Acceptor, Initiator};
 pub use http::{
-    accept_http, http_acceptor_credentials, spnego_initiator_credentials, spnego_token, HttpLogin,
+    accept_http, http_acceptor_credentials, spnego_initiator_credentials,
+    spnego_password_credentials, spnego_token, HttpLogin,
 };
 
 /// The crate error for a failed GSSAPI call, with the library's text of the status.

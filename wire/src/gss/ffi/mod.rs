@@ -324,11 +324,20 @@ impl Cred {
 
     /// Initiator credentials for `name`, obtained from the KDC with `password`.
     pub(super) fn with_password(name: &Name, password: &str) -> Result<Cred, Status> {
+        Cred::with_password_for(name, password, &[KRB5_MECH])
+    }
+
+    /// [`Cred::with_password`] for each mechanism of `mechanisms` (DER OID bodies).
+    pub(super) fn with_password_for(
+        name: &Name,
+        password: &str,
+        mechanisms: &[&'static [u8]],
+    ) -> Result<Cred, Status> {
         let mut minor = 0;
-        let mut mech = oid(KRB5_MECH);
+        let mut descs: Vec<sys::gss_OID_desc> = mechanisms.iter().map(|&m| oid(m)).collect();
         let mut mechs = sys::gss_OID_set_desc {
-            count: 1,
-            elements: &mut mech,
+            count: descs.len(),
+            elements: descs.as_mut_ptr(),
         };
         let mut password = input(password.as_bytes());
         let mut cred = CredHandle(ptr::null_mut());
