@@ -198,14 +198,15 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         ),
         None => None,
     };
+    // One machine-readable line on stdout, first: scripts and tests learn the port of "…:0"
+    // from it (and wait for it as the sign the master started).
+    println!("burnstand-master listening on {}", listener.local_addr()?);
     if let Some(web) = &web {
         println!(
             "burnstand-master status page on https://{}",
             web.local_addr()?
         );
     }
-    // One machine-readable line on stdout: scripts and tests learn the port of "…:0" from it.
-    println!("burnstand-master listening on {}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
