@@ -153,6 +153,20 @@ pub enum Error {
     )]
     Clock,
 
+    /// A log in segments does not verify end to end (a segment is missing, misnamed, …).
+    #[error(
+        "audit log {path} and its segments do not verify end to end: {problem}; keep the files \
+         unchanged as evidence and run `burnstand audit verify` on the directory for the report"
+    )]
+    Segments { path: PathBuf, problem: String },
+
+    /// An exported head file does not hold `SEQ:HASH`.
+    #[error(
+        "{path} is not a head file: it must hold one line SEQ:HASH (e.g. 42:9f86…), as \
+         the daemon's head_export writes it"
+    )]
+    BadHead { path: PathBuf },
+
     /// The blocking task that performed an async append panicked or was cancelled.
     #[error(
         "the audit append task failed ({0}); whether the record was written is unknown, so the \

@@ -69,9 +69,13 @@
 
 pub mod budget;
 mod error;
+mod head;
 mod log;
 mod record;
 mod repair;
+mod rotate;
+pub mod segments;
+mod settings;
 mod shared;
 pub mod space;
 mod verify;
@@ -85,5 +89,11 @@ pub use crate::record::{
     RESERVED_NAMES,
 };
 pub use crate::repair::{find_torn_tail, RepairedTail, REPAIR_EVENT, REPAIR_HEAD_LEN};
+pub use crate::head::{Head, MAX_HEAD_FILE_LEN};
+pub use crate::segments::{
+    scan_log, scan_log_strict, segment_path, segments_of, verify_log, LogProblem, LogReport,
+    Segment, ROTATE_EVENT,
+};
+pub use crate::settings::{AuditSettings, MIN_ROTATE_BYTES};
 pub use crate::shared::SharedAuditLog;
 pub use crate::verify::{read_records, scan_records, verify, verify_reader, Problem, VerifyReport};
