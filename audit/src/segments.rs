@@ -473,8 +473,8 @@ pub fn scan_log(
         }
         let why = match head_hash {
             _ if report.last_seq < head.seq => Some(format!(
-                "the log ends at record {}, before it: its newest records were removed (or \
-                 the log was replaced)",
+                "the log ends at record {}, before it: its newest records were edited or \
+                 removed (or the log was replaced)",
                 report.last_seq
             )),
             _ if head.seq > 0 && head.seq < report.first_seq => Some(format!(
@@ -482,7 +482,7 @@ pub fn scan_log(
                 head.seq
             )),
             Some(hash) if hash != head.hash => Some(format!(
-                "record {} has hash {hash}: it (or the log from it on) was rewritten",
+                "record {} has hash {hash}: it was edited (or the log from it on was rewritten)",
                 head.seq
             )),
             _ => None,

@@ -239,6 +239,8 @@ pub struct Config {
     /// default true). Off, or when the fast path's start-up self-test fails, every session
     /// stays on MIT.
     pub fast_path: bool,
+    /// The audit log's lifecycle (`[audit]`): rotation and head export.
+    pub audit: burnstand_audit::AuditSettings,
 }
 
 impl Config {

@@ -148,16 +148,14 @@ fn copy_of(record: &Record) -> Option<Copy> {
     })
 }
 
-/// Brings the ledger up to date with the master's audit log at `path` (every `copy.grant`
-/// and `burn.receipt` it holds; idempotent), so a record whose ledger write a crash cut
-/// short still counts, and a ledger started beside an older log counts its copies.
+/// Brings the ledger up to date with the master's audit log at `path` and its rotated
+/// segments (every `copy.grant` and `burn.receipt` they hold; idempotent), so a record whose
+/// ledger write a crash cut short still counts, and a ledger started beside an older (or a
+/// rotated) log counts its copies. The segments must verify end to end.
 pub fn import_log(ledger: &dyn Ledger, path: &Path) -> Result<u64> {
-    if !path.exists() {
-        return Ok(0);
-    }
     let mut added = 0;
     let mut failed = None;
-    burnstand_audit::scan_records(path, |record| {
+    burnstand_audit::scan_log_strict(path, |record, _| {
         if failed.is_some() {
             return;
         }

@@ -40,6 +40,9 @@ pub(super) struct RawConfig {
     /// Whether sessions move to the Rust RFC 4121 fast path (default: yes).
     #[serde(default = "fast_path_default")]
     fast_path: bool,
+    /// `[audit]`: rotation and head export of the audit log.
+    #[serde(default)]
+    audit: burnstand_audit::AuditSettings,
 }
 
 fn fast_path_default() -> bool {
@@ -93,6 +96,9 @@ impl RawConfig {
         for problem in raw.farm.problems() {
             problems.push(problem);
         }
+        for problem in raw.audit.problems(&raw.audit_log) {
+            problems.push(problem);
+        }
         let mut names = HashSet::new();
         let mut stations = Vec::with_capacity(raw.stations.len().min(MAX_STATIONS));
         for station in raw.stations.into_iter().take(MAX_STATIONS) {
@@ -137,6 +143,7 @@ impl RawConfig {
             admin,
             farm: raw.farm,
             fast_path: raw.fast_path,
+            audit: raw.audit,
         })
     }
 }
