@@ -40,7 +40,8 @@ enum Ending {
     Newline,
     /// Ended by end of file.
     Eof,
-    /// Longer than the limit; the bytes hold the first `MAX_RECORD_LEN + 1`.
+    /// Longer than the limit (ended by a newline) or longer than the largest append (ended by
+    /// end of file); the bytes hold at most the first `MAX_RECORD_LEN + 2`.
     TooLong,
 }
 
@@ -90,19 +91,25 @@ impl<R: BufRead> Lines<R> {
                 }
                 break Ending::Eof;
             }
-            // Look at no more than the rest of the limit plus one byte: enough to see either the
-            // newline or that the line is too long.
-            let window = buf.len().min(self.max + 1 - bytes.len());
+            // Look at no more than the rest of the limit plus two bytes: enough to see the
+            // newline, that the line is too long, or a line cut at the end of the file that is
+            // exactly as long as the largest append (a record of `max` bytes and its newline,
+            // all of it read back as zeros after a power cut): that one is a torn tail.
+            let window = buf.len().min(self.max + 2 - bytes.len());
             if let Some(i) = buf[..window].iter().position(|&b| b == b'\n') {
                 bytes.extend_from_slice(&buf[..i]);
                 self.reader.consume(i + 1);
                 consumed += i as u64 + 1;
+                if bytes.len() > self.max {
+                    self.done = true;
+                    break Ending::TooLong;
+                }
                 break Ending::Newline;
             }
             bytes.extend_from_slice(&buf[..window]);
             self.reader.consume(window);
             consumed += window as u64;
-            if bytes.len() > self.max {
+            if bytes.len() > self.max + 1 {
                 self.done = true;
                 break Ending::TooLong;
             }
@@ -464,6 +471,13 @@ mod tests {
         let huge = vec![b'a'; 1 << 20];
         let got = all_lines(&huge, 5);
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].2.len(), 6);
+        assert_eq!(got[0].2.len(), 7);
+        assert_eq!(got[0].3, Ending::TooLong);
+        // At the end of the file, one byte more than the limit is what a whole append (its
+        // newline included) leaves when it reads back as zeros: a torn line, not a long one.
+        let got = all_lines(b"12345\n\0\0\0\0\0\0", 5);
+        assert_eq!(got[1].3, Ending::Eof);
+        let got = all_lines(b"12345\n\0\0\0\0\0\0\0", 5);
+        assert_eq!(got[1].3, Ending::TooLong);
     }
 }

@@ -11,6 +11,7 @@ mod crash;
 mod flood;
 mod harness;
 mod hostile;
+mod lifecycle;
 mod hygiene;
 mod memory;
 mod policy;
