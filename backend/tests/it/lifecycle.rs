@@ -111,3 +111,86 @@ async fn a_rotation_cut_short_by_a_power_cut_is_undone_and_the_chain_goes_on() {
     assert_eq!(lab.records()[0].event, burnstand_audit::ROTATE_EVENT);
 }
 
+
+#[tokio::test]
+async fn sync_streams_receipts_from_rotated_segments_and_reconcile_closes_copies_there() {
+    use burnstand_wire::burner::Sha256;
+    use burnstand_wire::link::{MasterMessage, StationMessage};
+
+    let lab = Lab::new();
+    std::fs::create_dir_all(lab.audit_log.parent().unwrap()).unwrap();
+    let mut log = OpenOptions::new()
+        .settings(AuditSettings {
+            rotate_bytes: 4096,
+            ..AuditSettings::default()
+        })
+        .open(&lab.audit_log)
+        .unwrap();
+    let receipt = |n: u64| {
+        Event::new("burn.receipt")
+            .field("copy_id", format!("00000000-0000-4000-8000-00000000000{n}"))
+            .field("station", "test-station")
+            .field("user_exported", "0401")
+            .field("sha256", "ab".repeat(32))
+            .field("result", "verified")
+            .field("end", "2026-11-22T10:00:00Z")
+    };
+    let first = log.append(&receipt(1)).unwrap();
+    let second = log.append(&receipt(2)).unwrap();
+    // A copy that started and never ended (the station lost power mid-burn).
+    log.append(
+        &Event::new("burn.start")
+            .field("copy_id", "00000000-0000-4000-8000-000000000009")
+            .field("station", "test-station")
+            .field("user_exported", "0401")
+            .field("image_sha256", "ab".repeat(32)),
+    )
+    .unwrap();
+    for n in 0..100u64 {
+        log.append(&Event::new("session.start").field("n", n)).unwrap();
+    }
+    drop(log);
+    let live = lab.records();
+    assert!(
+        live.iter().all(|r| r.event != "burn.receipt" && r.event != "burn.start"),
+        "all of them are in rotated segments"
+    );
+
+    let running = lab
+        .start(lab.config("[audit]\nrotate_bytes = 4096\n", ""), None)
+        .await;
+    // Reconcile found the copy in the old segment and closed it as interrupted.
+    let interrupted = || -> Vec<burnstand_audit::Record> {
+        all_records(&lab)
+            .into_iter()
+            .filter(|r| r.event == "burn.receipt" && r.get_u64("start_seq").is_some())
+            .collect()
+    };
+    eventually("the interrupted copy is closed", || !interrupted().is_empty()).await;
+    let closed = interrupted();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(closed[0].get_str("result"), Some("interrupted"));
+
+    // SYNC after the first receipt: the second and the interrupted one, from the segments.
+    let (mut link, _) = control_link(&lab, running.addr).await;
+    link.send(&MasterMessage::Sync {
+        after_seq: first.seq,
+        after_hash: Sha256::from_hex(&first.hash).unwrap(),
+    })
+    .await
+    .unwrap();
+    let mut seqs = Vec::new();
+    loop {
+        match link.recv::<StationMessage>().await.unwrap() {
+            StationMessage::Receipt(r) => seqs.push(r.seq),
+            StationMessage::Synced { head_seq, .. } => {
+                assert!(head_seq > closed[0].seq);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(seqs, vec![second.seq, closed[0].seq]);
+    drop(link);
+    running.stop().await;
+}
