@@ -81,6 +81,7 @@ pub mod space;
 mod verify;
 
 pub use crate::error::{Error, Result};
+pub use crate::head::{Head, MAX_HEAD_FILE_LEN};
 #[doc(hidden)]
 pub use crate::log::TestOnlyFailure;
 pub use crate::log::{Appended, AuditLog, OpenOptions};
@@ -89,7 +90,6 @@ pub use crate::record::{
     RESERVED_NAMES,
 };
 pub use crate::repair::{find_torn_tail, RepairedTail, REPAIR_EVENT, REPAIR_HEAD_LEN};
-pub use crate::head::{Head, MAX_HEAD_FILE_LEN};
 pub use crate::segments::{
     scan_log, scan_log_strict, segment_path, segments_of, verify_log, LogProblem, LogReport,
     Segment, ROTATE_EVENT,

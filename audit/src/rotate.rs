@@ -130,7 +130,9 @@ impl AuditLog {
             return Ok(false);
         }
         if let Err(source) = sync_parent_dir(&self.path) {
-            self.poison(format!("fsync of the directory after a rotation failed: {source}"));
+            self.poison(format!(
+                "fsync of the directory after a rotation failed: {source}"
+            ));
             return Err(Error::Sync {
                 path: self.path.clone(),
                 source,

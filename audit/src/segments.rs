@@ -110,8 +110,7 @@ pub fn segments_of(live: &Path) -> io::Result<Vec<Segment>> {
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
-        let Some((first_seq, last_seq)) = parse_segment_name(live, &name.to_string_lossy())
-        else {
+        let Some((first_seq, last_seq)) = parse_segment_name(live, &name.to_string_lossy()) else {
             continue;
         };
         if found.len() >= MAX_SEGMENTS {
@@ -422,21 +421,21 @@ pub fn scan_log(
         report.last_hash = walk_report.last_hash;
         if let Some(problem) = walk_report.problem {
             report.problem = Some(match problem {
-                Problem::Deleted { line: 1, found_seq, .. } if expected_seq > 1 => {
-                    LogProblem::MissingSegment {
-                        expected_name: segment_path(live, expected_seq, found_seq - 1),
-                        file: path,
-                        expected_seq,
-                        found_seq,
-                    }
-                }
-                Problem::Reordered { line: 1, found_seq, .. } if expected_seq > 1 => {
-                    LogProblem::Overlap {
-                        file: path,
-                        expected_seq,
-                        found_seq,
-                    }
-                }
+                Problem::Deleted {
+                    line: 1, found_seq, ..
+                } if expected_seq > 1 => LogProblem::MissingSegment {
+                    expected_name: segment_path(live, expected_seq, found_seq - 1),
+                    file: path,
+                    expected_seq,
+                    found_seq,
+                },
+                Problem::Reordered {
+                    line: 1, found_seq, ..
+                } if expected_seq > 1 => LogProblem::Overlap {
+                    file: path,
+                    expected_seq,
+                    found_seq,
+                },
                 problem => LogProblem::InFile {
                     file: path,
                     problem,
@@ -519,16 +518,19 @@ pub(crate) fn segment_end(path: &Path) -> Result<(u64, u64, String)> {
         path: path.to_owned(),
         source,
     })?;
-    let walked = walk_from(BufReader::new(file), Anchor::Open, |_, _| {}).map_err(|source| {
-        Error::Read {
+    let walked =
+        walk_from(BufReader::new(file), Anchor::Open, |_, _| {}).map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
-        }
-    })?;
+        })?;
     if let Some(problem) = walked.report.problem {
         return Err(crate::verify::problem_error(path, problem));
     }
-    Ok((walked.first_seq, walked.report.last_seq, walked.report.last_hash))
+    Ok((
+        walked.first_seq,
+        walked.report.last_seq,
+        walked.report.last_hash,
+    ))
 }
 
 #[cfg(test)]
@@ -549,7 +551,10 @@ mod tests {
         assert_eq!(parse_segment_name(live, "master.1-x.jsonl"), None);
         assert_eq!(parse_segment_name(live, "other.1-2.jsonl"), None);
         let bare = Path::new("audit");
-        assert_eq!(segment_path(bare, 3, 4), Path::new("audit.000000000003-000000000004"));
+        assert_eq!(
+            segment_path(bare, 3, 4),
+            Path::new("audit.000000000003-000000000004")
+        );
         assert_eq!(parse_segment_name(bare, "audit.3-4"), Some((3, 4)));
         assert_eq!(parse_segment_name(bare, "audit"), None);
         assert_eq!(

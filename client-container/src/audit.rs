@@ -152,7 +152,11 @@ pub fn resolve_log(path: &Path) -> Result<PathBuf, ClientError> {
     };
     if !path.is_dir() {
         let live_missing = !path.exists();
-        if live_missing && segments_of(path).map_err(|e| unreadable(e.to_string()))?.is_empty() {
+        if live_missing
+            && segments_of(path)
+                .map_err(|e| unreadable(e.to_string()))?
+                .is_empty()
+        {
             return Err(unreadable("No such file or directory".into()));
         }
         return Ok(path.to_owned());

@@ -307,10 +307,13 @@ mod tests {
         .expect("append");
         // Enough records that the receipt ends up in a rotated segment.
         for n in 0..100u64 {
-            log.append(&Event::new("auth.ok").field("n", n)).expect("append");
+            log.append(&Event::new("auth.ok").field("n", n))
+                .expect("append");
         }
         drop(log);
-        assert!(!burnstand_audit::segments_of(&path).expect("list").is_empty());
+        assert!(!burnstand_audit::segments_of(&path)
+            .expect("list")
+            .is_empty());
         let live_only = burnstand_audit::read_records(&path).expect("live");
         assert!(live_only.iter().all(|r| r.event != RECEIPT_EVENT));
 

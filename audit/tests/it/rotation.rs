@@ -41,7 +41,11 @@ fn seqs(path: &Path) -> Vec<u64> {
 }
 
 fn segment_paths(live: &Path) -> Vec<PathBuf> {
-    segments_of(live).unwrap().into_iter().map(|s| s.path).collect()
+    segments_of(live)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect()
 }
 
 #[test]
@@ -52,7 +56,10 @@ fn rotation_by_size_keeps_one_chain_end_to_end() {
     drop(log);
 
     let segments = segments_of(&path).unwrap();
-    assert!(segments.len() >= 3, "150 records of ~200 bytes make several 4 KiB segments");
+    assert!(
+        segments.len() >= 3,
+        "150 records of ~200 bytes make several 4 KiB segments"
+    );
     for segment in &segments {
         let size = std::fs::metadata(&segment.path).unwrap().len();
         assert!(size <= 4096, "{} has {size} bytes", segment.path.display());
@@ -73,7 +80,10 @@ fn rotation_by_size_keeps_one_chain_end_to_end() {
         assert_eq!(first.get_str("reason"), Some("size"));
     }
     let live = read_records(&path).unwrap();
-    assert_eq!(live[0].event, ROTATE_EVENT, "a single segment verifies on its own");
+    assert_eq!(
+        live[0].event, ROTATE_EVENT,
+        "a single segment verifies on its own"
+    );
     let report = verify_log(&path, None).unwrap();
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.records, last);
@@ -107,8 +117,14 @@ fn a_missing_edited_or_renamed_segment_is_named() {
         }
         other => panic!("expected a missing segment, got {other:?}"),
     }
-    assert!(report.to_string().contains("restore it from the backup"), "{report}");
-    assert!(scan_log_strict(&path, |_, _| {}).is_err(), "readers refuse a gap");
+    assert!(
+        report.to_string().contains("restore it from the backup"),
+        "{report}"
+    );
+    assert!(
+        scan_log_strict(&path, |_, _| {}).is_err(),
+        "readers refuse a gap"
+    );
     std::fs::rename(&aside, &middle).unwrap();
     assert!(verify_log(&path, None).unwrap().is_ok());
 
@@ -133,7 +149,10 @@ fn a_missing_edited_or_renamed_segment_is_named() {
 
     // Two segments' contents swapped under their names.
     let other = segments[2].clone();
-    let (a, b) = (std::fs::read(&middle).unwrap(), std::fs::read(&other).unwrap());
+    let (a, b) = (
+        std::fs::read(&middle).unwrap(),
+        std::fs::read(&other).unwrap(),
+    );
     std::fs::write(&middle, &b).unwrap();
     std::fs::write(&other, &a).unwrap();
     let report = verify_log(&path, None).unwrap();
@@ -157,7 +176,10 @@ fn archived_older_segments_are_not_a_gap() {
     assert!(report.is_ok(), "{report}");
     assert!(report.first_seq > 1);
     assert_eq!(report.last_seq, last);
-    assert!(report.to_string().contains("older segments not present"), "{report}");
+    assert!(
+        report.to_string().contains("older segments not present"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -227,7 +249,10 @@ fn the_exported_head_detects_removal_of_the_newest_records() {
     drop(log);
     let appended = appended.unwrap();
     let head = Head::read(&head_file).unwrap();
-    assert_eq!((head.seq, head.hash.as_str()), (appended.seq, appended.hash.as_str()));
+    assert_eq!(
+        (head.seq, head.hash.as_str()),
+        (appended.seq, appended.hash.as_str())
+    );
     let report = verify_log(&path, Some(&head)).unwrap();
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.after_head, Some(0));
@@ -241,7 +266,12 @@ fn the_exported_head_detects_removal_of_the_newest_records() {
         matches!(report.problem, Some(LogProblem::Head { .. })),
         "{report}"
     );
-    assert!(report.to_string().contains("newest records were edited or removed"), "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("newest records were edited or removed"),
+        "{report}"
+    );
 
     // The whole live file removed: the segments still verify, the head does not.
     std::fs::remove_file(&path).unwrap();
@@ -317,5 +347,8 @@ fn a_single_segment_starting_with_a_forged_rotate_record_is_refused() {
     );
     write_lines(&path, &[line]);
     let report = verify(&path).unwrap();
-    assert!(matches!(report.problem, Some(Problem::Malformed { .. })), "{report}");
+    assert!(
+        matches!(report.problem, Some(Problem::Malformed { .. })),
+        "{report}"
+    );
 }

@@ -49,7 +49,8 @@ async fn a_zero_filled_tail_of_the_largest_append_is_cut_at_start() {
     std::fs::create_dir_all(lab.audit_log.parent().unwrap()).unwrap();
     let mut log = burnstand_audit::AuditLog::open(&lab.audit_log).unwrap();
     for n in 1..=3u64 {
-        log.append(&Event::new("station.start").field("n", n)).unwrap();
+        log.append(&Event::new("station.start").field("n", n))
+            .unwrap();
     }
     drop(log);
     // A power cut while a record of the largest size was appended: the file has its new size,
@@ -111,7 +112,6 @@ async fn a_rotation_cut_short_by_a_power_cut_is_undone_and_the_chain_goes_on() {
     assert_eq!(lab.records()[0].event, burnstand_audit::ROTATE_EVENT);
 }
 
-
 #[tokio::test]
 async fn sync_streams_receipts_from_rotated_segments_and_reconcile_closes_copies_there() {
     use burnstand_wire::burner::Sha256;
@@ -147,12 +147,14 @@ async fn sync_streams_receipts_from_rotated_segments_and_reconcile_closes_copies
     )
     .unwrap();
     for n in 0..100u64 {
-        log.append(&Event::new("session.start").field("n", n)).unwrap();
+        log.append(&Event::new("session.start").field("n", n))
+            .unwrap();
     }
     drop(log);
     let live = lab.records();
     assert!(
-        live.iter().all(|r| r.event != "burn.receipt" && r.event != "burn.start"),
+        live.iter()
+            .all(|r| r.event != "burn.receipt" && r.event != "burn.start"),
         "all of them are in rotated segments"
     );
 
@@ -166,7 +168,10 @@ async fn sync_streams_receipts_from_rotated_segments_and_reconcile_closes_copies
             .filter(|r| r.event == "burn.receipt" && r.get_u64("start_seq").is_some())
             .collect()
     };
-    eventually("the interrupted copy is closed", || !interrupted().is_empty()).await;
+    eventually("the interrupted copy is closed", || {
+        !interrupted().is_empty()
+    })
+    .await;
     let closed = interrupted();
     assert_eq!(closed.len(), 1, "{closed:?}");
     assert_eq!(closed[0].get_str("result"), Some("interrupted"));

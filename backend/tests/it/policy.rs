@@ -580,5 +580,7 @@ async fn a_quota_is_counted_across_a_rotation_and_a_restart() {
         .filter(|r| r.event == "burn.receipt")
         .collect();
     assert_eq!(receipts.len(), 1);
-    assert!(burnstand_audit::verify_log(&lab.audit_log, None).unwrap().is_ok());
+    assert!(burnstand_audit::verify_log(&lab.audit_log, None)
+        .unwrap()
+        .is_ok());
 }

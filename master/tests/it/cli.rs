@@ -478,7 +478,9 @@ fn the_master_rotates_its_log_exports_its_head_and_goes_on_after_restarts() {
     assert!(burnstand_audit::verify_log(&setup.audit(), None)
         .expect("verify")
         .is_ok());
-    assert!(!burnstand_audit::verify_log(&setup.audit(), Some(&exported))
-        .expect("verify")
-        .is_ok());
+    assert!(
+        !burnstand_audit::verify_log(&setup.audit(), Some(&exported))
+            .expect("verify")
+            .is_ok()
+    );
 }
