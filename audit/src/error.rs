@@ -160,6 +160,19 @@ pub enum Error {
     )]
     Segments { path: PathBuf, problem: String },
 
+    /// The log no longer holds the head its daemon exported (checked at open).
+    #[error(
+        "audit log {path} does not hold the head exported to {head_file}: {problem}; its newest \
+         records were removed or edited while the daemon was stopped, or the log was replaced; \
+         keep both files as evidence and run `burnstand audit verify {path} --head \
+         {head_file}`; to start on this log anyway, move {head_file} aside"
+    )]
+    HeadMismatch {
+        path: PathBuf,
+        head_file: PathBuf,
+        problem: String,
+    },
+
     /// An exported head file does not hold `SEQ:HASH`.
     #[error(
         "{path} is not a head file: it must hold one line SEQ:HASH (e.g. 42:9f86…), as \

@@ -11,6 +11,14 @@
 //! directory fsynced), so a crash leaves either the old or the new head, never a torn one.
 //! The head is exported only after the record is on stable storage, so the log can be ahead of
 //! the export (by the record being appended at a crash), never behind it.
+//!
+//! `head_syslog` (the syslog socket, normally `/dev/log`) also sends each head as one syslog
+//! message (facility authpriv, level info, tag `burnstand-audit`:
+//! `head LOG SEQ:HASH`), for labs that ship syslog to another host.
+//!
+//! A failing export is logged at ERROR once (and once when it works again) but does not stop
+//! the log: the record itself is durable, and refusing every session because a second disk or
+//! the syslog daemon is gone would let that take the daemon down.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -87,6 +95,67 @@ impl std::fmt::Display for Head {
     }
 }
 
+/// Syslog priority of a head message: facility authpriv (10), level info (6).
+const SYSLOG_PRIORITY: u32 = 10 * 8 + 6;
+
+/// Where a log's heads go, and whether each place failed last time (to log once).
+#[derive(Debug, Default)]
+pub(crate) struct HeadExport {
+    file_failing: bool,
+    syslog_failing: bool,
+}
+
+impl HeadExport {
+    /// Exports `head` of the log at `log` as `settings` say.
+    pub(crate) fn export(&mut self, settings: &crate::AuditSettings, log: &Path, head: &Head) {
+        if let Some(path) = &settings.head_export {
+            let result = head.export(path);
+            report(&mut self.file_failing, "head_export", path, result);
+        }
+        if let Some(socket) = &settings.head_syslog {
+            let result = head.to_syslog(socket, log);
+            report(&mut self.syslog_failing, "head_syslog", socket, result);
+        }
+    }
+}
+
+fn report(failing: &mut bool, key: &'static str, path: &Path, result: io::Result<()>) {
+    match result {
+        Ok(()) => {
+            if *failing {
+                tracing::info!(key, path = %path.display(), "audit head export works again");
+            }
+            *failing = false;
+        }
+        Err(e) => {
+            if !*failing {
+                tracing::error!(
+                    key,
+                    path = %path.display(),
+                    error = %e,
+                    "cannot export the audit log's head; appends go on, but removal of the \
+                     newest records is not detectable until it works again: check the disk, \
+                     the permissions or the syslog daemon"
+                );
+            }
+            *failing = true;
+        }
+    }
+}
+
+impl Head {
+    /// Sends this head of the log at `log` as one syslog datagram to `socket`.
+    pub fn to_syslog(&self, socket: &Path, log: &Path) -> io::Result<()> {
+        let message = format!(
+            "<{SYSLOG_PRIORITY}>burnstand-audit: head {} {self}",
+            log.display()
+        );
+        let sender = std::os::unix::net::UnixDatagram::unbound()?;
+        sender.set_nonblocking(true)?;
+        sender.send_to(message.as_bytes(), socket).map(|_| ())
+    }
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
@@ -119,5 +188,37 @@ mod tests {
         assert!(Head::parse(&format!("7:{}", "A".repeat(64))).is_none());
         std::fs::write(&path, "garbage").expect("write");
         assert!(matches!(Head::read(&path), Err(Error::BadHead { .. })));
+    }
+
+    #[test]
+    fn a_head_goes_to_syslog_as_one_datagram() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let socket = dir.path().join("log.sock");
+        let syslog = std::os::unix::net::UnixDatagram::bind(&socket).expect("bind");
+        let head = Head {
+            seq: 7,
+            hash: "ef".repeat(32),
+        };
+        head.to_syslog(&socket, Path::new("/var/log/burnstand/master.jsonl"))
+            .expect("send");
+        let mut buf = [0u8; 512];
+        let n = syslog.recv(&mut buf).expect("recv");
+        let text = std::str::from_utf8(&buf[..n]).expect("utf-8");
+        assert_eq!(
+            text,
+            format!(
+                "<86>burnstand-audit: head /var/log/burnstand/master.jsonl 7:{}",
+                head.hash
+            )
+        );
+        let sent = text.rsplit(' ').next().and_then(Head::parse);
+        assert_eq!(sent, Some(head));
+        let missing = dir.path().join("nothing-listens");
+        assert!(Head {
+            seq: 1,
+            hash: "00".repeat(32)
+        }
+        .to_syslog(&missing, Path::new("x"))
+        .is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::head::Head;
+use crate::head::{Head, HeadExport};
 use crate::record::{line_hash, now_rfc3339, render_line, Event};
 use crate::repair::RepairedTail;
 use crate::settings::AuditSettings;
@@ -200,7 +200,7 @@ pub struct AuditLog {
     pub(crate) live_day: Option<String>,
     /// Whether the last rotation attempt or head export failed (warned once until it works).
     pub(crate) rotation_failing: bool,
-    head_failing: bool,
+    head_export: HeadExport,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -303,8 +303,9 @@ impl AuditLog {
             live_bytes,
             live_day,
             rotation_failing: false,
-            head_failing: false,
+            head_export: HeadExport::default(),
         };
+        check_exported_head(path, &options.settings)?;
         if walked.report.records == 0 {
             // An empty live file beside rotated segments (it was moved away, or the only line
             // it had was torn): the chain goes on from the newest segment, never from 1 again.
@@ -401,37 +402,13 @@ impl AuditLog {
         self.poisoned = Some(cause);
     }
 
-    /// Writes the head to `head_export`, if configured. A failure is logged (once until it
-    /// works again) but does not stop the log: the record itself is durable, and refusing
-    /// every session because a second disk is gone would let that disk take the daemon down.
+    /// Exports the head (`head_export`, `head_syslog`), if configured; see [`HeadExport`].
     fn export_head(&mut self) {
-        let Some(path) = &self.settings.head_export else {
-            return;
-        };
         let head = Head {
             seq: self.last_seq,
             hash: self.last_hash.clone(),
         };
-        match head.export(path) {
-            Ok(()) => {
-                if self.head_failing {
-                    tracing::info!(head_export = %path.display(), "audit head export works again");
-                }
-                self.head_failing = false;
-            }
-            Err(e) => {
-                if !self.head_failing {
-                    tracing::error!(
-                        head_export = %path.display(),
-                        error = %e,
-                        "cannot export the audit log's head; appends go on, but removal of \
-                         the newest records is not detectable until it works again: check the \
-                         disk and permissions of head_export"
-                    );
-                }
-                self.head_failing = true;
-            }
-        }
+        self.head_export.export(&self.settings, &self.path, &head);
     }
 
     /// Hands the sink a new live file (after a rotation).
@@ -479,6 +456,27 @@ fn open_or_create(path: &Path) -> io::Result<(File, bool)> {
         Ok(file) => Ok((file, true)),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok((options.open(path)?, false)),
         Err(e) => Err(e),
+    }
+}
+
+/// Refuses to go on with a log that no longer holds the head exported last time (before it is
+/// overwritten with the log's present head, which would destroy the evidence).
+fn check_exported_head(path: &Path, settings: &AuditSettings) -> Result<()> {
+    let Some(head_file) = &settings.head_export else {
+        return Ok(());
+    };
+    if !head_file.exists() {
+        return Ok(());
+    }
+    let head = Head::read(head_file)?;
+    let report = crate::segments::verify_log(path, Some(&head))?;
+    match report.problem {
+        Some(problem @ crate::segments::LogProblem::Head { .. }) => Err(Error::HeadMismatch {
+            path: path.to_owned(),
+            head_file: head_file.clone(),
+            problem: problem.to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 

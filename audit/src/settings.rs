@@ -20,6 +20,8 @@ pub struct AuditSettings {
     /// After every append, write the head (`SEQ:HASH`) to this file, atomically; put it on
     /// another disk (or where only root can change it).
     pub head_export: Option<PathBuf>,
+    /// After every append, also send the head to this syslog socket (normally `/dev/log`).
+    pub head_syslog: Option<PathBuf>,
 }
 
 impl AuditSettings {
@@ -59,6 +61,15 @@ impl AuditSettings {
                 ));
             }
         }
+        if let Some(socket) = &self.head_syslog {
+            if !socket.exists() {
+                problems.push(format!(
+                    "[audit] head_syslog {}: no syslog socket there; use the one your syslog \
+                     daemon listens on (normally /dev/log) or leave head_syslog out",
+                    socket.display()
+                ));
+            }
+        }
         problems
     }
 }
@@ -74,8 +85,8 @@ mod tests {
         assert!(!AuditSettings::default().rotates());
         let bad = AuditSettings {
             rotate_bytes: 10,
-            rotate_daily: false,
             head_export: Some("/no/such/dir/head".into()),
+            ..AuditSettings::default()
         };
         let problems = bad.problems(log);
         assert_eq!(problems.len(), 2, "{problems:?}");

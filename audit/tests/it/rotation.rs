@@ -352,3 +352,78 @@ fn a_single_segment_starting_with_a_forged_rotate_record_is_refused() {
         "{report}"
     );
 }
+
+#[test]
+fn every_head_also_goes_to_syslog_when_configured() {
+    let (dir, path) = tmp_log();
+    let socket = dir.path().join("syslog.sock");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    let settings = AuditSettings {
+        head_syslog: Some(socket.clone()),
+        ..AuditSettings::default()
+    };
+    assert!(settings.problems(&path).is_empty());
+    let mut log = open(&path, settings);
+    let appended = log.append(&sample_event(1)).unwrap();
+    drop(log);
+    let mut buf = [0u8; 1024];
+    // The head at open (empty log: 0 and zeros), then the head after the append.
+    let mut heads = Vec::new();
+    for _ in 0..2 {
+        let n = syslog.recv(&mut buf).unwrap();
+        let text = String::from_utf8(buf[..n].to_vec()).unwrap();
+        assert!(text.starts_with("<86>burnstand-audit: head "), "{text}");
+        heads.push(text.rsplit(' ').next().and_then(Head::parse).unwrap());
+    }
+    assert_eq!(heads[0].seq, 0);
+    assert_eq!(
+        (heads[1].seq, heads[1].hash.as_str()),
+        (appended.seq, appended.hash.as_str())
+    );
+    // Nobody listening: the append still succeeds (the failure is logged).
+    drop(syslog);
+    let mut log = open(
+        &path,
+        AuditSettings {
+            head_syslog: Some(socket),
+            ..AuditSettings::default()
+        },
+    );
+    assert!(log.append(&sample_event(2)).is_ok());
+}
+
+#[test]
+fn a_daemon_refuses_a_log_that_lost_its_exported_head_instead_of_overwriting_it() {
+    let (dir, path) = tmp_log();
+    let head_file = dir.path().join("audit.head");
+    let settings = AuditSettings {
+        rotate_bytes: 4096,
+        head_export: Some(head_file.clone()),
+        ..AuditSettings::default()
+    };
+    let mut log = open(&path, settings.clone());
+    fill(&mut log, 60);
+    drop(log);
+    let exported = std::fs::read_to_string(&head_file).unwrap();
+    // The newest records removed while the daemon was stopped.
+    let lines = read_lines(&path);
+    write_lines(&path, &lines[..lines.len() - 1]);
+    let err = OpenOptions::new()
+        .repair_torn_tail(true)
+        .settings(settings.clone())
+        .open(&path)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("does not hold the head exported") && text.contains("move"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&head_file).unwrap(),
+        exported,
+        "the evidence is kept"
+    );
+    // Moved aside by the operator, the daemon starts on the log as it is.
+    std::fs::rename(&head_file, head_file.with_extension("evidence")).unwrap();
+    assert!(OpenOptions::new().settings(settings).open(&path).is_ok());
+}
