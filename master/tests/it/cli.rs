@@ -483,4 +483,17 @@ fn the_master_rotates_its_log_exports_its_head_and_goes_on_after_restarts() {
             .expect("verify")
             .is_ok()
     );
+    // Nor does the master start on it: it would overwrite the head that proves the removal.
+    let out = setup.command(&config).output().expect("run the master");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("does not hold the head exported") && stderr.contains("move"),
+        "{stderr}"
+    );
+    assert_eq!(
+        burnstand_audit::Head::read(&head).expect("head"),
+        exported,
+        "the exported head is kept as evidence"
+    );
 }
