@@ -45,8 +45,9 @@ fn file_name(path: &Path) -> String {
 impl AuditLog {
     /// Why the live file must be rotated before appending a line of `len` bytes at `time`.
     pub(crate) fn rotation_due(&self, len: u64, time: &str) -> Option<&'static str> {
-        // Never rotate a live file that holds nothing but its own rotate record.
-        if self.live_bytes == 0 || self.last_seq <= self.first_seq {
+        // Never rotate a live file that holds nothing but its own rotate record (a live file
+        // that does not start at record 1 starts with one).
+        if self.live_bytes == 0 || (self.last_seq == self.first_seq && self.first_seq > 1) {
             return None;
         }
         let settings = &self.settings;
