@@ -55,8 +55,9 @@ pub struct Daemon {
     pub child: Child,
     /// Where it listens, from its first line.
     pub addr: SocketAddr,
-    /// Kept open so a late line on stdout never meets a closed pipe.
-    _stdout: BufReader<ChildStdout>,
+    /// Kept open so a late line on stdout never meets a closed pipe; [`Daemon::next_line`]
+    /// reads what it says after its first line.
+    stdout: BufReader<ChildStdout>,
 }
 
 /// Starts `cmd` with stderr to `log` and returns once its first stdout line, `prefix` and an
@@ -81,7 +82,7 @@ pub fn try_start_daemon(mut cmd: Command, log: &Path, prefix: &str) -> Result<Da
         Some(addr) => Ok(Daemon {
             child,
             addr,
-            _stdout: stdout,
+            stdout,
         }),
         None => {
             let _ = child.kill();
@@ -102,6 +103,16 @@ pub fn start_daemon(cmd: Command, log: &Path, prefix: &str) -> Daemon {
 }
 
 impl Daemon {
+    /// The daemon's next line on stdout (the master's status page address comes second), or
+    /// `None` once stdout is closed. Blocks until the line comes.
+    pub fn next_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(n) if n > 0 => Some(line.trim_end().to_owned()),
+            _ => None,
+        }
+    }
+
     pub fn pid(&self) -> Pid {
         Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits"))
     }

@@ -17,7 +17,10 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use burnstand_audit::Record;
-use burnstand_testlab::{daemon_command, digest, realm_builder, start_daemon, Daemon};
+use burnstand_testlab::browser::WEB_SERVICE;
+use burnstand_testlab::{
+    daemon_command, digest, merged_keytab, realm_builder, start_daemon, Daemon,
+};
 use kdc_test::{Realm, RealmBuilder};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -53,6 +56,8 @@ pub struct Lab {
     daemons: Vec<Daemon>,
     /// How many stations run ([`Policy::stations`]); the master is `daemons[stations]`.
     stations: usize,
+    /// With [`Policy::web`]: where the status page listens (`https://localhost:PORT/`).
+    pub web_addr: Option<SocketAddr>,
     /// With [`Policy::foreign`]: `FOREIGN.TEST`, trusted by the lab's realm, with user `eve`,
     /// and a krb5.conf that knows both realms.
     pub foreign: Option<(Realm, PathBuf)>,
@@ -60,6 +65,20 @@ pub struct Lab {
 
 /// The foreign realm of [`Policy::foreign`].
 pub const FOREIGN: &str = "FOREIGN.TEST";
+
+/// A throwaway self-signed certificate for `localhost` (the browser accepts it as insecure;
+/// what is tested is the login and the page, not the PKI): its PEM certificate and key files.
+fn web_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let key = rcgen::KeyPair::generate().expect("web key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("web certificate parameters")
+        .self_signed(&key)
+        .expect("web certificate");
+    let (cert_path, key_path) = (dir.join("web.crt"), dir.join("web.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (cert_path, key_path)
+}
 
 /// A workspace binary next to the `burnstand` binary under test.
 fn sibling(name: &str) -> PathBuf {
@@ -101,6 +120,9 @@ pub struct Policy {
     pub separate_catalogs: bool,
     /// Extra lines of every station's configuration (tables such as `[push]`).
     pub station_extra: String,
+    /// The master serves its HTTPS status page (`[web]`, public wall on) with the lab's
+    /// `HTTP/localhost` key and a throwaway certificate: [`Lab::web_addr`].
+    pub web: bool,
 }
 
 impl Default for Policy {
@@ -119,6 +141,7 @@ impl Default for Policy {
             stations: 2,
             separate_catalogs: false,
             station_extra: String::new(),
+            web: false,
         }
     }
 }
@@ -174,10 +197,11 @@ impl Lab {
     pub fn start_with_policy(policy: &Policy) -> Lab {
         let station_bin = sibling("burnstand-station");
         let master_bin = sibling("burnstand-master");
-        let realm = realm_builder(REALM, &USERS)
-            .anonymous(policy.anonymous)
-            .start()
-            .expect("start the test realm");
+        let mut builder = realm_builder(REALM, &USERS).anonymous(policy.anonymous);
+        if policy.web {
+            builder = builder.service(WEB_SERVICE);
+        }
+        let realm = builder.start().expect("start the test realm");
         let dir = tempfile::tempdir().expect("temp dir");
         let images = dir.path().join("images");
         std::fs::create_dir_all(&images).unwrap();
@@ -255,9 +279,17 @@ speed = 1
             .iter()
             .map(|u| format!("\"{u}@{REALM}\""))
             .collect();
+        let master_keytab = if policy.web {
+            // The master accepts users as MASTER and browsers as HTTP/localhost.
+            let keytab = dir.path().join("master-and-web.keytab");
+            merged_keytab(&realm, &keytab, &[MASTER, WEB_SERVICE]);
+            keytab
+        } else {
+            realm.keytab(MASTER).expect("master keytab").to_owned()
+        };
         let mut config = format!(
             "listen = \"127.0.0.1:0\"\nprincipal = \"{MASTER}@{REALM}\"\nkeytab = \"{}\"\naudit_log = \"{}\"\npolicy = \"{}\"\n{}\n\n[groups]\nlab = [{}]\n",
-            realm.keytab(MASTER).expect("master keytab").display(),
+            master_keytab.display(),
             master_audit.display(),
             policy_path.display(),
             policy.master_extra,
@@ -277,6 +309,14 @@ speed = 1
                 n + 1
             ));
         }
+        if policy.web {
+            let (cert, key) = web_certificate(dir.path());
+            config.push_str(&format!(
+                "\n[web]\nlisten = \"127.0.0.1:0\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\npublic_wall = true\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         let path = dir.path().join("master.toml");
         std::fs::write(&path, &config).unwrap();
         let mut cmd = daemon_command(&master_bin, &realm);
@@ -286,11 +326,19 @@ speed = 1
             &dir.path().join("master.log"),
             "burnstand-master listening on ",
         );
+        let mut daemon = daemon;
         let master_addr = daemon.addr;
-        // A restart (Lab::restart_master) listens on the same address.
+        let web_addr = policy.web.then(|| {
+            let line = daemon.next_line().unwrap_or_default();
+            line.strip_prefix("burnstand-master status page on https://")
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+                .unwrap_or_else(|| panic!("no status page address but {line:?}"))
+        });
+        // A restart (Lab::restart_master) listens on the same address (the first "…:0" is
+        // the master's own `listen`; the status page takes a new port).
         std::fs::write(
             &path,
-            config.replace("127.0.0.1:0", &master_addr.to_string()),
+            config.replacen("127.0.0.1:0", &master_addr.to_string(), 1),
         )
         .unwrap();
         daemons.push(daemon);
@@ -306,6 +354,7 @@ speed = 1
             big,
             daemons,
             stations: policy.stations,
+            web_addr,
             foreign: None,
         };
         for user in USERS {

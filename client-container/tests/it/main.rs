@@ -26,6 +26,7 @@ mod nucleus;
 mod push;
 mod reload;
 mod scripted_master;
+mod web;
 
 use std::process::{Command, Output};
 
