@@ -28,6 +28,11 @@ struct Cli {
     /// and exit: 0 if everything is usable, 1 if not.
     #[arg(long)]
     check_config: bool,
+
+    /// How log lines on stderr look: `text` (colour only on a terminal) or `json` (one object
+    /// per line, for log shippers).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t, env = "BURNSTAND_LOG_FORMAT")]
+    log_format: burnstand_daemon::LogFormat,
 }
 
 /// Exit status for an unusable configuration.
@@ -39,7 +44,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    burnstand_daemon::init_logging();
+    burnstand_daemon::logging::init(cli.log_format);
 
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
@@ -185,8 +190,6 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    // One machine-readable line on stdout: scripts and tests learn the port of "…:0" from it.
-    println!("burnstand-master listening on {}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -195,8 +198,20 @@ async fn serve(config: Config) -> Result<(), BoxError> {
             _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
         }
+        burnstand_daemon::notify::stopping();
         signals.cancel();
     });
-    burnstand_master::run(listener, config, SharedAuditLog::new(log), shutdown).await?;
+    // One machine-readable line on stdout: scripts and tests learn the port of "…:0" from it.
+    // Only now, with SIGTERM handled, is it ready (a stop right after start drains cleanly).
+    let local = listener.local_addr()?;
+    println!("burnstand-master listening on {local}");
+    burnstand_daemon::notify::ready(local);
+    burnstand_daemon::notify::watched(burnstand_master::run(
+        listener,
+        config,
+        SharedAuditLog::new(log),
+        shutdown,
+    ))
+    .await?;
     Ok(())
 }

@@ -9,7 +9,8 @@
 //! - [`daemon`]: finding the workspace's binaries, starting a daemon and reading its listen
 //!   address, stopping it;
 //! - [`procs`]: `/proc` look-ups (xorriso children, memory figures);
-//! - [`disk`]: a tmpfs that can really fill up.
+//! - [`disk`]: a tmpfs that can really fill up;
+//! - [`systemd`]: a stand-in for systemd's notification socket, checks of a daemon's log.
 //!
 //! What is one lab's own (the backend tests playing the master, the master tests' echo
 //! station, the client tests' policy shapes) stays in that crate's tests.
@@ -25,6 +26,7 @@ pub mod disk;
 pub mod iso;
 pub mod procs;
 pub mod realm;
+pub mod systemd;
 pub mod wait;
 
 pub use audit::{events, read_records, wait_for_record};

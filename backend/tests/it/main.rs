@@ -16,3 +16,4 @@ mod memory;
 mod policy;
 mod push;
 mod state;
+mod systemd;

@@ -20,4 +20,5 @@ mod policy;
 mod push;
 mod relay;
 mod robustness;
+mod systemd;
 mod teardown;
