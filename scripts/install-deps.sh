@@ -19,6 +19,10 @@ PACKAGES=(
   openssh-server    # sshd: the bench's own throwaway sshd on loopback, baseline (a) ssh -J
   openssh-client    # ssh, ssh-keygen: the same baseline's client and its throwaway keys
   strace            # kdc-test proves a realm reads nothing under /etc or /var
+  dpkg-dev          # dpkg-shlibdeps: cargo-deb's $auto dependencies of the .deb packages
+  binutils          # strip, objcopy: cargo-deb strips the packaged binaries
+  adduser           # the packages' maintainer scripts create the system user burnstand
+  systemd           # systemd-analyze verify / security on the units (scripts/package-test.sh)
 )
 
 missing=()
