@@ -29,7 +29,13 @@ struct Args {
 
     /// How log lines on stderr look: `text` (colour only on a terminal) or `json` (one object
     /// per line, for log shippers).
-    #[arg(long, value_name = "FORMAT", value_enum, default_value_t, env = "BURNSTAND_LOG_FORMAT")]
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        env = "BURNSTAND_LOG_FORMAT"
+    )]
     log_format: burnstand_daemon::LogFormat,
 }
 

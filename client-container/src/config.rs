@@ -217,7 +217,8 @@ mod tests {
             config_path: Some(PathBuf::from("/nonexistent/burnstand.toml")),
             ..Overrides::default()
         };
-        let e = Settings::resolve_with(overrides, Path::new("/nonexistent/client.toml")).unwrap_err();
+        let e =
+            Settings::resolve_with(overrides, Path::new("/nonexistent/client.toml")).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("/nonexistent/burnstand.toml"));
     }
@@ -240,7 +241,10 @@ mod tests {
 
         let s = Settings::resolve_with(with_user(), &system).unwrap();
         assert_eq!(s.master, "mine:9", "the user's key wins");
-        assert_eq!(s.master_principal, "burnstand/lab@LAB", "the lab's fills in");
+        assert_eq!(
+            s.master_principal, "burnstand/lab@LAB",
+            "the lab's fills in"
+        );
 
         // Without a user file the system file alone decides.
         let s = Settings::resolve_with(Overrides::default(), &system).unwrap();
@@ -252,7 +256,10 @@ mod tests {
             ..with_user()
         };
         let s = Settings::resolve_with(flags, &system).unwrap();
-        assert_eq!((s.master.as_str(), s.master_principal.as_str()), ("mine:9", "p/flag"));
+        assert_eq!(
+            (s.master.as_str(), s.master_principal.as_str()),
+            ("mine:9", "p/flag")
+        );
 
         // No system file: the defaults fill in.
         let s = Settings::resolve_with(with_user(), &dir.path().join("none.toml")).unwrap();

@@ -108,7 +108,10 @@ fn a_log_file_gets_no_colour_codes_and_json_logs_are_one_object_a_line() {
     stop(setup.start(setup.command(), &text_log));
     assert_no_colour(&text_log);
     let text = std::fs::read_to_string(&text_log).expect("log");
-    assert!(text.contains("INFO") && text.contains("shutting down"), "{text}");
+    assert!(
+        text.contains("INFO") && text.contains("shutting down"),
+        "{text}"
+    );
 
     let json_log = setup.dir.path().join("json.log");
     let mut command = setup.command();
@@ -135,5 +138,8 @@ fn a_log_file_gets_no_colour_codes_and_json_logs_are_one_object_a_line() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("text") && stderr.contains("json"), "{stderr}");
+    assert!(
+        stderr.contains("text") && stderr.contains("json"),
+        "{stderr}"
+    );
 }
