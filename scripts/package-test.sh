@@ -52,7 +52,7 @@ done
 cleanup() {
   dpkg --purge "${PACKAGES[@]}" >/dev/null 2>&1 || true
   if ! $user_existed && getent passwd burnstand >/dev/null; then
-    deluser --system --quiet burnstand || true
+    deluser --system --quiet burnstand 2>/dev/null || true
   fi
   if ! $group_existed && getent group burnstand >/dev/null; then
     delgroup --system --quiet burnstand || true
@@ -86,12 +86,19 @@ for f in master.toml policy.toml station.toml client.toml; do
 done
 [ -f /etc/burnstand/policy.toml ] || fail "no /etc/burnstand/policy.toml"
 
-# The shipped station.toml checks as far as it can without a realm: it parses, and the
-# problem named is the keytab (not the file's syntax or paths).
-if out="$(/usr/bin/burnstand-station --config /etc/burnstand/station.toml --check-config 2>&1)"; then
-  fail "the example station.toml passed --check-config without a keytab: $out"
-fi
-grep -qi keytab <<<"$out" || fail "station --check-config on the example: $out"
+# The shipped configurations check as far as they can without a realm: they parse, the
+# problem named is the keytab (and the station's absent drive), and the policy file and the
+# catalog the packages made are found.
+for daemon in master station; do
+  if out="$(/usr/bin/burnstand-$daemon --config /etc/burnstand/$daemon.toml --check-config 2>&1)"; then
+    fail "the example $daemon.toml passed --check-config without a keytab: $out"
+  fi
+  grep -q "keytab /etc/burnstand/$daemon.keytab" <<<"$out" ||
+    fail "$daemon --check-config on the example does not name the keytab: $out"
+  if grep -q "policy file\|image catalog" <<<"$out"; then
+    fail "$daemon --check-config on the example misses an installed path: $out"
+  fi
+done
 
 for unit in "${UNITS[@]}"; do
   path="/lib/systemd/system/$unit"
