@@ -19,6 +19,10 @@ PACKAGES=(
   openssh-server    # sshd: the bench's own throwaway sshd on loopback, baseline (a) ssh -J
   openssh-client    # ssh, ssh-keygen: the same baseline's client and its throwaway keys
   strace            # kdc-test proves a realm reads nothing under /etc or /var
+  chromium          # the status page tests: a real browser logging in by Negotiate (headless)
+  chromium-driver   # chromedriver: WebDriver for those tests (testlab::browser)
+  faketime          # doctor tests: a station whose clock is 10 minutes off the KDC's (libfaketime, this process tree only)
+  zsh               # assets tests: `zsh -n` parses the generated zsh completions
   dpkg-dev          # dpkg-shlibdeps: cargo-deb's $auto dependencies of the .deb packages
   binutils          # strip, objcopy: cargo-deb strips the packaged binaries
   adduser           # the packages' maintainer scripts create the system user burnstand

@@ -2,7 +2,9 @@
 //! trusted master keeps open to this station, over which the station asks for a **copy grant**
 //! before each copy of a quota-limited or dated image, pushes every receipt it writes, and
 //! answers the master's SYNC with the receipts the master has not recorded. A master that
-//! sends WATCH (link version 3) also gets the station's live state ([`watch`]).
+//! sends WATCH (link version 3) also gets the station's live state ([`watch`]); one that
+//! sends POLICY (link version 4) gets the policy's digest at once and after every reload
+//! ([`crate::reload`]).
 //!
 //! One task per link owns its GSSAPI session and serves it from one `select!`: messages from
 //! the master (cancel-safe receive), the live state once watched (a `watch` receiver and the
@@ -14,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use burnstand_wire::burner::Receipt;
+use burnstand_wire::burner::{Receipt, Sha256};
 use burnstand_wire::io::Session as WireSession;
 use burnstand_wire::link::{GrantRequest, MasterMessage, StationMessage};
 use tokio::net::TcpStream;
@@ -218,6 +220,7 @@ impl ControlLinks {
 pub async fn serve(
     links: &ControlLinks,
     board: &StateBoard,
+    policy: tokio::sync::watch::Receiver<Sha256>,
     audit_log: std::path::PathBuf,
     mut wire: WireSession<TcpStream>,
     shutdown: CancellationToken,
@@ -228,6 +231,8 @@ pub async fn serve(
     let mut pending: HashMap<String, oneshot::Sender<Result<(), NoGrant>>> = HashMap::new();
     let mut sync: Option<mpsc::Receiver<reconcile::SyncItem>> = None;
     let mut watching: Option<watch::Watch> = None;
+    // Set once the master asked POLICY: the digest in force, marked changed by a reload.
+    let mut policy_asked: Option<tokio::sync::watch::Receiver<Sha256>> = None;
     let reason = loop {
         tokio::select! {
             biased;
@@ -266,8 +271,19 @@ pub async fn serve(
                         watching = Some(watch);
                         wire.send(&StationMessage::State(now)).await
                     }
+                    MasterMessage::Policy => {
+                        let digests = policy_asked.get_or_insert_with(|| policy.clone());
+                        let digest = *digests.borrow_and_update();
+                        tracing::info!(digest = %digest, "master asks for the policy digest");
+                        wire.send(&StationMessage::Policy { digest }).await
+                    }
                 };
                 if let Err(e) = sent {
+                    break format!("cannot send: {e}");
+                }
+            }
+            digest = next_digest(&mut policy_asked) => {
+                if let Err(e) = wire.send(&StationMessage::Policy { digest }).await {
                     break format!("cannot send: {e}");
                 }
             }
@@ -336,6 +352,19 @@ fn answer(
         }
         None => tracing::warn!(copy_id, "an answer for a copy nobody asked about; ignored"),
     }
+}
+
+/// The digest after the next reload, once the master asked POLICY; pending forever before
+/// (or once the station's policy holder is gone, which happens only at exit), so it can sit
+/// in a `select!`. Cancel-safe: `changed` marks nothing seen until it returns.
+async fn next_digest(asked: &mut Option<tokio::sync::watch::Receiver<Sha256>>) -> Sha256 {
+    if let Some(rx) = asked {
+        if rx.changed().await.is_ok() {
+            return *rx.borrow_and_update();
+        }
+        *asked = None;
+    }
+    std::future::pending().await
 }
 
 async fn next_sync_item(

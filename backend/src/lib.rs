@@ -29,12 +29,14 @@
 //!   processes holding the drive;
 //! - [`catalog`] and [`image`]: images, sidecars, digests; [`principal`]: name comparison;
 //! - [`bounds`]: why CAP and `burn.receipt` always fit;
-//! - [`preflight`]: `--check-config` (no side effects) and the start-up rules;
+//! - [`preflight`]: `--check-config` (no side effects) and the start-up rules; [`doctor`]:
+//!   `burnstand-station doctor`, the operator's checks of the machine; [`cli`]: the command line;
 //! - [`receipt`]: the audit records; [`station`]: shared state; [`faulty`]: a test-only drive;
 //! - [`control`]: the masters' control links (copy grants, receipts pushed and synced);
 //!   [`reconcile`]: copies interrupted by a crash, and the receipts a SYNC sends;
 //!   [`station_id`]: the station's persisted id and the copies' ids;
 //! - [`state_board`]: the live state the masters watch (sessions, burns, the drive's reports);
+//! - [`reload`]: the policy re-read on SIGHUP, and its digest for the masters;
 //! - [`push`]: images pushed by the lab staff through the master (partial files, resume,
 //!   publishing).
 #![forbid(unsafe_code)]
@@ -42,8 +44,10 @@
 pub mod bounds;
 pub mod burn;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod control;
+pub mod doctor;
 pub mod drive;
 pub mod error;
 pub mod faulty;
@@ -56,6 +60,7 @@ pub mod principal;
 pub mod push;
 pub mod receipt;
 pub mod reconcile;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod state_board;

@@ -5,43 +5,19 @@
 //! SIGTERM. See `docs/station.md`.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burnstand_station::{preflight, server, Config};
+use burnstand_station::cli::{Args, StationCommand};
+use burnstand_station::{doctor, preflight, server, Config};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
-
-/// burnstand burner station: serves one optical drive to the burnstand master over Kerberos,
-/// burns catalog images with xorriso, verifies them by MD5 and records everything in an
-/// audit log.
-#[derive(Debug, Parser)]
-#[command(name = "burnstand-station", version, about, long_about = None)]
-struct Args {
-    /// The station configuration (TOML; see docs/station.example.toml).
-    #[arg(long, value_name = "FILE", env = "BURNSTAND_STATION_CONFIG")]
-    config: PathBuf,
-
-    /// Check the configuration (file, principals, keytab, drive, catalog, audit log) and exit
-    /// without serving and without changing anything on disk: 0 when it is usable.
-    #[arg(long)]
-    check_config: bool,
-
-    /// How log lines on stderr look: `text` (colour only on a terminal) or `json` (one object
-    /// per line, for log shippers).
-    #[arg(
-        long,
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t,
-        env = "BURNSTAND_LOG_FORMAT"
-    )]
-    log_format: burnstand_daemon::LogFormat,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();
     burnstand_daemon::logging::init(args.log_format);
+    if let Some(StationCommand::Doctor) = args.command {
+        return doctor::run(&args.config);
+    }
     match real_main(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -80,6 +56,9 @@ fn real_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let shutdown = CancellationToken::new();
         let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::spawn(stop_on_signal(term, shutdown.clone()));
+        // SIGHUP too: `serve` takes it over for reloads; tokio keeps a signal's handler for
+        // the process's life, so a `systemctl reload` right after READY=1 never ends it.
+        let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         // One line on stdout for supervisors and tests, once the station is ready: the
         // address actually bound (the configuration may say port 0).
         let local = listener.local_addr()?;

@@ -117,7 +117,7 @@ pub fn trusted_master_problems(
 }
 
 /// The realms the policy accepts, or why the policy cannot be read.
-fn policy_realms(config: &Config) -> std::result::Result<Vec<String>, String> {
+pub(crate) fn policy_realms(config: &Config) -> std::result::Result<Vec<String>, String> {
     let home = home_realm(config)?;
     Policy::load(&config.policy, &home)
         .map(|policy| policy.realms().to_vec())
@@ -146,6 +146,22 @@ pub fn startup(config: &Config, origin: &Path) -> Result<()> {
     refuse(origin, problems)
 }
 
+/// setpriv and xorriso, which every burn runs, where the station looks for them.
+pub(crate) fn missing_programs(config: &Config) -> Vec<String> {
+    [PathBuf::from(crate::burn::SETPRIV), config.xorriso()]
+        .iter()
+        .filter(|program| !crate::burn::findable(program))
+        .map(|program| {
+            format!(
+                "cannot find {} (looked in {}); install xorriso and util-linux (setpriv), or fix \
+                 `drive.xorriso`",
+                program.display(),
+                crate::burn::CHILD_PATH
+            )
+        })
+        .collect()
+}
+
 /// Whether this process may create entries in `dir`.
 fn writable_dir(dir: &Path) -> bool {
     dir.is_dir() && access(dir, Access::WRITE_OK | Access::EXEC_OK).is_ok()
@@ -160,7 +176,7 @@ fn existing_ancestor(path: &Path) -> Option<PathBuf> {
 
 /// A directory the station creates if missing (`what` names it): it must be a writable
 /// directory, or creatable under a writable one.
-fn directory_problem(what: &str, dir: &Path) -> Option<String> {
+pub(crate) fn directory_problem(what: &str, dir: &Path) -> Option<String> {
     if dir.exists() {
         if !dir.is_dir() {
             return Some(format!("{what} {} is not a directory", dir.display()));
@@ -187,7 +203,7 @@ fn directory_problem(what: &str, dir: &Path) -> Option<String> {
 
 /// The audit log: an intact log (a torn tail is a note: the station repairs it at start), or
 /// a file the station can create. Reads only; takes no lock.
-fn audit_log_check(path: &Path, notes: &mut Vec<String>) -> Option<String> {
+pub(crate) fn audit_log_check(path: &Path, notes: &mut Vec<String>) -> Option<String> {
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => Some(format!(
             "`audit_log` {} is not a regular file",
@@ -261,19 +277,7 @@ pub async fn check(config: &Config, origin: &Path) -> Result<Report> {
         (Err(problem), _) | (_, Err(problem)) => problems.push(problem),
     }
 
-    for program in [
-        std::path::PathBuf::from(crate::burn::SETPRIV),
-        config.xorriso(),
-    ] {
-        if !crate::burn::findable(&program) {
-            problems.push(format!(
-                "cannot find {} (looked in {}); install xorriso and util-linux (setpriv), or fix \
-                 `drive.xorriso`",
-                program.display(),
-                crate::burn::CHILD_PATH
-            ));
-        }
-    }
+    problems.extend(missing_programs(config));
     problems.extend(audit_log_check(&config.audit_log, &mut notes));
     problems.extend(directory_problem("`state_dir`", &config.state_dir));
 

@@ -84,6 +84,8 @@ pub async fn serve(
     station: Arc<Station>,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    // First, before any await: from here on a SIGHUP reloads instead of ending the process.
+    let hangups = crate::reload::hangups();
     let listen = listener
         .local_addr()
         .map_err(|e| crate::error::StationError::io("reading the listen address", e))?;
@@ -107,6 +109,11 @@ pub async fn serve(
     ));
     let checker = tokio::spawn(crate::state_board::check::run(
         Arc::clone(&station),
+        background_stop.clone(),
+    ));
+    let reloader = tokio::spawn(crate::reload::on_sighup(
+        Arc::clone(&station),
+        hangups,
         background_stop.clone(),
     ));
 
@@ -159,6 +166,7 @@ pub async fn serve(
     background_stop.cancel();
     let _ = flusher.await;
     let _ = checker.await;
+    let _ = reloader.await;
     station.audit(receipt::station_stop(station.id())).await?;
     tracing::info!("stopped");
     Ok(())

@@ -108,8 +108,16 @@ pub async fn serve(
                 return;
             }
             let path = station.config().audit_log.clone();
-            let reason =
-                control::serve(station.control(), station.state(), path, wire, shutdown).await;
+            let policy = station.live_policy().digests();
+            let reason = control::serve(
+                station.control(),
+                station.state(),
+                policy,
+                path,
+                wire,
+                shutdown,
+            )
+            .await;
             let _ = station
                 .audit(receipt::control_link(
                     station.id(),

@@ -36,7 +36,8 @@ pub struct Station {
     audit: SharedAuditLog,
     hold: Arc<Mutex<()>>,
     trusted_masters: Vec<Vec<u8>>,
-    policy: Policy,
+    /// The burn policy, replaced whole by a reload ([`crate::reload`]).
+    policy: crate::reload::LivePolicy,
     /// Copies burned here, from this station's own `burn.receipt` records (at start-up) and
     /// every receipt appended since. A std mutex: held only for a lookup or an insert.
     usage: StdMutex<UsageIndex>,
@@ -94,10 +95,8 @@ impl Station {
             .iter()
             .map(|p| resolve("trusted master", p))
             .collect::<Result<Vec<_>>>()?;
-        let home_realm = config
-            .principal
-            .rsplit_once('@')
-            .map(|(_, realm)| realm.to_owned())
+        let home_realm = crate::reload::home_realm(&config)
+            .map(str::to_owned)
             .ok_or_else(|| StationError::Config {
                 path: "configuration".into(),
                 message: format!(
@@ -124,7 +123,7 @@ impl Station {
             audit,
             hold: Arc::new(Mutex::new(())),
             trusted_masters,
-            policy,
+            policy: crate::reload::LivePolicy::new(policy),
             usage: StdMutex::new(usage),
             control: ControlLinks::default(),
             state,
@@ -164,21 +163,27 @@ impl Station {
         Arc::clone(&self.hold).try_lock_owned().ok()
     }
 
-    /// The burn policy.
-    pub fn policy(&self) -> &Policy {
+    /// The burn policy in force now (a reload may replace it for the next decision).
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.get()
+    }
+
+    /// The policy in force and its digest, for reloads and the control links.
+    pub fn live_policy(&self) -> &crate::reload::LivePolicy {
         &self.policy
     }
 
     /// Whether the policy lets this user use burnstand at all (realm, anonymous).
     pub fn admits(&self, who: &Who) -> std::result::Result<(), Refusal> {
-        self.policy.admits(&subject(who))
+        self.policy.get().admits(&subject(who))
     }
 
     /// Whether the user may burn the image with `sha256` on this drive now, and how many
     /// copies are left.
     pub fn may_burn(&self, who: &Who, sha256: &Sha256) -> std::result::Result<Remaining, Refusal> {
+        let policy = self.policy.get();
         let usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-        self.policy.may_burn(
+        policy.may_burn(
             &subject(who),
             &sha256.to_hex(),
             self.drive.kind().word(),

@@ -22,6 +22,7 @@ use crate::reserve::Want;
 ///   burnstand status             the disc in the drive
 ///   burnstand eject              open the tray
 ///   burnstand reserve            hold a station for you until `burnstand release`
+///   burnstand doctor             check this computer's setup and say what to fix
 ///
 /// The master is --master, else $BURNSTAND_MASTER, else `master` in the configuration file
 /// ($BURNSTAND_CONFIG, else ~/.config/burnstand/config.toml), else localhost:4700; the same
@@ -227,6 +228,16 @@ pub enum Action {
     /// Check audit logs offline (no ticket needed).
     #[command(subcommand)]
     Audit(AuditAction),
+
+    /// Check this computer for burnstand: configuration, krb5.conf, ticket, clock, master.
+    ///
+    /// One line per check with OK, WARN or FAIL and what to fix: the configuration file, the
+    /// Kerberos configuration (found, and parsed by MIT krb5), your ticket and how long it is
+    /// valid, the clock against the KDC's (as recorded in your ticket cache), the master's
+    /// service principal (the KDC issues a ticket for it) and the master itself (it answers,
+    /// authenticates and greets). Reserves nothing. Exit code 0 when nothing failed
+    /// (warnings allowed), 27 when a check failed.
+    Doctor,
 
     /// The background holder of `burnstand reserve` (started by it; not for people).
     #[command(name = "hold-reservation", hide = true)]

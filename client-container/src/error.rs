@@ -114,6 +114,16 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
         "`admin push`: a station did not store the image; the report says which and why",
     ),
     (
+        27,
+        "client_too_old",
+        "ERRVERSION: the master needs a newer burnstand; the message names the version",
+    ),
+    (
+        28,
+        "doctor_failed",
+        "`burnstand doctor`: a check failed; its FAIL line says what to fix",
+    ),
+    (
         130,
         "interrupted",
         "Ctrl-C: the burn was cancelled (or the queue left) and the station released",
@@ -182,18 +192,36 @@ pub enum ClientError {
     Config { path: String, problem: String },
 
     /// ERRUNAVAL: BIND (or RESERVE without waiting) found no free station of the type.
-    #[error("no free station of type {type_id} \"{type_name}\": every station of this type is reserved right now{}\n  {}", busy_hint(*.busy), no_free_advice(*.busy))]
+    #[error("no free station of type {type_id} \"{type_name}\": every station of this type is reserved right now{}\n  {}{}", busy_hint(*.busy), no_free_advice(*.busy), retry_hint(*.retry_in))]
     NoFreeStation {
         type_id: u32,
         type_name: String,
         /// How many stations of the type are busy, when the master says (LISTX); an old
         /// master's LIST does not.
         busy: Option<u32>,
+        /// The master's request_delay (DELAY, protocol.md §4.5), in seconds: a master from
+        /// before the nucleus sends none.
+        retry_in: Option<u32>,
     },
 
     /// ERRUNAVAL to RESERVE of one named station (`--station`) without waiting.
-    #[error("station {station} is reserved by someone else right now\n  wait for it with --wait, or leave out --station to take any free {type_name} station")]
-    StationBusy { station: String, type_name: String },
+    #[error("station {station} is reserved by someone else right now\n  wait for it with --wait, or leave out --station to take any free {type_name} station{}", retry_hint(*.retry_in))]
+    StationBusy {
+        station: String,
+        type_name: String,
+        /// The master's request_delay, in seconds, if it sent one.
+        retry_in: Option<u32>,
+    },
+
+    /// ERRVERSION: the master needs a newer burnstand (protocol.md §4.5). The decisive
+    /// reason comes first, then the master's notices (which may say where to get one).
+    #[error("this burnstand ({have}) is too old for the master: it needs version {needed} or newer\n  install a newer burnstand (the lab staff know where), then try again{}", notice_lines(notices))]
+    ClientTooOld {
+        have: String,
+        needed: String,
+        /// The master's notices, as printed at login, in display order.
+        notices: Vec<String>,
+    },
 
     /// The master took this user out of the queue (ERRDENIED while waiting).
     #[error("you were taken out of the queue: {0}\n  try again later (`burnstand list` shows how many stations are free and how many people wait)")]
@@ -293,6 +321,10 @@ pub enum ClientError {
         missing: u32,
     },
 
+    /// `burnstand doctor`: at least one check failed (the report says which).
+    #[error("{failed} check(s) failed: fix what their FAIL lines say, then run `burnstand doctor` again")]
+    DoctorFailed { failed: usize },
+
     /// Ctrl-C.
     #[error("{0}")]
     Interrupted(String),
@@ -307,6 +339,17 @@ fn no_free_advice(busy: Option<u32>) -> &'static str {
         None => "(the master answered ERRUNAVAL; it does not say how many are busy, and it also answers so if you already hold a reservation in another burnstand, or the master is shutting down)\n  try again in a few minutes",
         Some(_) => "wait for one in the queue with --wait, or try again in a few minutes\n  (the master also answers ERRUNAVAL if you already hold a reservation in another burnstand, or is shutting down)",
     }
+}
+
+/// The master's request_delay, as advice.
+fn retry_hint(retry_in: Option<u32>) -> String {
+    retry_in
+        .map(|s| format!("\n  the master asks you to try again in {s} s, not sooner"))
+        .unwrap_or_default()
+}
+
+fn notice_lines(notices: &[String]) -> String {
+    notices.iter().map(|n| format!("\n  {n}")).collect()
 }
 
 fn location_hint(location: &str) -> String {
@@ -402,6 +445,8 @@ impl ClientError {
             ClientError::AlreadyReserved { .. } => 24,
             ClientError::CopiesFailed { .. } => 25,
             ClientError::PushFailed { .. } => 26,
+            ClientError::DoctorFailed { .. } => 28,
+            ClientError::ClientTooOld { .. } => 27,
             ClientError::Interrupted(_) => 130,
             ClientError::Relayed { code, .. } => *code,
         }
@@ -475,6 +520,7 @@ mod tests {
             type_id: 1,
             type_name: "DVD burner".into(),
             busy: None,
+            retry_in: None,
         };
         let text = e.to_string();
         assert!(
@@ -487,9 +533,38 @@ mod tests {
             type_id: 1,
             type_name: "DVD burner".into(),
             busy: Some(2),
+            retry_in: None,
         };
         assert!(counted.to_string().contains("reserved right now, 2 busy"));
         assert!(counted.to_string().contains("--wait"));
+        assert!(!counted.to_string().contains("the master asks"));
+        let delayed = ClientError::NoFreeStation {
+            type_id: 1,
+            type_name: "DVD burner".into(),
+            busy: Some(2),
+            retry_in: Some(30),
+        };
+        assert!(delayed
+            .to_string()
+            .ends_with("the master asks you to try again in 30 s, not sooner"));
+    }
+
+    #[test]
+    fn a_too_old_client_says_the_version_needed_before_the_notices() {
+        let e = ClientError::ClientTooOld {
+            have: "0.1.0".into(),
+            needed: "0.3.0".into(),
+            notices: vec!["master notice [high]: get 0.3.0 from the software centre".into()],
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "this burnstand (0.1.0) is too old for the master: it needs version 0.3.0 or newer"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("\n  master notice [high]: get 0.3.0 from the software centre"));
+        assert_eq!((e.exit_code(), e.name()), (27, "client_too_old"));
     }
 
     #[test]
@@ -532,6 +607,7 @@ mod tests {
         let busy = ClientError::StationBusy {
             station: "dvd-2".into(),
             type_name: "DVD burner".into(),
+            retry_in: None,
         };
         assert_eq!(busy.exit_code(), 10);
     }

@@ -17,6 +17,7 @@ pub mod burn;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod holder;
 pub mod job;

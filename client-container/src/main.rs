@@ -31,6 +31,10 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let out = Output::new(cli.json);
+    if cli.json {
+        // JSON mode prints no notes: the master's notices neither (protocol.md §4.5).
+        burnstand::master::silence_notices();
+    }
     burnstand_wire::gss::set_fast_path_default(fast_path_wanted());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -114,6 +118,7 @@ async fn run(cli: Cli, out: &Output) -> Result<(), ClientError> {
             });
             Ok(())
         }
+        Action::Doctor => burnstand::doctor::doctor(overrides, out).await,
         Action::Login { principal } => commands::login(principal.as_deref(), out),
         Action::List => listing::list(&settings()?, out).await,
         Action::Images(pick) => commands::images(&settings()?, &pick.want(), out).await,

@@ -4,13 +4,23 @@
 //! with BIND and holds the reservation until QUIT (or until it closes). A burner module opens a
 //! second connection of the same kind and turns it into a pass-through with SERV
 //! ([`MasterConnection::serv`], see [`crate::module`]).
+//!
+//! Right after the greeting the client says HELLO with its version (the protocol nucleus,
+//! protocol.md §4.5): a new master answers with its notices, which are printed once per
+//! process ([`show_notices`]), or refuses a client that is too old; an old master answers
+//! ERRINVCMD and everything goes on as before. A welcomed connection may then get a DELAY
+//! before a refusal: it is kept as [`MasterConnection::request_delay`] for the caller.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use burnstand_wire::command::{Command, Greeting, Reply, ServiceType, StationType};
 use burnstand_wire::datastream::{from_bytes, Decode};
 use burnstand_wire::io::{Session, Unauthenticated};
+use burnstand_wire::nucleus::{
+    self, ClientVersion, Hello, HelloReply, Notice, RequestDelay, NUCLEUS_VERSION,
+};
 use burnstand_wire::{Error as WireError, IoError};
 use tokio::net::TcpStream;
 
@@ -30,6 +40,54 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct MasterConnection {
     session: Session<TcpStream>,
     local: Option<SocketAddr>,
+    /// The nucleus version HELLO agreed on; `None` with a master from before the nucleus.
+    nucleus: Option<u32>,
+    /// The master's notices from WELCOME, high priority first.
+    notices: Vec<Notice>,
+    /// The last DELAY since the last command sent: the request_delay of the refusal that
+    /// followed it, or of the master closing a queue wait as it shuts down.
+    request_delay: Option<RequestDelay>,
+}
+
+/// This build's version, as HELLO states it.
+pub fn client_version() -> ClientVersion {
+    // Cargo versions of this crate are MAJOR.MINOR.PATCH (a unit test checks it); were one
+    // ever not, the master would see 0.0.0 and a minimum would refuse it, saying so.
+    env!("CARGO_PKG_VERSION")
+        .parse()
+        .unwrap_or(ClientVersion::new(0, 0, 0))
+}
+
+/// Whether the master's notices were printed in this process already (a burn opens a
+/// container and a module connection; the person reads them once).
+static NOTICES_SHOWN: AtomicBool = AtomicBool::new(false);
+
+/// Prints no notices in this process (`--json`: stderr carries one JSON error at most).
+pub fn silence_notices() {
+    NOTICES_SHOWN.store(true, Ordering::Relaxed);
+}
+
+/// A notice as printed: its priority, then its text with any control character (a master's
+/// bytes must not drive the terminal) replaced.
+pub fn notice_line(notice: &Notice) -> String {
+    let text: String = notice
+        .text
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    format!("master notice [{}]: {text}", notice.priority.name())
+}
+
+/// Prints `notices` on stderr, once per process, high priority first.
+pub fn show_notices(notices: &[Notice]) {
+    if notices.is_empty() || NOTICES_SHOWN.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let mut stderr = std::io::stderr().lock();
+    for notice in notices {
+        let _ =
+            std::io::Write::write_all(&mut stderr, format!("{}\n", notice_line(notice)).as_bytes());
+    }
 }
 
 impl MasterConnection {
@@ -57,7 +115,86 @@ impl MasterConnection {
             .map_err(|e| login_failure(e, ticket))?;
         let greeting: Greeting = recv(&mut session).await?;
         greeting.check().map_err(ClientError::Incompatible)?;
-        Ok(MasterConnection { session, local })
+        let mut connection = MasterConnection {
+            session,
+            local,
+            nucleus: None,
+            notices: Vec::new(),
+            request_delay: None,
+        };
+        connection.hello().await?;
+        show_notices(&connection.notices);
+        Ok(connection)
+    }
+
+    /// HELLO: states this build's version. WELCOME keeps the notices; ERRVERSION is
+    /// [`ClientError::ClientTooOld`]; ERRINVCMD (a master from before the nucleus) is fine.
+    async fn hello(&mut self) -> Result<(), ClientError> {
+        let hello = Hello {
+            version: NUCLEUS_VERSION,
+            client: client_version(),
+        };
+        self.send(&Command::Hello(hello)).await?;
+        match self.reply::<HelloReply>("HELLO").await? {
+            HelloReply::Welcome {
+                version,
+                mut notices,
+            } => {
+                nucleus::display_order(&mut notices);
+                self.nucleus = Some(version);
+                self.notices = notices;
+                Ok(())
+            }
+            HelloReply::TooOld {
+                needed,
+                mut notices,
+            } => {
+                nucleus::display_order(&mut notices);
+                // The notices go with the refusal, after its reason: not printed here.
+                silence_notices();
+                Err(ClientError::ClientTooOld {
+                    have: hello.client.to_string(),
+                    needed: needed.to_string(),
+                    notices: notices.iter().map(notice_line).collect(),
+                })
+            }
+            HelloReply::Refused(Reply::ErrInvCmd) => Ok(()),
+            HelloReply::Refused(other) => Err(ClientError::Unexpected {
+                peer: "the master",
+                what: format!("{} in answer to HELLO", other.word()),
+            }),
+        }
+    }
+
+    /// The master's notices (WELCOME), high priority first; none from an old master.
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
+    }
+
+    /// The nucleus version agreed with the master; `None` for a master from before it.
+    pub fn nucleus(&self) -> Option<u32> {
+        self.nucleus
+    }
+
+    /// How long the master asked us to stay away (its last DELAY since the last command),
+    /// in seconds: read it after a refusal or a lost queue wait.
+    pub fn request_delay(&self) -> Option<u32> {
+        self.request_delay.map(|d| d.seconds)
+    }
+
+    /// The next message that is not a DELAY; a DELAY is kept as [`Self::request_delay`].
+    async fn next_message(&mut self) -> Result<Vec<u8>, ClientError> {
+        loop {
+            let bytes = self
+                .session
+                .recv_bytes()
+                .await
+                .map_err(ClientError::from_wire)?;
+            match RequestDelay::parse(&bytes).filter(|_| self.nucleus.is_some()) {
+                Some(delay) => self.request_delay = Some(delay),
+                None => return Ok(bytes),
+            }
+        }
     }
 
     /// The principal the master authenticated as (mutual authentication).
@@ -91,12 +228,13 @@ impl MasterConnection {
     /// [`ClientError::NoFreeStation`].
     pub async fn bind(&mut self, station_type: &StationType) -> Result<(), ClientError> {
         self.send(&Command::Bind(station_type.clone())).await?;
-        match recv::<Reply>(&mut self.session).await? {
+        match self.reply::<Reply>("BIND").await? {
             Reply::Ok => Ok(()),
             Reply::ErrUnaval => Err(ClientError::NoFreeStation {
                 type_id: station_type.id,
                 type_name: station_type.name.clone(),
                 busy: None,
+                retry_in: self.request_delay(),
             }),
             Reply::ErrDenied(reason) => Err(ClientError::Denied {
                 type_name: station_type.name.clone(),
@@ -167,6 +305,7 @@ impl MasterConnection {
 
     /// Sends one command.
     pub async fn send(&mut self, command: &Command) -> Result<(), ClientError> {
+        self.request_delay = None;
         self.session
             .send(command)
             .await
@@ -184,16 +323,13 @@ impl MasterConnection {
     /// The next message, however long it takes (a queue wait, a held reservation). Cancel-safe:
     /// dropping the future loses nothing.
     pub async fn recv_bytes(&mut self) -> Result<Vec<u8>, ClientError> {
-        self.session
-            .recv_bytes()
-            .await
-            .map_err(ClientError::from_wire)
+        self.next_message().await
     }
 
     /// The answer to the command `what` just sent, bounded by [`REPLY_TIMEOUT`].
     pub async fn reply_bytes(&mut self, what: &str) -> Result<Vec<u8>, ClientError> {
-        match tokio::time::timeout(REPLY_TIMEOUT, self.session.recv_bytes()).await {
-            Ok(received) => received.map_err(ClientError::from_wire),
+        match tokio::time::timeout(REPLY_TIMEOUT, self.next_message()).await {
+            Ok(received) => received,
             Err(_) => Err(no_answer(what)),
         }
     }
@@ -235,5 +371,30 @@ fn login_failure(e: IoError, ticket: &Ticket) -> ClientError {
         }
     } else {
         ClientError::AuthenticationFailed(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burnstand_wire::nucleus::Priority;
+
+    #[test]
+    fn this_builds_version_is_what_hello_states() {
+        let text = env!("CARGO_PKG_VERSION");
+        assert_eq!(text.parse::<ClientVersion>().ok(), Some(client_version()));
+        assert_ne!(client_version(), ClientVersion::new(0, 0, 0));
+    }
+
+    #[test]
+    fn a_notice_cannot_drive_the_terminal() {
+        let notice = Notice {
+            priority: Priority::High,
+            text: "down at 18:00\u{1b}[2J\n".into(),
+        };
+        assert_eq!(
+            notice_line(&notice),
+            "master notice [high]: down at 18:00\u{fffd}[2J\u{fffd}"
+        );
     }
 }

@@ -109,13 +109,20 @@ pub struct Got {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Reserved(Reserved),
-    /// ERRUNAVAL: none free, and not waiting.
-    Busy,
+    /// ERRUNAVAL: none free, and not waiting; with the master's request_delay (seconds), if
+    /// it sent one.
+    Busy {
+        retry_in: Option<u32>,
+    },
     /// ERRINVCMD: the master predates RESERVE; the connection is still in command mode.
     OldMaster,
     /// The connection was lost while queued (the master restarted, the network dropped):
-    /// the master keeps the place for a while.
-    Lost(String),
+    /// the master keeps the place for a while. A master shutting down says how long to stay
+    /// away first (its request_delay, seconds).
+    Lost {
+        reason: String,
+        retry_in: Option<u32>,
+    },
     /// Stopped (Ctrl-C) while waiting: LEAVE was sent.
     Left {
         /// LEFT came within [`LEAVE_WAIT`].
@@ -163,7 +170,7 @@ pub async fn reserve_station(
                 })
             }
             Step::OldMaster => return bind_old(master, station_type, want, hold, ui).await,
-            Step::Busy => {
+            Step::Busy { retry_in } => {
                 // Fresh counts for the question and the message; the first ones are a guess.
                 let fresh = list_types(master).await.ok();
                 let counts = fresh
@@ -179,31 +186,56 @@ pub async fn reserve_station(
                         continue;
                     }
                 }
-                return Err(busy_error(&station_type, &listing, fresh.as_ref(), want));
+                return Err(busy_error(
+                    &station_type,
+                    &listing,
+                    fresh.as_ref(),
+                    want,
+                    retry_in,
+                ));
             }
             Step::Left {
                 confirmed,
                 released,
             } => return Err(left_error(confirmed, released)),
-            Step::Lost(reason) => {
+            Step::Lost { reason, retry_in } => {
                 let Some(rejoin) = rejoin else {
                     return Err(ClientError::ConnectionLost(reason));
                 };
-                ui.note(&format!(
-                    "lost the master while waiting ({reason}); reconnecting to keep your place in the queue"
-                ));
-                *master = reconnect(rejoin, stop).await?;
+                let first_pause = first_rejoin_pause(retry_in);
+                ui.note(&match retry_in {
+                    None => format!(
+                        "lost the master while waiting ({reason}); reconnecting to keep your place in the queue"
+                    ),
+                    Some(seconds) => format!(
+                        "the master closed the wait and asks you to come back in {seconds} s (it is restarting); reconnecting then to keep your place in the queue"
+                    ),
+                });
+                *master = reconnect(rejoin, stop, first_pause).await?;
                 wait = true;
             }
         }
     }
 }
 
-/// Connects again after a lost queue wait, with back-off, for at most [`REJOIN_FOR`];
-/// Ctrl-C stops trying.
-async fn reconnect(rejoin: Rejoin<'_>, stop: &mut Stop) -> Result<MasterConnection, ClientError> {
-    let give_up = tokio::time::Instant::now() + REJOIN_FOR;
-    let mut pause = REJOIN_FIRST_PAUSE;
+/// The first pause before reconnecting after a lost queue wait: the master's request_delay
+/// if it sent one (never more than the protocol's bound), else [`REJOIN_FIRST_PAUSE`].
+pub fn first_rejoin_pause(retry_in: Option<u32>) -> Duration {
+    retry_in.map_or(REJOIN_FIRST_PAUSE, |seconds| {
+        let bounded = seconds.min(burnstand_wire::limits::MAX_REQUEST_DELAY_SECS);
+        Duration::from_secs(u64::from(bounded)).max(REJOIN_FIRST_PAUSE)
+    })
+}
+
+/// Connects again after a lost queue wait, first after `first_pause`, then with back-off,
+/// for at most [`REJOIN_FOR`] after that first pause; Ctrl-C stops trying.
+async fn reconnect(
+    rejoin: Rejoin<'_>,
+    stop: &mut Stop,
+    first_pause: Duration,
+) -> Result<MasterConnection, ClientError> {
+    let give_up = tokio::time::Instant::now() + first_pause + REJOIN_FOR;
+    let mut pause = first_pause;
     loop {
         tokio::select! {
             () = stop.recv() => {
@@ -223,7 +255,7 @@ async fn reconnect(rejoin: Rejoin<'_>, stop: &mut Stop) -> Result<MasterConnecti
             Err(e) if tokio::time::Instant::now() >= give_up => return Err(e),
             Err(_) => {}
         }
-        pause = (pause * 2).min(REJOIN_MAX_PAUSE);
+        pause = (pause * 2).min(REJOIN_MAX_PAUSE.max(first_pause));
     }
 }
 
@@ -232,11 +264,13 @@ fn busy_error(
     first: &Listing,
     fresh: Option<&Listing>,
     want: &Want,
+    retry_in: Option<u32>,
 ) -> ClientError {
     match &want.station {
         Some(station) => ClientError::StationBusy {
             station: station.clone(),
             type_name: station_type.name.clone(),
+            retry_in,
         },
         None => ClientError::NoFreeStation {
             type_id: station_type.id,
@@ -245,6 +279,7 @@ fn busy_error(
                 .and_then(|l| l.counts_of(station_type.id))
                 .or_else(|| first.counts_of(station_type.id))
                 .map(|c| c.busy),
+            retry_in,
         },
     }
 }
@@ -316,7 +351,10 @@ pub async fn reserve(
         let bytes = match received {
             Ok(bytes) => bytes,
             Err(e @ (ClientError::ConnectionLost(_) | ClientError::Connection(_))) if queued => {
-                return Ok(Step::Lost(e.to_string()))
+                return Ok(Step::Lost {
+                    reason: e.to_string(),
+                    retry_in: master.request_delay(),
+                })
             }
             Err(e) => return Err(e),
         };
@@ -342,16 +380,27 @@ pub async fn reserve(
                     waiting,
                 });
             }
-            ReserveReply::Refused(Reply::ErrUnaval) if !queued => return Ok(Step::Busy),
+            ReserveReply::Refused(Reply::ErrUnaval) if !queued => {
+                return Ok(Step::Busy {
+                    retry_in: master.request_delay(),
+                })
+            }
             ReserveReply::Refused(Reply::ErrInvCmd) if !queued => return Ok(Step::OldMaster),
             ReserveReply::Refused(Reply::ErrDenied(reason)) if queued => {
                 return Err(ClientError::QueueEnded(reason))
             }
             ReserveReply::Refused(Reply::ErrDenied(reason)) => {
+                // A full queue asks to come back later (DELAY before the ERRDENIED).
+                let reason = match master.request_delay() {
+                    Some(seconds) => format!(
+                        "{reason} (the master asks you to try again in {seconds} s, not sooner)"
+                    ),
+                    None => reason,
+                };
                 return Err(ClientError::Denied {
                     type_name: type_name.to_owned(),
                     reason,
-                })
+                });
             }
             other => {
                 return Err(ClientError::Unexpected {

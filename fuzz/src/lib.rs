@@ -15,6 +15,7 @@ use burnstand_wire::datastream::{
     from_bytes, to_bytes, ByteArray, CString, Decode, Encode, NullableString,
 };
 use burnstand_wire::link::{LinkOpen, MasterMessage, StationHello, StationMessage};
+use burnstand_wire::nucleus::{HelloReply, RequestDelay};
 use burnstand_wire::push::{PushData, PushReply, StationPushReply};
 
 /// Decoder on a small block bound, so the fuzzer reaches the limit cheaply.
@@ -109,6 +110,9 @@ pub fn command_parser(data: &[u8]) {
     canonical::<LinkOpen>(data);
     canonical::<StationMessage>(data);
     canonical::<MasterMessage>(data);
+    // The protocol nucleus (protocol.md §4.5); HELLO itself is a Command.
+    canonical::<HelloReply>(data);
+    canonical::<RequestDelay>(data);
     // Image push (protocol.md §5.11).
     canonical::<PushReply>(data);
     canonical::<PushData>(data);

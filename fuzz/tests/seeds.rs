@@ -12,6 +12,9 @@ use burnstand_wire::burner::{
 use burnstand_wire::command::{Command, Greeting, Identity, Reply, ServiceType, StationType};
 use burnstand_wire::datastream::{to_bytes, ByteArray};
 use burnstand_wire::link::{GrantRequest, LinkOpen, MasterMessage, StationHello, StationMessage};
+use burnstand_wire::nucleus::{
+    ClientVersion, Hello, HelloReply, Notice, Priority, RequestDelay, NUCLEUS_VERSION,
+};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -100,6 +103,37 @@ fn write_seed_corpus() {
         ("bind", to_bytes(&Command::Bind(station_type()))),
         ("serv", to_bytes(&Command::Serv(burner_service()))),
         ("lowercase-list", to_bytes("list")),
+        (
+            "hello",
+            to_bytes(&Command::Hello(Hello {
+                version: NUCLEUS_VERSION,
+                client: ClientVersion::new(0, 2, 0),
+            })),
+        ),
+        (
+            "welcome",
+            to_bytes(&HelloReply::Welcome {
+                version: NUCLEUS_VERSION,
+                notices: vec![
+                    Notice {
+                        priority: Priority::High,
+                        text: "maintenance tonight from 18:00".into(),
+                    },
+                    Notice {
+                        priority: Priority::Low,
+                        text: "new blanks in the cupboard".into(),
+                    },
+                ],
+            }),
+        ),
+        (
+            "errversion",
+            to_bytes(&HelloReply::TooOld {
+                needed: ClientVersion::new(0, 3, 0),
+                notices: Vec::new(),
+            }),
+        ),
+        ("delay", to_bytes(&RequestDelay { seconds: 30 })),
         ("ok", to_bytes(&Reply::Ok)),
         ("errunaval", to_bytes(&Reply::ErrUnaval)),
         (

@@ -20,6 +20,7 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{Error, Result};
 
 mod farm;
+pub mod notices;
 pub mod queue;
 mod validate;
 
@@ -239,6 +240,12 @@ pub struct Config {
     /// default true). Off, or when the fast path's start-up self-test fails, every session
     /// stays on MIT.
     pub fast_path: bool,
+    /// The file this was read from, which a reload (SIGHUP) reads again; `None` for text
+    /// parsed in memory (tests), which cannot be reloaded.
+    pub source: Option<PathBuf>,
+    /// The protocol nucleus: the oldest client accepted, the admin's notices, the request
+    /// delays of refusals that ask to retry.
+    pub nucleus: notices::NucleusSettings,
 }
 
 impl Config {
@@ -249,7 +256,9 @@ impl Config {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        raw.validate()
+        let mut config = raw.validate()?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Parses and validates TOML text (for tests and tools).

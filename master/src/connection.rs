@@ -35,6 +35,7 @@ use crate::registry::{Bound, Registration, Teardown};
 use crate::server::Shared;
 
 mod farm;
+mod nucleus;
 mod push;
 mod serv;
 
@@ -54,7 +55,13 @@ pub(crate) async fn serve(
     conn_id: u64,
     permits: Permits,
 ) {
-    let span = tracing::info_span!("conn", conn_id, %peer, principal = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "conn",
+        conn_id,
+        %peer,
+        principal = tracing::field::Empty,
+        client_version = tracing::field::Empty
+    );
     async move {
         let Permits {
             total: _total,
@@ -150,6 +157,7 @@ pub(crate) async fn serve(
             expires_at,
             mode: Mode::Command,
             invalid: 0,
+            nucleus: None,
         };
         let end = conn.run(session).await;
         conn.finish(&end).await;
@@ -186,6 +194,8 @@ enum End {
     AuditFailed,
     /// SERV was refused with ERRNOTAVL (the remote-laboratory design requires closing).
     NotAvailable,
+    /// HELLO from a client older than `min_client_version`: refused with ERRVERSION.
+    ClientTooOld,
     /// A pass-through ended.
     Relayed,
 }
@@ -201,6 +211,7 @@ impl End {
             End::Expired => "Kerberos ticket ended".into(),
             End::Idle => "reservation idle".into(),
             End::AuditFailed => "audit log failed".into(),
+            End::ClientTooOld => "client too old".into(),
             End::NotAvailable | End::Relayed => "connection closed".into(),
         }
     }
@@ -217,6 +228,9 @@ struct Connection {
     mode: Mode,
     /// ERRINVCMD answers so far; at [`MAX_INVALID_COMMANDS`] the connection is closed.
     invalid: u32,
+    /// The nucleus version agreed by HELLO; `None` for a client that never said HELLO (one
+    /// from before the nucleus), which gets no nucleus message (`docs/protocol.md` §4.5).
+    nucleus: Option<u32>,
 }
 
 /// Where a connection stands in command mode (`docs/protocol.md` §4.3).
@@ -284,6 +298,7 @@ impl Connection {
                     );
                     self.invalid(&mut session, &reason).await
                 }
+                (Ok(Command::Hello(hello)), Mode::Command) => self.hello(&mut session, hello).await,
                 (Ok(Command::List), Mode::Command) => self.list(&mut session).await,
                 (Ok(Command::Bind(station_type)), Mode::Command) => {
                     let request = Reserve {
@@ -427,9 +442,9 @@ impl Connection {
             .shared
             .registry
             .types()
-            .iter()
+            .into_iter()
             .find(|t| t.record.id == type_id)?;
-        let drive = &self
+        let drive = self
             .shared
             .registry
             .station(*entry.stations.first()?)?
@@ -440,9 +455,9 @@ impl Connection {
         };
         let usage = &*self.shared.ledger;
         self.shared
-            .config
             .policy
-            .may_bind(&who, drive, receipts::now(), usage)
+            .get()
+            .may_bind(&who, &drive, receipts::now(), usage)
             .err()
     }
 

@@ -7,7 +7,12 @@
 //! is decided against the policy and the ledger over *all* stations, written to the audit log
 //! (`copy.grant`, fsync) and the ledger, and only then answered — so every copy that may
 //! start writing is counted before it does. Receipts the station pushes are recorded as they
-//! come. A PING every [`PING_EVERY`] finds a dead link.
+//! come. A PING every [`PING_EVERY`] finds a dead link. A station speaking link version 4 is
+//! asked for its policy digest (`POLICY`), which the master compares with its own.
+//!
+//! A reload (`crate::reload`) starts links for stations it added, reopens the link of a
+//! station whose address or principal changed, and ends the link of a removed station once no
+//! reservation runs on it (a running burn still needs its grants).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -15,7 +20,9 @@ use std::time::{Duration, Instant, SystemTime};
 use burnstand_audit::Event;
 use burnstand_policy::{Policy, Subject, Usage};
 use burnstand_wire::burner::Sha256;
-use burnstand_wire::link::{GrantRequest, LinkOpen, MasterMessage, StationMessage};
+use burnstand_wire::link::{
+    GrantRequest, LinkOpen, MasterMessage, StationMessage, POLICY_LINK_VERSION,
+};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
@@ -40,19 +47,63 @@ pub const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
 /// Starts one control-link task per configured station; they run until `stop` fires.
 pub(crate) fn start_all(shared: &Arc<Shared>, stop: &CancellationToken) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
-    for (index, station) in shared.config.stations.iter().enumerate() {
-        let span = tracing::info_span!("control", station = %station.name);
-        tasks.spawn(keep_linked(Arc::clone(shared), index, stop.clone()).instrument(span));
+    let roster = shared.registry.roster();
+    for index in (0..roster.stations.len()).filter(|&i| roster.is_active(i)) {
+        spawn_link(shared, index, stop, &mut tasks);
     }
     tasks
 }
 
-async fn keep_linked(shared: Arc<Shared>, index: usize, stop: CancellationToken) {
+/// Starts the control-link task of station `index` in `tasks`, unless one runs already
+/// (a station a reload removed and added back while its old link still served a burn).
+pub(crate) fn spawn_link(
+    shared: &Arc<Shared>,
+    index: usize,
+    stop: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let Some(station) = shared.registry.station(index) else {
+        return;
+    };
+    if !shared.registry.link_task_started(index) {
+        return;
+    }
+    let span = tracing::info_span!("control", station = %station.name);
+    // Moved into the task: dropped when it ends or is aborted.
+    let task = LinkTask {
+        shared: Arc::clone(shared),
+        index,
+    };
+    let stop = stop.clone();
+    tasks.spawn(async move { keep_linked(&task.shared, task.index, stop).await }.instrument(span));
+}
+
+/// Counts a running control-link task in the registry until it ends or is aborted.
+struct LinkTask {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl Drop for LinkTask {
+    fn drop(&mut self) {
+        self.shared.registry.link_task_ended(self.index);
+    }
+}
+
+async fn keep_linked(shared: &Shared, index: usize, stop: CancellationToken) {
     let mut backoff = FIRST_BACKOFF;
+    let mut generation = shared.registry.generation();
     loop {
+        if shared.registry.link_unneeded(index) {
+            info!("station removed from the configuration and not in use: control link ended");
+            shared
+                .registry
+                .link_down(index, "removed from the configuration");
+            return;
+        }
         let started = Instant::now();
         let ended = tokio::select! {
-            ended = link_once(&shared, index) => ended,
+            ended = link_once(shared, index) => ended,
             () = stop.cancelled() => return,
         };
         shared.registry.release_station_id(index);
@@ -61,6 +112,11 @@ async fn keep_linked(shared: Arc<Shared>, index: usize, stop: CancellationToken)
                 // A planned reopen: the station stays up for users meanwhile (a failure of
                 // the new link marks it down).
                 info!("control link reopened before its Kerberos context ends");
+                continue;
+            }
+            Ok(Closed::Reconfigured) => {
+                info!("control link reopened: a reload changed the station");
+                backoff = FIRST_BACKOFF;
                 continue;
             }
             Ok(Closed::Other(reason)) => {
@@ -76,11 +132,24 @@ async fn keep_linked(shared: Arc<Shared>, index: usize, stop: CancellationToken)
         if started.elapsed() > MAX_BACKOFF {
             backoff = FIRST_BACKOFF;
         }
+        generation.borrow_and_update();
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
+            // A reload may have corrected the address: try it at once.
+            () = reconfigured(&mut generation) => {
+                backoff = FIRST_BACKOFF;
+                continue;
+            }
             () = stop.cancelled() => return,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Once the registry was reconfigured (a reload); pending forever if it never is.
+async fn reconfigured(generation: &mut tokio::sync::watch::Receiver<u64>) {
+    if generation.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -88,6 +157,9 @@ async fn keep_linked(shared: Arc<Shared>, index: usize, stop: CancellationToken)
 enum Closed {
     /// Its Kerberos context is about to end: reopen at once.
     Renew,
+    /// A reload changed the station's address or principal, or removed it: reopen at once
+    /// (or end, see `keep_linked`).
+    Reconfigured,
     /// Anything else, for the log.
     Other(String),
 }
@@ -102,7 +174,9 @@ fn renew_after(remaining: Duration) -> Duration {
 
 /// One life of the link: connect, claim the id, sync, serve; returns why it ended.
 async fn link_once(shared: &Shared, index: usize) -> Result<Closed> {
-    let Some(config) = shared.registry.station(index).cloned() else {
+    let mut generation = shared.registry.generation();
+    generation.borrow_and_update();
+    let Some(config) = shared.registry.station(index) else {
         return Ok(Closed::Other("no such station".into()));
     };
     let timeout = shared.config.limits.station_timeout;
@@ -140,6 +214,9 @@ async fn link_once(shared: &Shared, index: usize) -> Result<Closed> {
             u32::try_from(shared.config.farm.heartbeat.as_millis()).unwrap_or(u32::MAX);
         session.send(&MasterMessage::Watch { heartbeat_ms }).await?;
     }
+    if version >= POLICY_LINK_VERSION {
+        session.send(&MasterMessage::Policy).await?;
+    }
     let (after_seq, after_hash) = match shared.ledger.position(&station_id)? {
         Some(p) => (p.seq, Sha256::from_hex(&p.hash).unwrap_or(Sha256([0; 32]))),
         None => (0, Sha256([0; 32])),
@@ -172,7 +249,20 @@ async fn link_once(shared: &Shared, index: usize) -> Result<Closed> {
                     }
                 }
             }
+            () = reconfigured(&mut generation) => {
+                let now = shared.registry.station(index);
+                let moved = now.is_none_or(|now| {
+                    now.address != config.address || now.principal != config.principal
+                });
+                if moved || shared.registry.link_unneeded(index) {
+                    return Ok(Closed::Reconfigured);
+                }
+            }
             _ = ping.tick() => {
+                if shared.registry.link_unneeded(index) {
+                    // Removed by a reload, and its last reservation has ended.
+                    return Ok(Closed::Reconfigured);
+                }
                 if last_heard.elapsed() > PING_DEADLINE {
                     return Ok(Closed::Other(format!("no answer for {PING_DEADLINE:?}")));
                 }
@@ -207,6 +297,17 @@ async fn link_once(shared: &Shared, index: usize) -> Result<Closed> {
                         info!(head_seq, "receipts of this station are recorded up to its log's end");
                     }
                     StationMessage::Pong => {}
+                    StationMessage::Policy { digest } => {
+                        if shared.registry.policy_reported(index, digest) {
+                            warn!(
+                                station_policy = %digest,
+                                master_policy = %shared.registry.policy_digest(),
+                                "station runs another policy than the master: install the master's policy file on the station and reload it (systemctl reload burnstand-station)"
+                            );
+                        } else {
+                            info!(policy = %digest, "station runs the master's policy");
+                        }
+                    }
                     StationMessage::State(report) => shared.registry.report(index, report),
                     StationMessage::Finished { session_id } => {
                         if let Some((_, teardown)) = shared.registry.finished(index, &session_id) {
@@ -262,12 +363,12 @@ async fn decide(
     {
         return refuse("the reservation this burn belongs to has ended".into());
     }
-    let Some(drive) = shared.registry.station(index).map(|s| s.drive.clone()) else {
+    let Some(drive) = shared.registry.station(index).map(|s| s.drive) else {
         return refuse("unknown station".into());
     };
     let now = SystemTime::now();
-    if let Err(reason) = policy_allows(&shared.config.policy, &drive, request, now, &*shared.ledger)
-    {
+    let policy = shared.policy.get();
+    if let Err(reason) = policy_allows(&policy, &drive, request, now, &*shared.ledger) {
         return refuse(reason);
     }
     let sha256 = request.sha256.to_hex();

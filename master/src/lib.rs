@@ -16,18 +16,20 @@
 //!
 //! # Layout
 //!
-//! [`config`] (TOML, validated once), [`server`] (accept loop, connection budgets, drain on
+//! [`config`] (TOML, validated at start and again by each reload: [`reload`]), [`server`] (accept loop, connection budgets, drain on
 //! shutdown), [`connection`] (one task per TCP connection: handshake, greeting, command mode),
 //! [`registry`] (station types, health, reservations, the connections of each user and their
 //! teardown), [`station`] (the link to a station), [`relay`] (pass-through), [`control`] (the
 //! control link to each station: copy grants, receipts), [`ledger`] (the copies quotas count),
 //! [`receipts`] (checking and recording station receipts), [`queue`] (users waiting for a busy
-//! station type, kept across restarts), [`audit`] (the records this daemon writes).
+//! station type, kept across restarts), [`audit`] (the records this daemon writes), [`cli`]
+//! (the command line, here so man pages and completions are generated from it).
 //!
 //! `docs/protocol.md` §5 specifies the behaviour; `docs/master.md` is the operator's guide.
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod control;
@@ -39,6 +41,7 @@ pub mod queue;
 pub mod receipts;
 pub mod registry;
 pub mod relay;
+pub mod reload;
 pub mod server;
 pub mod station;
 pub mod waiting;

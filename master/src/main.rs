@@ -7,39 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use burnstand_audit::{AuditLog, SharedAuditLog};
+use burnstand_master::cli::Cli;
 use burnstand_master::Config;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// The burnstand master relay: Kerberos sessions, station reservations, pass-through.
-///
-/// Users' containers connect here to LIST and BIND burner stations; their modules connect to
-/// SERV a station's service and get a relayed, re-encrypted channel to it. See
-/// docs/master.md for the configuration and docs/protocol.md §5 for the protocol.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    /// The TOML configuration file (see docs/master.example.toml).
-    #[arg(long, short, value_name = "FILE", env = "BURNSTAND_MASTER_CONFIG")]
-    config: PathBuf,
-
-    /// Validate the configuration, the keytab and the audit log directory, print a summary
-    /// and exit: 0 if everything is usable, 1 if not.
-    #[arg(long)]
-    check_config: bool,
-
-    /// How log lines on stderr look: `text` (colour only on a terminal) or `json` (one object
-    /// per line, for log shippers).
-    #[arg(
-        long,
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t,
-        env = "BURNSTAND_LOG_FORMAT"
-    )]
-    log_format: burnstand_daemon::LogFormat,
-}
 
 /// Exit status for an unusable configuration.
 const EXIT_BAD_CONFIG: u8 = 1;
@@ -207,6 +179,9 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         burnstand_daemon::notify::stopping();
         signals.cancel();
     });
+    // SIGHUP too: `run` takes it over for reloads; tokio keeps a signal's handler for the
+    // process's life, so a `systemctl reload` right after READY=1 can never end the master.
+    let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     // One machine-readable line on stdout: scripts and tests learn the port of "…:0" from it.
     // Only now, with SIGTERM handled, is it ready (a stop right after start drains cleanly).
     let local = listener.local_addr()?;

@@ -1,5 +1,6 @@
 //! Station types (built in `registry/types.rs`), station health, reservations, and the
-//! connections of every user.
+//! connections of every user. The stations themselves come from a roster a reload can change
+//! without moving any station's index (`registry/roster.rs`, `registry/reconfigure.rs`).
 //!
 //! All mutable state of the master lives behind one `std::sync::Mutex`, held only for short,
 //! synchronous bookkeeping (never across an `.await`). That single lock is what makes the BIND
@@ -12,7 +13,7 @@
 //! connection holds a [`Registration`] whose cancellation token is how the teardown reaches it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use burnstand_wire::command::StationType;
@@ -25,10 +26,13 @@ use crate::config::{Config, StationConfig};
 
 mod farm;
 mod live;
+mod reconfigure;
+mod roster;
 mod types;
 
 pub use farm::{today, HealthChange, Release};
 pub(crate) use live::CopyOutcome;
+pub use roster::{Changes, Roster};
 pub use types::{station_types, TypeEntry};
 
 /// Why BIND was refused (all answered ERRUNAVAL; the reason goes to the audit log).
@@ -145,6 +149,8 @@ pub(crate) struct State {
     reserved: Vec<bool>,
     /// Each station's live record (control link, reports, health, today's counts).
     live: Vec<live::Live>,
+    /// By station: a control-link task runs for it (so a reload starts at most one).
+    linked: Vec<bool>,
     /// Reservations an admin's release ended, until their relays have closed.
     released: std::collections::HashSet<Uuid>,
     users: HashMap<Vec<u8>, User>,
@@ -152,8 +158,16 @@ pub(crate) struct State {
 
 /// The master's shared bookkeeping; see the module docs.
 pub struct Registry {
+    /// The configuration the master started with: budgets, timeouts, farm settings. The
+    /// stations come from the roster, which a reload replaces.
     config: Arc<Config>,
-    types: Vec<TypeEntry>,
+    /// The stations and their types ([`Roster`]); replaced whole, under the state lock, by
+    /// [`Registry::reconfigure`]. Readers clone the `Arc` and never hold this lock.
+    roster: RwLock<Arc<Roster>>,
+    /// The master's policy digest, which every station's is compared with.
+    policy_digest: Mutex<burnstand_wire::burner::Sha256>,
+    /// Bumped by every reconfiguration: control links look whether theirs changed.
+    generation: tokio::sync::watch::Sender<u64>,
     /// Parent of every user's token: cancelled when the drain deadline passes.
     stop: CancellationToken,
     state: Mutex<State>,
@@ -162,7 +176,7 @@ pub struct Registry {
 impl Registry {
     /// A registry for `config`; `stop` ends every connection when cancelled.
     pub fn new(config: Arc<Config>, stop: CancellationToken) -> Registry {
-        let types = station_types(&config);
+        let roster = Roster::new(&config);
         let n = config.stations.len();
         let state = State {
             down_until: vec![None; n],
@@ -170,12 +184,15 @@ impl Registry {
             conflicted: vec![false; n],
             reserved: vec![false; n],
             live: (0..n).map(|_| live::Live::default()).collect(),
+            linked: vec![false; n],
             released: std::collections::HashSet::new(),
             users: HashMap::new(),
         };
         Registry {
+            policy_digest: Mutex::new(config.policy.digest()),
             config,
-            types,
+            roster: RwLock::new(Arc::new(roster)),
+            generation: tokio::sync::watch::channel(0).0,
             stop,
             state: Mutex::new(state),
         }
@@ -186,14 +203,19 @@ impl Registry {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The station types.
-    pub fn types(&self) -> &[TypeEntry] {
-        &self.types
+    /// The station types offered now (a reload may change them).
+    pub fn types(&self) -> Vec<TypeEntry> {
+        self.roster().types.clone()
     }
 
-    /// A station's configuration.
-    pub fn station(&self, index: usize) -> Option<&StationConfig> {
-        self.config.stations.get(index)
+    /// A station's configuration (also of a station a reload removed).
+    pub fn station(&self, index: usize) -> Option<StationConfig> {
+        self.roster().stations.get(index).cloned()
+    }
+
+    /// The stations as the last reload left them.
+    pub fn roster(&self) -> Arc<Roster> {
+        Arc::clone(&self.roster.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// LIST: the types with at least one healthy station `principal` may reserve. Types
@@ -202,7 +224,8 @@ impl Registry {
     pub fn list(&self, principal: &Principal) -> Vec<StationType> {
         let now = Instant::now();
         let state = self.state();
-        self.types
+        self.roster()
+            .types
             .iter()
             .filter(|t| {
                 t.stations
@@ -214,7 +237,7 @@ impl Registry {
     }
 
     fn permits(&self, station: usize, principal: &Principal) -> bool {
-        self.config
+        self.roster()
             .stations
             .get(station)
             .is_some_and(|s| s.allow.permits(principal))
@@ -325,7 +348,7 @@ impl Registry {
         let now = Instant::now();
         let state = self.state();
         FreeView {
-            free: (0..self.config.stations.len())
+            free: (0..state.reserved.len())
                 .map(|s| !state.reserved[s] && self.healthy(&state, s, now))
                 .collect(),
             holders: state
@@ -347,7 +370,9 @@ impl Registry {
         if view.holders.contains(&entry.key) {
             return false;
         }
-        self.types
+        let roster = self.roster();
+        roster
+            .types
             .iter()
             .find(|t| t.record.id == entry.type_id)
             .is_some_and(|t| {
@@ -355,8 +380,7 @@ impl Registry {
                     view.free.get(s).copied().unwrap_or(false)
                         && self.permits(s, principal)
                         && (entry.station.is_empty()
-                            || self
-                                .config
+                            || roster
                                 .stations
                                 .get(s)
                                 .is_some_and(|c| c.name == entry.station))
@@ -457,10 +481,7 @@ impl Registry {
 
     /// The id of the type `station` belongs to (0 if none).
     pub fn type_of(&self, station: usize) -> u32 {
-        self.types
-            .iter()
-            .find(|t| t.stations.contains(&station))
-            .map_or(0, |t| t.record.id)
+        self.roster().type_id(station)
     }
 
     /// Refuses a reservation for a connection being torn down, or a user who holds one.
@@ -488,7 +509,8 @@ impl Registry {
         request: &Reserve,
         now: Instant,
     ) -> Result<Vec<usize>, BindRefusal> {
-        let entry = self
+        let roster = self.roster();
+        let entry = roster
             .types
             .iter()
             .find(|t| t.record.id == request.type_id)
@@ -500,8 +522,7 @@ impl Registry {
             .filter(|&s| self.permits(s, principal))
             .filter(|&s| {
                 request.station.is_empty()
-                    || self
-                        .config
+                    || roster
                         .stations
                         .get(s)
                         .is_some_and(|c| c.name == request.station)
@@ -572,9 +593,10 @@ impl Registry {
 
     /// The stations' names, comma-separated.
     fn names(&self, stations: &[usize]) -> String {
+        let roster = self.roster();
         stations
             .iter()
-            .filter_map(|&s| self.config.stations.get(s).map(|c| c.name.as_str()))
+            .filter_map(|&s| roster.stations.get(s).map(|c| c.name.as_str()))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -594,12 +616,12 @@ impl Registry {
             .ok_or(ServRefusal::NoContainer)?;
         // Of the reserved stations offering the service, the one with the fewest modules open:
         // a job's module connections each get a drive of their own.
-        let config = &self.config;
+        let roster = self.roster();
         let slot = reservation
             .stations
             .iter_mut()
             .filter(|(s, _)| {
-                config
+                roster
                     .stations
                     .get(*s)
                     .is_some_and(|c| c.services.iter().any(|sv| sv.id() == service_id))
@@ -698,7 +720,7 @@ impl Registry {
             .find(|(&s, claimed)| s != station && claimed.as_str() == id)
         {
             let name = self
-                .config
+                .roster()
                 .stations
                 .get(other)
                 .map_or_else(String::new, |s| s.name.clone());
@@ -801,10 +823,12 @@ impl Registry {
                 Some(until) => now >= *until,
             });
         let conflicted = state.conflicted.get(station).copied().unwrap_or(true);
+        // A station a reload removed gets no new reservation (a held claim is not handed).
+        let configured = self.roster().is_active(station);
         let live = state.live.get(station).is_some_and(|live| {
             live.condition(&self.config.farm, now, false).0 == burnstand_wire::farm::Condition::Free
         });
-        up && !conflicted && live
+        up && !conflicted && live && configured
     }
 }
 

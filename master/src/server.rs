@@ -44,6 +44,8 @@ pub const FORCE_GRACE: Duration = Duration::from_secs(5);
 /// What every connection task shares.
 pub(crate) struct Shared {
     pub config: Arc<Config>,
+    /// The policy in force: the config's at start, replaced by a reload (SIGHUP).
+    pub policy: crate::reload::LivePolicy,
     pub registry: Arc<Registry>,
     pub audit: SharedAuditLog,
     /// Accept users as the master's principal.
@@ -82,6 +84,9 @@ pub async fn run(
     audit: SharedAuditLog,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    // First, before anything that takes time: from here on a SIGHUP reloads instead of
+    // ending the process.
+    let hangups = crate::reload::hangups();
     std::fs::create_dir_all(&config.state_dir).map_err(|e| {
         crate::error::Error::Ledger(format!("cannot create {}: {e}", config.state_dir.display()))
     })?;
@@ -103,6 +108,7 @@ pub async fn run(
     let config = Arc::new(config);
     let stop = CancellationToken::new();
     let shared = Arc::new(Shared {
+        policy: crate::reload::LivePolicy::new(config.policy.clone()),
         registry: Arc::new(Registry::new(Arc::clone(&config), stop.clone())),
         config: Arc::clone(&config),
         audit,
@@ -121,6 +127,11 @@ pub async fn run(
     let links_stop = CancellationToken::new();
     let mut links = control::start_all(&shared, &links_stop);
     links.spawn(crate::farm::watch(Arc::clone(&shared), links_stop.clone()));
+    links.spawn(crate::reload::on_sighup(
+        Arc::clone(&shared),
+        hangups,
+        links_stop.clone(),
+    ));
     let flush_stop = CancellationToken::new();
     let flusher = tokio::spawn(crate::flood::flush_suppressed(
         Arc::clone(&shared),

@@ -116,6 +116,7 @@ pub(crate) fn parse(text: &str, path: &Path, home_realm: &str) -> Result<Policy,
             realms,
             allow_anonymous: raw.allow_anonymous,
             entitlements,
+            digest: crate::digest::digest_of(text.as_bytes()),
         })
     } else {
         Err(PolicyError::Invalid {

@@ -10,11 +10,13 @@
 
 #![forbid(unsafe_code)]
 
+mod digest;
 mod error;
 mod file;
 mod policy;
 mod usage;
 
+pub use crate::digest::digest_of;
 pub use crate::error::{PolicyError, Refusal};
 pub use crate::file::MAX_POLICY_LEN;
 pub use crate::policy::{Entitlement, Policy, Remaining, Subject, ANONYMOUS_REALM};

@@ -121,6 +121,8 @@ pub struct Policy {
     pub(crate) realms: Vec<String>,
     pub(crate) allow_anonymous: bool,
     pub(crate) entitlements: Vec<Entitlement>,
+    /// SHA-256 of the file's bytes ([`crate::digest_of`]).
+    pub(crate) digest: burnstand_wire::burner::Sha256,
 }
 
 impl Policy {
@@ -138,6 +140,12 @@ impl Policy {
     /// The realms whose principals are accepted (the daemon's own when the file lists none).
     pub fn realms(&self) -> &[String] {
         &self.realms
+    }
+
+    /// The SHA-256 of the policy file's bytes: equal on two hosts exactly when they read
+    /// byte-identical files (see [`crate::digest_of`]).
+    pub fn digest(&self) -> burnstand_wire::burner::Sha256 {
+        self.digest
     }
 
     /// The entitlements, in file order.

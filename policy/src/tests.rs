@@ -224,3 +224,27 @@ allow_users = ["alice@T.TEST"]
         assert!(!p.needs_grant(&s, &"d".repeat(64)));
     });
 }
+
+/// The digest is `sha256sum` of the file: a known answer, equal for equal bytes, different
+/// for any changed byte (a comment too), and the same whether read from disk or parsed.
+#[test]
+fn the_digest_is_the_sha256_of_the_files_bytes() {
+    let text =
+        format!("[[image]]\nsha256 = \"{SHA_A}\"\nname = \"a\"\nallow_users = [\"x@T.TEST\"]\n");
+    // sha256 of the empty policy file: the well-known digest of no bytes.
+    assert_eq!(
+        policy("").digest().to_hex(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(policy(&text).digest(), policy(&text).digest());
+    assert_ne!(
+        policy(&text).digest(),
+        policy(&format!("# a comment\n{text}")).digest()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, &text).unwrap();
+    let loaded = Policy::load(&path, "T.TEST").unwrap();
+    assert_eq!(loaded.digest(), crate::digest_of(text.as_bytes()));
+    assert_eq!(loaded.digest(), policy(&text).digest());
+}

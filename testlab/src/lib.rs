@@ -10,7 +10,8 @@
 //!   address, stopping it;
 //! - [`procs`]: `/proc` look-ups (xorriso children, memory figures);
 //! - [`disk`]: a tmpfs that can really fill up;
-//! - [`systemd`]: a stand-in for systemd's notification socket, checks of a daemon's log.
+//! - [`systemd`]: a stand-in for systemd's notification socket, checks of a daemon's log;
+//! - `browser` (feature `browser`): headless Chromium over WebDriver, logging in by Negotiate.
 //!
 //! What is one lab's own (the backend tests playing the master, the master tests' echo
 //! station, the client tests' policy shapes) stays in that crate's tests.
@@ -21,6 +22,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod audit;
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod daemon;
 pub mod disk;
 pub mod iso;

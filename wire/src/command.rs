@@ -1,4 +1,5 @@
-//! The master's command mode: the greeting, the commands LIST, BIND, SERV, QUIT, and the replies.
+//! The master's command mode: the greeting, the commands LIST, BIND, SERV, QUIT, and the replies
+//! (HELLO and its answers, the protocol nucleus, are in [`crate::nucleus`]).
 //!
 //! The remote-laboratory design fixes the words and their meaning; `docs/protocol.md` §4 fixes the bytes. Each
 //! command or reply is one TQDataStream message in one protected block: a TQString word,
@@ -9,6 +10,7 @@
 use crate::datastream::{ByteArray, Decode, Encode, Reader, Writer};
 use crate::farm::Reserve;
 use crate::limits::MAX_FARM_TEXT_LEN;
+use crate::nucleus::Hello;
 use crate::push::PushRequest;
 use crate::{Error, Result};
 
@@ -167,6 +169,10 @@ pub enum Command {
     /// follows on this connection. The master checks who may (admins; users only where
     /// allowed), so it is not in [`Command::is_admin`].
     Push(Box<PushRequest>),
+    // --- protocol nucleus (§4.5); an old master answers it with ERRINVCMD ---
+    /// `HELLO` + [`Hello`]: the client's version, once, right after the greeting. Answered
+    /// with [`crate::nucleus::HelloReply`].
+    Hello(Hello),
 }
 
 impl Command {
@@ -188,6 +194,7 @@ impl Command {
             Command::Release(_) => "RELEASE",
             Command::Who => "WHO",
             Command::Push(_) => "PUSH",
+            Command::Hello(_) => "HELLO",
         }
     }
 
@@ -228,6 +235,9 @@ impl Encode for Command {
             Command::Push(request) => {
                 w.write(&**request);
             }
+            Command::Hello(hello) => {
+                w.write(hello);
+            }
             Command::List
             | Command::Quit
             | Command::Leave
@@ -265,6 +275,7 @@ impl Decode for Command {
             "RELEASE" => Ok(Command::Release(station_name(r)?)),
             "WHO" => Ok(Command::Who),
             "PUSH" => Ok(Command::Push(Box::new(r.read()?))),
+            "HELLO" => Ok(Command::Hello(r.read()?)),
             _ => Err(Error::UnknownCommand),
         }
     }

@@ -53,6 +53,11 @@ pub enum Error {
     #[error("unknown {what} word ({len} characters)")]
     UnknownWord { what: &'static str, len: usize },
 
+    /// A version text that is not `MAJOR.MINOR.PATCH` (the nucleus's HELLO and ERRVERSION).
+    /// Only its length is kept: the error never carries peer text.
+    #[error("{what} is not a version like \"1.2.3\" ({len} characters)")]
+    BadVersion { what: &'static str, len: usize },
+
     // --- block framing ------------------------------------------------------------------------
     /// A line grew past the bound before its newline arrived.
     #[error("block line longer than {limit} bytes")]

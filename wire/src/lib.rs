@@ -45,6 +45,7 @@ pub mod gss;
 pub mod io;
 pub mod limits;
 pub mod link;
+pub mod nucleus;
 pub mod protection;
 pub mod push;
 

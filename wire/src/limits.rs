@@ -132,3 +132,21 @@ pub const MAX_FARM_TEXT_LEN: usize = 1024;
 /// Most entries in a station, queue or who report: the reply is bounded by the message length
 /// anyway; this caps what a master builds for one admin command.
 pub const MAX_REPORT_ROWS: usize = 4096;
+
+// --- protocol nucleus (docs/protocol.md §4.5) -------------------------------------------------
+
+/// Most notices in one WELCOME or ERRVERSION: a person reads a handful at login; with
+/// [`MAX_NOTICE_TEXT_LEN`] this bounds the reply to about 33 KiB (16 × 2 KiB of UTF-16).
+pub const MAX_NOTICES: usize = 16;
+
+/// Longest notice text, in characters: a short paragraph, 2 KiB of UTF-16 at most.
+pub const MAX_NOTICE_TEXT_LEN: usize = 1024;
+
+/// Longest client version text in HELLO or ERRVERSION, in characters: three 32-bit numbers
+/// and two dots ("4294967295.4294967295.4294967295") are 32.
+pub const MAX_CLIENT_VERSION_LEN: usize = 32;
+
+/// Longest `request_delay` (DELAY) a master may ask for and a client honours, in seconds: one
+/// hour. A master's config is checked against it, and a client never sleeps longer on a
+/// master's word (a hostile master cannot park a client for days).
+pub const MAX_REQUEST_DELAY_SECS: u32 = 3600;

@@ -20,9 +20,13 @@ use crate::push::PushOpen;
 use crate::{Error, Result};
 
 /// The master–station link protocol this build speaks. Version 3 added the station's live
-/// state (`WATCH` / `STATE`, §5.10.1); nothing else changed, so a version-3 master still
-/// serves a version-2 station (without live state).
-pub const LINK_VERSION: u32 = 3;
+/// state (`WATCH` / `STATE`, §5.10.1); version 4 the station's policy digest (`POLICY`,
+/// §5.9.1). Nothing else changed, so this master still serves version-2 and -3 stations
+/// (without live state, without a digest), and asks only a version-4 station for its digest.
+pub const LINK_VERSION: u32 = 4;
+
+/// The first link version whose stations answer the master's `POLICY` with their digest.
+pub const POLICY_LINK_VERSION: u32 = 4;
 
 /// The oldest link protocol this build's master still accepts from a station.
 pub const MIN_LINK_VERSION: u32 = 2;
@@ -271,6 +275,9 @@ pub enum StationMessage {
     /// `FINISHED TQString session_id` (link version 3): the answer to FINISH, once no copy of
     /// the session runs (at once if none did); no other copy of it will start.
     Finished { session_id: String },
+    /// `POLICY Sha256 digest` (link version 4): the SHA-256 of the station's policy file, the
+    /// answer to the master's `POLICY`, sent again on that link after each reload.
+    Policy { digest: Sha256 },
 }
 
 impl StationMessage {
@@ -283,6 +290,7 @@ impl StationMessage {
             StationMessage::Pong => "PONG",
             StationMessage::State(_) => "STATE",
             StationMessage::Finished { .. } => "FINISHED",
+            StationMessage::Policy { .. } => "POLICY",
         }
     }
 }
@@ -310,6 +318,9 @@ impl Encode for StationMessage {
             StationMessage::Finished { session_id } => {
                 w.write(session_id);
             }
+            StationMessage::Policy { digest } => {
+                w.write(digest);
+            }
         }
     }
 }
@@ -330,6 +341,7 @@ impl Decode for StationMessage {
             "FINISHED" => Ok(StationMessage::Finished {
                 session_id: bounded("session id", r.read()?, MAX_LINK_TEXT_LEN)?,
             }),
+            "POLICY" => Ok(StationMessage::Policy { digest: r.read()? }),
             _ => Err(Error::UnknownReply),
         }
     }
@@ -355,6 +367,10 @@ pub enum MasterMessage {
     /// `FINISH TQString session_id` (link version 3): an admin released the station; let the
     /// session's running copy finish and start no other.
     Finish { session_id: String },
+    /// `POLICY` (link version 4): report your policy digest now and after every reload, so
+    /// the master can tell whether you run its policy. Sent only to a station whose hello
+    /// says 4 or more (an older one does not know the word and would drop the link).
+    Policy,
 }
 
 impl MasterMessage {
@@ -367,6 +383,7 @@ impl MasterMessage {
             MasterMessage::Ping => "PING",
             MasterMessage::Watch { .. } => "WATCH",
             MasterMessage::Finish { .. } => "FINISH",
+            MasterMessage::Policy => "POLICY",
         }
     }
 }
@@ -394,6 +411,7 @@ impl Encode for MasterMessage {
             MasterMessage::Finish { session_id } => {
                 w.write(session_id);
             }
+            MasterMessage::Policy => {}
         }
     }
 }
@@ -415,6 +433,7 @@ impl Decode for MasterMessage {
                 after_hash: r.read()?,
             }),
             "PING" => Ok(MasterMessage::Ping),
+            "POLICY" => Ok(MasterMessage::Policy),
             "FINISH" => Ok(MasterMessage::Finish {
                 session_id: bounded("session id", r.read()?, MAX_LINK_TEXT_LEN)?,
             }),

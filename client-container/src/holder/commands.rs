@@ -205,6 +205,7 @@ async fn follow_holder(
                     Ok(None) | Err(_) => return Err(ended_silently(&mut child).await),
                 };
                 match read_event(&line)? {
+                    HolderEvent::Notice { line } => ui.note(&line),
                     HolderEvent::Queued { place } => ui.queued(&place),
                     HolderEvent::Reserved { state } => return Ok(Followed::Reserved(*state)),
                     HolderEvent::Busy { question, code, message } => {
@@ -264,7 +265,7 @@ async fn stop_holder(
             }
         };
         match read_event(&line) {
-            Ok(HolderEvent::Queued { .. }) => {}
+            Ok(HolderEvent::Queued { .. } | HolderEvent::Notice { .. }) => {}
             // It held a station just as Ctrl-C came; the SIGTERM made it QUIT again.
             Ok(HolderEvent::Reserved { state }) => {
                 return interrupted(&format!(

@@ -42,6 +42,8 @@ pub const QUIT_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum HolderEvent {
+    /// A notice from the master at login, as printed (the holder's own stderr goes nowhere).
+    Notice { line: String },
     /// In the queue.
     Queued { place: Position },
     /// Held; the record is written.
@@ -158,6 +160,11 @@ async fn hold_on(settings: &Settings, want: &Want) -> Result<(), ClientError> {
     let mut master = MasterConnection::connect(settings, &ticket)
         .await
         .map_err(fail)?;
+    for notice in master.notices() {
+        report(&HolderEvent::Notice {
+            line: crate::master::notice_line(notice),
+        });
+    }
     let mut ui = PipeUi::default();
     let rejoin = Some(Rejoin {
         settings,

@@ -365,6 +365,17 @@ speed = 1
         self.daemons[self.stations] = daemon;
     }
 
+    /// SIGHUP to the master (what `systemctl reload` sends): it reads its configuration
+    /// (`master.toml` in the lab's directory) and the policy (`policy.toml`) again.
+    pub fn reload_master(&self) {
+        kill(self.daemons[self.stations].pid(), Signal::SIGHUP).expect("signal the master");
+    }
+
+    /// SIGHUP to station `n` (from 1): it reads its policy again.
+    pub fn reload_station(&self, n: usize) {
+        kill(self.daemons[n - 1].pid(), Signal::SIGHUP).expect("signal the station");
+    }
+
     /// SIGSTOPs (`true`) or SIGCONTs station `n`'s daemon: a hung host, its TCP still up.
     pub fn freeze_station(&self, n: usize, frozen: bool) {
         let signal = if frozen {

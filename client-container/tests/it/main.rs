@@ -16,11 +16,15 @@ mod cancel;
 mod config;
 mod counting;
 mod crash;
+mod doctor;
 mod farm;
 mod grants;
 mod jobs;
 mod json;
+mod keys;
+mod nucleus;
 mod push;
+mod reload;
 mod scripted_master;
 
 use std::process::{Command, Output};

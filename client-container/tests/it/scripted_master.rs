@@ -3,6 +3,10 @@
 //! RESERVED crossing a LEAVE, a terminal question); the real flows are in `farm.rs`, against
 //! the real master. The scripted master is a task in this test that authenticates like the
 //! master (a real KDC, real GSSAPI) and answers from a script.
+//!
+//! The scripted master answers the client's HELLO (the protocol nucleus) with ERRINVCMD, as a
+//! master from before the nucleus does, unless a test asks for another answer
+//! ([`scripted_masters`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,6 +25,7 @@ use burnstand_wire::farm::{
 };
 use burnstand_wire::gss::acceptor_credentials;
 use burnstand_wire::io::{Session, Unauthenticated};
+use burnstand_wire::nucleus::HelloReply;
 use kdc_test::{Realm, RealmBuilder};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -28,7 +33,7 @@ use tokio::task::JoinHandle;
 const SERVICE: &str = "burnstand/localhost";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn realm() -> Realm {
+pub(crate) fn realm() -> Realm {
     let realm = RealmBuilder::new("BURNSTAND.TEST")
         .user("alice", "alice-pw")
         .service(SERVICE)
@@ -43,41 +48,68 @@ fn realm() -> Realm {
     realm
 }
 
-type Script = Box<
+pub(crate) type Script = Box<
     dyn FnOnce(
             Session<TcpStream>,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         + Send,
 >;
 
-/// A master that accepts one connection, greets, and runs `script` on it.
+/// What a master from before the nucleus answers to HELLO.
+pub(crate) fn old_master() -> HelloReply {
+    HelloReply::Refused(Reply::ErrInvCmd)
+}
+
+/// A master from before the nucleus that accepts one connection, greets, and runs `script`
+/// on it.
 async fn scripted_master(realm: &Realm, script: Script) -> (SocketAddr, JoinHandle<()>) {
+    scripted_masters(realm, old_master(), vec![script]).await
+}
+
+/// A master that accepts one connection per script, one after the other: greets, answers
+/// HELLO with `hello`, and runs the script.
+pub(crate) async fn scripted_masters(
+    realm: &Realm,
+    hello: HelloReply,
+    scripts: Vec<Script>,
+) -> (SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = realm.principal(SERVICE);
     let task = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let cred = acceptor_credentials(&service).unwrap();
-        let mut session = Unauthenticated::new(stream)
-            .accept(cred, TIMEOUT)
-            .await
-            .unwrap();
-        session.send(&Greeting::CURRENT).await.unwrap();
-        script(session).await;
+        for script in scripts {
+            let (stream, _) = listener.accept().await.unwrap();
+            let cred = acceptor_credentials(&service).unwrap();
+            let mut session = Unauthenticated::new(stream)
+                .accept(cred, TIMEOUT)
+                .await
+                .unwrap();
+            session.send(&Greeting::CURRENT).await.unwrap();
+            let Command::Hello(_) = expect(&mut session).await else {
+                panic!("the client did not say HELLO first")
+            };
+            session.send(&hello).await.unwrap();
+            script(session).await;
+        }
     });
     (addr, task)
 }
 
-async fn connect(realm: &Realm, addr: SocketAddr) -> MasterConnection {
-    let settings = Settings {
+pub(crate) fn settings(realm: &Realm, addr: SocketAddr) -> Settings {
+    Settings {
         master: addr.to_string(),
         master_principal: realm.principal(SERVICE),
-    };
-    let ticket = Ticket::current().unwrap();
-    MasterConnection::connect(&settings, &ticket).await.unwrap()
+    }
 }
 
-async fn expect(session: &mut Session<TcpStream>) -> Command {
+pub(crate) async fn connect(realm: &Realm, addr: SocketAddr) -> MasterConnection {
+    let ticket = Ticket::current().unwrap();
+    MasterConnection::connect(&settings(realm, addr), &ticket)
+        .await
+        .unwrap()
+}
+
+pub(crate) async fn expect(session: &mut Session<TcpStream>) -> Command {
     tokio::time::timeout(TIMEOUT, session.recv::<Command>())
         .await
         .expect("the client sends a command")
@@ -97,7 +129,7 @@ fn dvd() -> StationType {
     }
 }
 
-fn listx(free: u32, busy: u32, queued: u32) -> ListX {
+pub(crate) fn listx(free: u32, busy: u32, queued: u32) -> ListX {
     ListX {
         version: LISTX_VERSION,
         types: vec![ListedType {
@@ -112,7 +144,7 @@ fn listx(free: u32, busy: u32, queued: u32) -> ListX {
     }
 }
 
-fn reserved() -> ReserveReply {
+pub(crate) fn reserved() -> ReserveReply {
     ReserveReply::Reserved {
         session_id: "6f1c".into(),
         stations: vec![ReservedStation {
@@ -122,7 +154,7 @@ fn reserved() -> ReserveReply {
     }
 }
 
-fn queued(position: u32, eta_seconds: u32, waiting: u32) -> ReserveReply {
+pub(crate) fn queued(position: u32, eta_seconds: u32, waiting: u32) -> ReserveReply {
     ReserveReply::Queued {
         position,
         eta_seconds,
@@ -132,10 +164,11 @@ fn queued(position: u32, eta_seconds: u32, waiting: u32) -> ReserveReply {
 
 /// Records what the person would see, and answers the question as told.
 #[derive(Default)]
-struct Recorder {
-    places: Vec<Position>,
-    questions: Vec<String>,
-    answer: Option<bool>,
+pub(crate) struct Recorder {
+    pub places: Vec<Position>,
+    pub questions: Vec<String>,
+    pub answer: Option<bool>,
+    pub notes: Vec<String>,
 }
 
 impl QueueUi for Recorder {
@@ -146,10 +179,12 @@ impl QueueUi for Recorder {
         self.questions.push(question.to_owned());
         self.answer
     }
-    fn note(&mut self, _text: &str) {}
+    fn note(&mut self, text: &str) {
+        self.notes.push(text.to_owned());
+    }
 }
 
-fn want(wait: WaitChoice) -> Want {
+pub(crate) fn want(wait: WaitChoice) -> Want {
     Want {
         wait,
         ..Want::default()
@@ -174,6 +209,9 @@ async fn an_old_master_gets_list_and_bind() {
     )
     .await;
     let mut connection = connect(&realm, addr).await;
+    // HELLO was answered ERRINVCMD: no nucleus, no notices, and everything else as before.
+    assert_eq!(connection.nucleus(), None);
+    assert!(connection.notices().is_empty());
     let got = reserve_station(
         &mut connection,
         &want(WaitChoice::Ask),
@@ -401,7 +439,7 @@ async fn a_named_station_goes_into_reserve_and_errdenied_to_admin_is_exit_22() {
 }
 
 /// Runs the real `burnstand` binary against the scripted master at `addr`.
-async fn burnstand_at(
+pub(crate) async fn burnstand_at(
     realm: &Realm,
     addr: SocketAddr,
     runtime_dir: &std::path::Path,

@@ -40,6 +40,13 @@ pub(super) struct RawConfig {
     /// Whether sessions move to the Rust RFC 4121 fast path (default: yes).
     #[serde(default = "fast_path_default")]
     fast_path: bool,
+    /// The protocol nucleus (`super::notices`).
+    #[serde(default)]
+    min_client_version: Option<String>,
+    #[serde(default, rename = "notice")]
+    notices: Vec<super::notices::RawNotice>,
+    #[serde(default)]
+    request_delay: super::notices::RawRequestDelay,
 }
 
 fn fast_path_default() -> bool {
@@ -90,6 +97,12 @@ impl RawConfig {
         } else {
             check_allow(&raw.admin, &groups, "admin", &mut problems)
         };
+        let nucleus = super::notices::validate(
+            raw.min_client_version.as_deref(),
+            &raw.notices,
+            &raw.request_delay,
+            &mut problems,
+        );
         for problem in raw.farm.problems() {
             problems.push(problem);
         }
@@ -137,6 +150,8 @@ impl RawConfig {
             admin,
             farm: raw.farm,
             fast_path: raw.fast_path,
+            source: None,
+            nucleus,
         })
     }
 }

@@ -6,6 +6,7 @@ use burnstand_wire::command::{Command, Reply};
 use burnstand_wire::datastream::from_bytes;
 use burnstand_wire::farm::{ListX, Reserve, ReserveReply, ReservedStation, LISTX_VERSION};
 use burnstand_wire::io::Session;
+use burnstand_wire::nucleus::RequestDelay;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
@@ -19,8 +20,9 @@ use crate::waiting::{self, JoinRefusal, Outcome};
 enum Refused {
     /// It asked to wait, and waiting may help.
     Wait,
-    /// Refused, with the audit reason.
-    Now(&'static str),
+    /// Refused, with the audit reason and, for a client that said HELLO, how long to wait
+    /// before asking again (none: asking again will not help).
+    Now(&'static str, Option<RequestDelay>),
 }
 
 /// How a reservation request is answered: BIND's one word, or RESERVE's reply.
@@ -81,8 +83,12 @@ impl Connection {
             }
             return self.answer(session, asked, Reply::ErrDenied(reason)).await;
         }
+        let delays = &self.shared.config.nucleus;
         let result = if self.shared.draining.is_cancelled() {
-            Err(Refused::Now("master is shutting down"))
+            Err(Refused::Now(
+                "master is shutting down",
+                Some(delays.drain_request_delay),
+            ))
         } else {
             waiting::try_reserve(&self.shared, &self.registration, &self.principal, request)
                 .map_err(|refusal| match refusal {
@@ -90,13 +96,17 @@ impl Connection {
                     BindRefusal::NoneFree | BindRefusal::NoHealthyStation if request.waits() => {
                         Refused::Wait
                     }
-                    other => Refused::Now(other.reason()),
+                    // Asking again later may find one free (or healthy again).
+                    other @ (BindRefusal::NoneFree | BindRefusal::NoHealthyStation) => {
+                        Refused::Now(other.reason(), Some(delays.busy_request_delay))
+                    }
+                    other => Refused::Now(other.reason(), None),
                 })
         };
         match result {
             Ok(bound) => self.reserved(session, bound, request.type_id, asked).await,
             Err(Refused::Wait) => self.wait(session, request).await,
-            Err(Refused::Now(reason)) => {
+            Err(Refused::Now(reason, delay)) => {
                 info!(
                     station_type = request.type_id,
                     reason, "reservation refused"
@@ -105,6 +115,9 @@ impl Connection {
                     audit::bind_deny(self.conn_id, &self.principal, request.type_id, reason);
                 if !self.record_within(flood::Kind::BindDeny, event).await {
                     return Some(End::AuditFailed);
+                }
+                if let Some(end) = self.request_delay(session, delay).await {
+                    return Some(end);
                 }
                 self.answer(session, asked, Reply::ErrUnaval).await
             }
@@ -178,20 +191,25 @@ impl Connection {
         let ticket = match joined {
             Ok(ticket) => ticket,
             Err(refusal) => {
-                let reason = match refusal {
+                let busy = Some(self.shared.config.nucleus.busy_request_delay);
+                let (reason, delay) = match refusal {
                     JoinRefusal::AlreadyWaiting => {
-                        "you are already waiting for a station in another session"
+                        ("you are already waiting for a station in another session", None)
                     }
-                    JoinRefusal::Full => "the queue is full; try again later",
-                    JoinRefusal::Unavailable => {
-                        "the queue cannot record your place right now; try again, or tell the lab staff"
-                    }
+                    JoinRefusal::Full => ("the queue is full; try again later", busy),
+                    JoinRefusal::Unavailable => (
+                        "the queue cannot record your place right now; try again, or tell the lab staff",
+                        busy,
+                    ),
                 };
                 info!(reason, "queue join refused");
                 let event =
                     audit::bind_deny(self.conn_id, &self.principal, request.type_id, reason);
                 if !self.record_within(flood::Kind::BindDeny, event).await {
                     return Some(End::AuditFailed);
+                }
+                if let Some(end) = self.request_delay(session, delay).await {
+                    return Some(end);
                 }
                 return self
                     .answer(session, Asked::Reserve, Reply::ErrDenied(reason.to_owned()))
@@ -216,6 +234,9 @@ impl Connection {
                 () = self.shared.draining.cancelled() => {
                     let handed = ticket.step_away();
                     self.end_handed(handed, "master shutting down").await;
+                    // A client that said HELLO comes back after the restart, not before.
+                    let delay = Some(self.shared.config.nucleus.drain_request_delay);
+                    let _ = self.request_delay(session, delay).await;
                     return Some(End::Cancelled);
                 }
                 () = self.registration.cancelled().cancelled() => {

@@ -212,7 +212,7 @@ impl Connection {
         Ok(indexes
             .into_iter()
             .take(MAX_PUSH_TARGETS)
-            .filter_map(|i| registry.station(i).cloned())
+            .filter_map(|i| registry.station(i))
             .collect())
     }
 

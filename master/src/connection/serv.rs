@@ -49,7 +49,7 @@ impl Connection {
                 return Serv::Ended(end.unwrap_or(End::NotAvailable));
             }
         };
-        let Some(station) = self.shared.registry.station(lease.station).cloned() else {
+        let Some(station) = self.shared.registry.station(lease.station) else {
             return Serv::Ended(End::NotAvailable);
         };
         let session_id = lease.session_id.to_string();

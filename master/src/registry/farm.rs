@@ -53,7 +53,7 @@ pub fn today() -> u64 {
 impl Registry {
     /// The index of the station configured as `name`.
     pub fn station_index(&self, name: &str) -> Option<usize> {
-        self.config.stations.iter().position(|s| s.name == name)
+        self.roster().stations.iter().position(|s| s.name == name)
     }
 
     /// The control link of `station` came up, speaking link version `version`.
@@ -73,6 +73,7 @@ impl Registry {
                 reason: format!("control link down: {reason}"),
             };
             live.state = StationState::default();
+            live.policy_digest = None;
         }
     }
 
@@ -203,7 +204,9 @@ impl Registry {
     pub fn counts(&self, principal: &Principal, queued: impl Fn(u32) -> u32) -> Vec<ListedType> {
         let now = Instant::now();
         let state = self.state();
-        self.types
+        let roster = self.roster();
+        roster
+            .types
             .iter()
             .filter_map(|t| {
                 let stations: Vec<usize> = t
@@ -225,7 +228,7 @@ impl Registry {
                         Condition::Quarantined | Condition::Offline | Condition::Drained => {
                             out += 1;
                             if notes.len() < MAX_LIST_NOTES {
-                                notes.push(note(self.station(s), condition, &reason));
+                                notes.push(note(roster.stations.get(s), condition, &reason));
                             }
                         }
                     }
@@ -247,7 +250,8 @@ impl Registry {
     pub fn healthy_of_type(&self, type_id: u32) -> u32 {
         let now = Instant::now();
         let state = self.state();
-        self.types
+        self.roster()
+            .types
             .iter()
             .find(|t| t.record.id == type_id)
             .map_or(0, |t| {
@@ -263,12 +267,24 @@ impl Registry {
         let now = Instant::now();
         let day = today();
         let state = self.state();
-        self.config
+        let roster = self.roster();
+        let master_policy = self.policy_digest();
+        roster
             .stations
             .iter()
             .enumerate()
+            // A removed station is reported while a reservation still runs on it.
+            .filter(|&(index, _)| {
+                roster.is_active(index) || state.reserved.get(index).copied().unwrap_or(false)
+            })
             .map(|(index, config)| {
                 let (condition, reason) = self.condition_of(&state, index, now);
+                let reason = super::reconfigure::report_notes(
+                    reason,
+                    roster.is_active(index),
+                    state.live.get(index),
+                    master_policy,
+                );
                 let live = state.live.get(index);
                 let holder = holder_key(&state, index)
                     .and_then(|key| state.users.get(&key).map(|u| u.display.clone()))
@@ -279,11 +295,7 @@ impl Registry {
                 StationReport {
                     name: config.name.clone(),
                     location: config.location.clone(),
-                    type_id: self
-                        .types
-                        .iter()
-                        .find(|t| t.stations.contains(&index))
-                        .map_or(0, |t| t.record.id),
+                    type_id: roster.type_id(index),
                     condition,
                     reason,
                     state: live.map(|l| l.state.clone()).unwrap_or_default(),
@@ -298,6 +310,7 @@ impl Registry {
     /// Who is logged in and what they hold (admin).
     pub fn who(&self) -> Vec<WhoEntry> {
         let state = self.state();
+        let roster = self.roster();
         let mut rows: Vec<WhoEntry> = state
             .users
             .values()
@@ -309,7 +322,7 @@ impl Registry {
                     stations: r.map_or_else(Vec::new, |r| {
                         r.stations
                             .iter()
-                            .filter_map(|(s, _)| self.config.stations.get(*s))
+                            .filter_map(|(s, _)| roster.stations.get(*s))
                             .map(|c| c.name.clone())
                             .collect()
                     }),

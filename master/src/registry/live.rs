@@ -42,6 +42,9 @@ pub(crate) struct Live {
     pub verify_failures_today: u32,
     /// Whether the last health check found it quarantined (to log each change once).
     pub was_quarantined: bool,
+    /// The digest of the policy it runs, as it last reported (link version 4); `None`
+    /// before it did, or while its link is down.
+    pub policy_digest: Option<burnstand_wire::burner::Sha256>,
 }
 
 impl Default for Live {
@@ -58,6 +61,7 @@ impl Default for Live {
             burns_today: 0,
             verify_failures_today: 0,
             was_quarantined: false,
+            policy_digest: None,
         }
     }
 }

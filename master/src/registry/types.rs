@@ -16,7 +16,7 @@ pub struct TypeEntry {
 }
 
 /// Builds the station types from the config: ids count from 1 in order of first appearance,
-/// so they are stable for the life of the process (the config is never reloaded).
+/// so they are stable for the life of the process (a reload keeps them: see `roster.rs`).
 pub fn station_types(config: &Config) -> Vec<TypeEntry> {
     let mut types: Vec<(String, Vec<Service>, TypeEntry)> = Vec::new();
     for (index, station) in config.stations.iter().enumerate() {
@@ -41,7 +41,7 @@ pub fn station_types(config: &Config) -> Vec<TypeEntry> {
     types.into_iter().map(|(_, _, entry)| entry).collect()
 }
 
-fn describe(id: u32, drive: &str, services: &[Service]) -> StationType {
+pub(super) fn describe(id: u32, drive: &str, services: &[Service]) -> StationType {
     let services: Vec<ServiceType> = services
         .iter()
         .map(|service| ServiceType {

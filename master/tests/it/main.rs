@@ -16,6 +16,7 @@ mod flood;
 mod handshake_attacks;
 mod hostile;
 mod limits;
+mod nucleus;
 mod policy;
 mod push;
 mod relay;

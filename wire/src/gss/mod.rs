@@ -30,6 +30,7 @@ use std::fmt;
 
 use crate::{Error, Result};
 
+pub mod ccache;
 mod established;
 mod fast;
 mod ffi;

@@ -28,7 +28,7 @@ fn the_documented_hello() {
     let hello = StationHello::ready("st");
     assert_eq!(
         hex(&to_bytes(&hello)),
-        concat!("00000004 004f004b", "00000003", "00000004 00730074").replace(' ', "")
+        concat!("00000004 004f004b", "00000004", "00000004 00730074").replace(' ', "")
     );
     assert_eq!(
         from_bytes::<StationHello>(&to_bytes(&hello)).ok(),
@@ -43,26 +43,59 @@ fn a_version_one_station_is_named_as_such() {
         from_bytes::<StationHello>(&bare_ok),
         Err(Error::UnsupportedVersion {
             found: 1,
-            supported: 3
+            supported: 4
         })
     ));
-    // A version-2 station is still served (without live state); a future one is not.
+    // Version-2 and -3 stations are still served (without live state, without a policy
+    // digest); a future one is not.
+    for old in [2u32, 3] {
+        let mut w = Writer::new();
+        w.write("OK").write(&old).write("st");
+        assert!(matches!(
+            from_bytes::<StationHello>(w.as_bytes()),
+            Ok(StationHello::Ready { version, .. }) if version == old
+        ));
+    }
     let mut w = Writer::new();
-    w.write("OK").write(&2u32).write("st");
+    w.write("OK").write(&5u32).write("st");
     assert!(matches!(
         from_bytes::<StationHello>(w.as_bytes()),
-        Ok(StationHello::Ready { version: 2, .. })
-    ));
-    let mut w = Writer::new();
-    w.write("OK").write(&4u32).write("st");
-    assert!(matches!(
-        from_bytes::<StationHello>(w.as_bytes()),
-        Err(Error::UnsupportedVersion { found: 4, .. })
+        Err(Error::UnsupportedVersion { found: 5, .. })
     ));
     assert_eq!(
         from_bytes::<StationHello>(&to_bytes("ERRNOTAVL")).ok(),
         Some(StationHello::NotAvailable)
     );
+}
+
+/// The policy-digest examples of protocol.md §5.9.1: the master's question and the answer of
+/// a station whose policy file is empty (the SHA-256 of no bytes).
+#[test]
+fn the_documented_policy_messages() {
+    assert_eq!(
+        hex(&to_bytes(&MasterMessage::Policy)),
+        "0000000c0050004f004c004900430059"
+    );
+    let digest =
+        Sha256::from_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+            .unwrap_or(Sha256([0; 32]));
+    let answer = StationMessage::Policy { digest };
+    let bytes = to_bytes(&answer);
+    assert!(hex(&bytes).starts_with(concat!(
+        "0000000c0050004f004c004900430059",
+        "00000080",
+        "006500330062003000630034"
+    )));
+    assert_eq!(bytes.len(), 16 + 4 + 128);
+    assert_eq!(from_bytes::<StationMessage>(&bytes).ok(), Some(answer));
+    assert_eq!(
+        from_bytes::<MasterMessage>(&to_bytes(&MasterMessage::Policy)).ok(),
+        Some(MasterMessage::Policy)
+    );
+    // A digest that is not 64 hex digits is refused, as every SHA-256 on the links.
+    let mut w = Writer::new();
+    w.write("POLICY").write("e3b0");
+    assert!(from_bytes::<StationMessage>(w.as_bytes()).is_err());
 }
 
 #[test]
@@ -206,6 +239,7 @@ mod properties {
                 head_hash: Sha256([7; 32]),
             }),
             Just(StationMessage::Pong),
+            sha256().prop_map(|digest| StationMessage::Policy { digest }),
         ]
     }
 
@@ -221,6 +255,7 @@ mod properties {
                 }
             }),
             Just(MasterMessage::Ping),
+            Just(MasterMessage::Policy),
         ]
     }
 
