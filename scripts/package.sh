@@ -45,7 +45,7 @@ variant=()
 if $have_assets; then
   generated="$(mktemp -d)"
   trap 'rm -rf "$generated"' EXIT
-  "$TARGET_DIR/$PROFILE/burnstand-assets" "$generated"
+  "$TARGET_DIR/$PROFILE/burnstand-assets" "$generated" >/dev/null
   # Sort the generator's files per package: burnstand-master*, burnstand-station*, and the
   # rest (burnstand and its sub-commands) for the client. cargo-deb maps
   # target/release/assets/… in the metadata to target/$PROFILE/assets/….
