@@ -42,7 +42,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 /// A realm whose keytabs this process uses: the station's to accept (sink station and the
 /// in-process baselines); with `queue_users` users for the farm benchmarks ([`queue_cred`]).
 pub fn realm(queue_users: usize) -> Result<Realm, Error> {
-    let mut builder = realm_builder(REALM, &[]).user(USER, PASSWORD);
+    let mut builder = realm_builder(REALM, &[])
+        .user(USER, PASSWORD)
+        .service(crate::web::WEB_SERVICE);
     for n in 0..CLIENT_USERS {
         builder = builder.user(format!("{USER}{n}"), PASSWORD);
     }

@@ -16,6 +16,7 @@ mod push;
 mod sessions;
 mod ssh;
 mod throughput;
+mod web;
 
 use clap::Parser;
 use serde::Serialize;
@@ -29,8 +30,9 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub struct Args {
     /// Which benchmarks: a (relay throughput), b (sessions per second), c (idle-session
     /// memory), d (burn + verify), e (queue hand-over), f (LIST with busy sessions), g (a
-    /// multi-copy job over several drives), h (image push to two stations), comma-separated.
-    #[arg(long, default_value = "a,b,c,d,e,f,g,h", value_delimiter = ',')]
+    /// multi-copy job over several drives), h (image push to two stations), i (SSE subscribers
+    /// of the status page during a burn), comma-separated.
+    #[arg(long, default_value = "a,b,c,d,e,f,g,h,i", value_delimiter = ',')]
     only: Vec<String>,
     /// (a) MiB sent through the relay, in 64 KiB messages.
     #[arg(long, default_value_t = 512)]
@@ -76,6 +78,12 @@ pub struct Args {
     /// (h) Size of the image pushed to two stations, in MiB.
     #[arg(long, default_value_t = 1024)]
     push_mib: u64,
+    /// (i) Server-Sent-Events subscribers of the status page, and the image burned meanwhile
+    /// (MiB; the file drive writes about 4 MiB/s).
+    #[arg(long, default_value_t = 200)]
+    sse_subscribers: usize,
+    #[arg(long, default_value_t = 32)]
+    sse_mib: u64,
     /// Keep every session on MIT's gss_wrap/gss_unwrap (daemons get `fast_path = false`, the
     /// client BURNSTAND_FAST_PATH=0, the bench's own ends the process default): the "before"
     /// of the fast path, with the same binaries.
@@ -183,6 +191,9 @@ async fn run(args: &Args) -> Result<Vec<Figure>, Error> {
     }
     if wants("h") {
         figures.push(push::run(&realm, args.push_mib).await?);
+    }
+    if wants("i") {
+        figures.extend(web::run(&realm, args.sse_subscribers, args.sse_mib).await?);
     }
     Ok(figures)
 }

@@ -4,7 +4,8 @@
 //! `docs/benchmarks.md`, not for tests). (a) includes its `ssh -J` baseline with 1 MiB. The
 //! farm benchmarks run at their smallest: (e) three users waiting for two stations, (f) three
 //! busy sessions, (g) a two-copy job of a 1 MiB image on two file drives, (h) a push of a 1 MiB image to two
-//! stations (the bench checks both catalogs have it) and its `scp` baseline.
+//! stations (the bench checks both catalogs have it) and its `scp` baseline, (i) three
+//! status-page event streams during a 1 MiB burn (the bench fails if no event reaches them).
 
 use std::process::Command;
 
@@ -13,7 +14,7 @@ fn every_benchmark_runs_against_the_current_daemons() {
     let out = Command::new(env!("CARGO_BIN_EXE_burnstand-bench"))
         .args([
             "--only",
-            "a,b,d,e,f,g,h",
+            "a,b,d,e,f,g,h,i",
             "--relay-mib",
             "1",
             "--session-secs",
@@ -40,6 +41,10 @@ fn every_benchmark_runs_against_the_current_daemons() {
             "1",
             "--push-mib",
             "1",
+            "--sse-subscribers",
+            "3",
+            "--sse-mib",
+            "1",
             "--json",
         ])
         .output()
@@ -64,7 +69,7 @@ fn every_benchmark_runs_against_the_current_daemons() {
             .any(|w| w.contains(" 0 not to the head of the queue")),
         "{figures:?}"
     );
-    for bench in ["a", "b", "d", "e", "f", "g", "h"] {
+    for bench in ["a", "b", "d", "e", "f", "g", "h", "i"] {
         assert!(
             !of(bench).is_empty(),
             "no figure ({bench}): {figures:?}\n{stderr}"

@@ -227,3 +227,59 @@ pub fn queue(conn: u64, principal: &Principal, event: &str, station_type: u32) -
         .field("principal", principal.as_str())
         .field("station_type", station_type)
 }
+
+/// The master's handle on its audit log: [`burnstand_audit::SharedAuditLog`] with the latency
+/// of every append (fsync included) measured for `/metrics`. Every append of the master goes
+/// through here, so the histogram sees them all without a call at each site.
+#[derive(Clone, Debug)]
+pub struct TimedAudit {
+    log: burnstand_audit::SharedAuditLog,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+impl TimedAudit {
+    pub fn new(
+        log: burnstand_audit::SharedAuditLog,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        TimedAudit { log, metrics }
+    }
+
+    /// Appends `event` durably; see [`burnstand_audit::SharedAuditLog::append`].
+    pub async fn append(&self, event: Event) -> burnstand_audit::Result<burnstand_audit::Appended> {
+        let started = std::time::Instant::now();
+        let appended = self.log.append(event).await;
+        self.metrics.audit_write(started.elapsed());
+        appended
+    }
+
+    /// False once an append failed: the master fails closed.
+    pub fn is_healthy(&self) -> bool {
+        self.log.is_healthy()
+    }
+
+    /// The log itself, for what the timing has no business with.
+    pub fn log(&self) -> &burnstand_audit::SharedAuditLog {
+        &self.log
+    }
+}
+
+/// A login to the status page by HTTP Negotiate: `ok` with the principal and whether it got
+/// the admin view, or a failure with the reason (bounded like `auth.fail`).
+pub fn web_login(conn: u64, peer: SocketAddr, principal: &Principal, admin: bool) -> Event {
+    Event::new("web.login")
+        .field("conn", conn)
+        .field("peer", peer)
+        .field("principal", principal.as_str())
+        .field("result", "ok")
+        .field("admin", admin)
+}
+
+/// A refused status-page login (a token that does not authenticate).
+pub fn web_login_fail(conn: u64, peer: SocketAddr, reason: &str) -> Event {
+    Event::new("web.login")
+        .field("conn", conn)
+        .field("peer", peer)
+        .field("result", "fail")
+        .field("reason", reason)
+}

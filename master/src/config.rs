@@ -21,10 +21,13 @@ use crate::error::{Error, Result};
 
 mod farm;
 pub mod notices;
+mod metrics;
 pub mod queue;
 mod validate;
+pub mod web;
 
 pub use farm::FarmSettings;
+pub use metrics::MetricsSettings;
 use validate::RawConfig;
 
 /// Largest config file read, so a wrong path (a device, a huge log) fails fast.
@@ -246,6 +249,10 @@ pub struct Config {
     /// The protocol nucleus: the oldest client accepted, the admin's notices, the request
     /// delays of refusals that ask to retry.
     pub nucleus: notices::NucleusSettings,
+    /// The Prometheus listener (`[metrics]`), off by default.
+    pub metrics: MetricsSettings,
+    /// The HTTPS status page (`[web]`); `None`: off.
+    pub web: Option<web::WebSettings>,
 }
 
 impl Config {
@@ -401,6 +408,17 @@ mod tests {
         let message = Config::from_toml(&bad).expect_err("invalid").to_string();
         assert!(message.contains("login_budget_per_principal"), "{message}");
         assert!(message.contains("login_budget_per_address"), "{message}");
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_need_an_address() {
+        assert_eq!(Config::from_toml(GOOD).expect("good").metrics.listen, None);
+        let on = format!("{GOOD}\n[metrics]\nlisten = \"127.0.0.1:9464\"\n");
+        let listen = Config::from_toml(&on).expect("good").metrics.listen;
+        assert_eq!(listen, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        let bad = format!("{GOOD}\n[metrics]\nlisten = \"anywhere\"\n");
+        let message = Config::from_toml(&bad).expect_err("invalid").to_string();
+        assert!(message.contains("anywhere"), "{message}");
     }
 
     #[test]

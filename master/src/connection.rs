@@ -30,6 +30,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::audit;
 use crate::flood;
+use crate::metrics::HandshakeResult;
 use crate::receipts;
 use crate::registry::{Bound, Registration, Teardown};
 use crate::server::Shared;
@@ -89,6 +90,7 @@ pub(crate) async fn serve(
             Err(e) => {
                 let reason = e.to_string();
                 info!(reason = %reason, "authentication failed");
+                shared.metrics.handshake(HandshakeResult::Failed);
                 let Some(suppressed) = shared.auth_failures.admit() else {
                     return;
                 };
@@ -132,6 +134,7 @@ pub(crate) async fn serve(
             Ok(registration) => registration,
             Err(reason) => {
                 info!(reason, "connection refused");
+                shared.metrics.handshake(HandshakeResult::Refused);
                 let event = audit::connection_deny(conn_id, &principal, reason);
                 let kind = flood::Kind::ConnectionDeny;
                 if !flood::record_within(&shared, kind, principal.as_str(), peer.ip(), event).await
@@ -147,6 +150,8 @@ pub(crate) async fn serve(
             return;
         }
         info!("authenticated");
+        shared.metrics.handshake(HandshakeResult::Ok);
+        let _counted = shared.metrics.session();
         let expires_at = Instant::now() + session.protection().remaining();
         let mut conn = Connection {
             shared,

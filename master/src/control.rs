@@ -208,6 +208,10 @@ async fn link_once(shared: &Shared, index: usize) -> Result<Closed> {
     }
     session.send(&LinkOpen::Control).await?;
     info!(station_id = %station_id, version, "control link up");
+    // For the statistics plots only: a failure costs a name on a plot, not the link.
+    if let Err(e) = shared.ledger.name_station(&station_id, &config.name) {
+        warn!(error = %e, "cannot remember the station's name for statistics");
+    }
     shared.registry.link_up(index, version);
     if version >= 3 {
         let heartbeat_ms =

@@ -85,6 +85,14 @@ pub enum Error {
     #[error("station {station}: {reason}")]
     StationLink { station: String, reason: String },
 
+    /// A statistics plot could not be drawn (the SVG backend failed; a bug, not bad data).
+    #[error("statistics plot: {0}")]
+    Plot(String),
+
+    /// The metrics listener (`[metrics] listen`) could not be opened.
+    #[error("metrics listener on {address}: {reason}; pick a free address or remove [metrics]")]
+    MetricsListen { address: String, reason: String },
+
     /// A lock protecting shared state was poisoned by a panic elsewhere.
     #[error("internal state poisoned by an earlier panic")]
     Poisoned,

@@ -25,12 +25,22 @@ pub const WATCH_EVERY: Duration = Duration::from_millis(250);
 pub(crate) async fn watch(shared: Arc<Shared>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut audit_healthy = shared.audit.is_healthy();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        for change in shared.registry.health_changes() {
+        // An audit log that failed closed is shown on the status page within a tick.
+        if shared.audit.is_healthy() != audit_healthy {
+            audit_healthy = !audit_healthy;
+            shared.registry.changed();
+        }
+        let changes = shared.registry.health_changes();
+        if !changes.is_empty() {
+            shared.registry.changed();
+        }
+        for change in changes {
             let Some(name) = shared
                 .registry
                 .station(change.station)

@@ -97,6 +97,18 @@ fn check(config: &Config) -> Result<(), BoxError> {
     if !dir.is_dir() {
         return Err(format!("audit log directory {} does not exist", dir.display()).into());
     }
+    if let Some(web) = &config.web {
+        burnstand_master::web::tls::server_config(web).map_err(|e| format!("[web] {e}"))?;
+        burnstand_wire::gss::http_acceptor_credentials(&web.service_principal).map_err(|e| {
+            format!(
+                "[web] keytab {} cannot accept as {}: {e}; add the HTTP principal's key to the \
+                 master's keytab (kadmin: ktadd -k KEYTAB {})",
+                config.keytab.display(),
+                web.service_principal,
+                web.service_principal
+            )
+        })?;
+    }
     Ok(())
 }
 
@@ -149,6 +161,16 @@ fn summary(path: &std::path::Path, config: &Config) -> String {
         farm.verify_failures,
         farm.verify_quarantine
     ));
+    match &config.web {
+        Some(web) => out.push_str(&format!(
+            "  status page https://{} as {} (public wall: {}, sessions {:?})\n",
+            web.listen,
+            web.service_principal,
+            if web.public_wall { "yes" } else { "no" },
+            web.session_lifetime
+        )),
+        None => out.push_str("  status page: off\n"),
+    }
     for class in &config.queue.classes {
         out.push_str(&format!(
             "  queue class \"{}\" (priority {}): {}\n",
@@ -168,6 +190,14 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let web = match &config.web {
+        Some(web) => Some(
+            TcpListener::bind(web.listen)
+                .await
+                .map_err(|e| format!("[web] cannot listen on {}: {e}", web.listen))?,
+        ),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -182,13 +212,21 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     // SIGHUP too: `run` takes it over for reloads; tokio keeps a signal's handler for the
     // process's life, so a `systemctl reload` right after READY=1 can never end the master.
     let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    // One machine-readable line on stdout: scripts and tests learn the port of "…:0" from it.
-    // Only now, with SIGTERM handled, is it ready (a stop right after start drains cleanly).
+    // One machine-readable line on stdout, first: scripts and tests learn the port of "…:0"
+    // from it (and wait for it as the sign the master started). Only now, with SIGTERM
+    // handled, is it ready (a stop right after start drains cleanly).
     let local = listener.local_addr()?;
     println!("burnstand-master listening on {local}");
+    if let Some(web) = &web {
+        println!(
+            "burnstand-master status page on https://{}",
+            web.local_addr()?
+        );
+    }
     burnstand_daemon::notify::ready(local);
-    burnstand_daemon::notify::watched(burnstand_master::run(
+    burnstand_daemon::notify::watched(burnstand_master::run_with_web(
         listener,
+        web,
         config,
         SharedAuditLog::new(log),
         shutdown,

@@ -84,12 +84,16 @@ impl ReceiptWatch<'_> {
         }
         self.shared.audit.append(event).await?;
         self.shared.ledger.receipt(&copy, &result, &position)?;
+        self.shared
+            .ledger
+            .set_receipt_line(&copy.copy_id, &receipt.line)?;
         let outcome = match result.as_str() {
             "verified" => CopyOutcome::Verified,
             "verify_failed" => CopyOutcome::VerifyFailed,
             _ => CopyOutcome::Other,
         };
         self.shared.registry.count_copy(self.station_name, outcome);
+        self.shared.metrics.copy(self.station_name, &result);
         Ok(())
     }
 }

@@ -171,6 +171,9 @@ pub struct Registry {
     /// Parent of every user's token: cancelled when the drain deadline passes.
     stop: CancellationToken,
     state: Mutex<State>,
+    /// When (Unix ms) the master last learnt of a change a viewer could see: a station's
+    /// report or link, a reservation, the queue. The status page's event streams wait on it.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Registry {
@@ -195,7 +198,23 @@ impl Registry {
             generation: tokio::sync::watch::channel(0).0,
             stop,
             state: Mutex::new(state),
+            changes: tokio::sync::watch::Sender::new(unix_ms()),
         }
+    }
+
+    /// Something a status-page viewer could see changed: wakes the event streams.
+    pub fn changed(&self) {
+        self.changes.send_replace(unix_ms());
+    }
+
+    /// When (Unix ms) the master last learnt of a change.
+    pub fn last_change(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
+    /// Waits for [`Registry::changed`]; the value is when the master learnt of the change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Never panics while holding the lock, so a poisoned lock still holds consistent state.
@@ -565,6 +584,7 @@ impl Registry {
         now: Instant,
     ) -> Bound {
         let session_id = Uuid::new_v4();
+        self.changed();
         for &s in &stations {
             if let Some(slot) = state.reserved.get_mut(s) {
                 *slot = true;
@@ -756,6 +776,7 @@ impl Registry {
     }
 
     pub(crate) fn teardown_locked(&self, state: &mut State, key: &[u8]) -> Teardown {
+        self.changed();
         let Some(user) = state.users.get_mut(key) else {
             return Teardown::default();
         };
@@ -893,6 +914,13 @@ impl Drop for ModuleLease {
             }
         }
     }
+}
+
+/// Milliseconds since the Unix epoch, now (0 before 1970).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

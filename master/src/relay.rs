@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
+use crate::metrics::Direction;
 use crate::receipts::ReceiptWatch;
 use pipeline::Writer;
 
@@ -89,10 +90,15 @@ pub(crate) async fn run(
     let failed = CancellationToken::new();
     let (mut up_feed, up) = Writer::spawn(station_tx, &failed);
     let (mut down_feed, down) = Writer::spawn(client_tx, &failed);
+    let metrics = &receipts.shared.metrics;
+    let (up_bytes, down_bytes) = (
+        metrics.relay_bytes(Direction::ToStation),
+        metrics.relay_bytes(Direction::ToClient),
+    );
     let flow = async {
         tokio::try_join!(
-            pipeline::read(&mut client_rx, &mut up_feed, None),
-            pipeline::read(&mut station_rx, &mut down_feed, Some(receipts)),
+            pipeline::read(&mut client_rx, &mut up_feed, None, &up_bytes),
+            pipeline::read(&mut station_rx, &mut down_feed, Some(receipts), &down_bytes),
         )?;
         // Both sides closed: done once both writers have written the rest and half-closed.
         tokio::join!(up.ended(), down.ended());

@@ -47,7 +47,7 @@ pub(crate) struct Shared {
     /// The policy in force: the config's at start, replaced by a reload (SIGHUP).
     pub policy: crate::reload::LivePolicy,
     pub registry: Arc<Registry>,
-    pub audit: SharedAuditLog,
+    pub audit: crate::audit::TimedAudit,
     /// Accept users as the master's principal.
     pub acceptor: Cred,
     /// Authenticate to stations as the master's principal.
@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     /// An admin's RELEASE of a burning station: (station index, session id) for its control
     /// link to send FINISH.
     pub finish: tokio::sync::broadcast::Sender<(usize, String)>,
+    /// What `/metrics` shows (see [`crate::metrics`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// RELEASE requests on their way to the control links; an admin sends a few a day.
@@ -80,6 +82,27 @@ const FINISH_QUEUE: usize = 16;
 /// start-up, when the master's credentials cannot be acquired.
 pub async fn run(
     listener: TcpListener,
+    config: Config,
+    audit: SharedAuditLog,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let web = match &config.web {
+        Some(web) => Some(TcpListener::bind(web.listen).await.map_err(|e| {
+            crate::error::Error::ConfigInvalid(format!(
+                "[web] cannot listen on {}: {e}",
+                web.listen
+            ))
+        })?),
+        None => None,
+    };
+    run_with_web(listener, web, config, audit, shutdown).await
+}
+
+/// [`run`] with the status page's listener bound by the caller (`main` prints its address;
+/// tests bind port 0). `web` is used only when the config has a `[web]` section.
+pub async fn run_with_web(
+    listener: TcpListener,
+    web: Option<TcpListener>,
     config: Config,
     audit: SharedAuditLog,
     shutdown: CancellationToken,
@@ -106,12 +129,13 @@ pub async fn run(
     }
     let lobby = std::sync::Mutex::new(Lobby::new(queue, config.queue.default_eta));
     let config = Arc::new(config);
+    let metrics = Arc::new(crate::metrics::Metrics::new(&config));
     let stop = CancellationToken::new();
     let shared = Arc::new(Shared {
         policy: crate::reload::LivePolicy::new(config.policy.clone()),
         registry: Arc::new(Registry::new(Arc::clone(&config), stop.clone())),
         config: Arc::clone(&config),
-        audit,
+        audit: crate::audit::TimedAudit::new(audit, Arc::clone(&metrics)),
         acceptor,
         initiator,
         draining: shutdown.clone(),
@@ -121,7 +145,20 @@ pub async fn run(
         guards,
         lobby,
         finish: tokio::sync::broadcast::channel(FINISH_QUEUE).0,
+        metrics,
     });
+    let scrapes = crate::metrics::Listener::start(&shared).await?;
+    // Checked before anything starts: a status page that cannot serve stops the start.
+    let web = match (web, &config.web) {
+        (Some(web_listener), Some(settings)) => {
+            let tls = crate::web::tls::server_config(settings)
+                .map_err(|e| crate::error::Error::ConfigInvalid(format!("[web] {e}")))?;
+            let web =
+                crate::web::Web::new(Arc::clone(&shared), settings.clone(), shutdown.clone())?;
+            Some((web_listener, tls, Arc::new(web)))
+        }
+        _ => None,
+    };
     // The control links live until the master has stopped serving users: grants for the
     // burns of draining sessions still need them.
     let links_stop = CancellationToken::new();
@@ -137,6 +174,9 @@ pub async fn run(
         Arc::clone(&shared),
         flush_stop.clone(),
     ));
+    // The status page runs beside the accept loop and stops with it (the same shutdown).
+    let web_task =
+        web.map(|(listener, tls, web)| tokio::spawn(crate::web::serve(listener, tls, web)));
     let total = Arc::new(Semaphore::new(config.limits.max_connections));
     let budgets = HandshakeBudgets::new(
         config.limits.max_unauthenticated,
@@ -196,6 +236,10 @@ pub async fn run(
     while links.join_next().await.is_some() {}
     flush_stop.cancel();
     let _ = flusher.await;
+    if let Some(web_task) = web_task {
+        let _ = web_task.await;
+    }
+    scrapes.stop().await;
     info!("master stopped");
     Ok(())
 }

@@ -294,6 +294,7 @@ impl Drop for Ticket {
 
 /// Pushes every connected waiter's standing if it changed.
 fn publish(shared: &Shared, lobby: &mut Lobby) {
+    shared.registry.changed();
     let now = SystemTime::now();
     let Lobby {
         queue,
@@ -500,6 +501,7 @@ pub(crate) async fn clear(shared: &Arc<Shared>) -> Option<usize> {
         }
     };
     lobby.away.clear();
+    shared.registry.changed();
     let claims: Vec<Claim> = lobby.claims.drain().map(|(_, claim)| claim).collect();
     for claim in claims {
         shared.registry.release_claim(&claim.stations);

@@ -47,6 +47,11 @@ pub(super) struct RawConfig {
     notices: Vec<super::notices::RawNotice>,
     #[serde(default)]
     request_delay: super::notices::RawRequestDelay,
+    #[serde(default)]
+    metrics: super::MetricsSettings,
+    /// The HTTPS status page (off without the section).
+    #[serde(default)]
+    web: Option<super::web::RawWeb>,
 }
 
 fn fast_path_default() -> bool {
@@ -103,6 +108,9 @@ impl RawConfig {
             &raw.request_delay,
             &mut problems,
         );
+        let web = raw
+            .web
+            .map(|web| web.validate(&raw.principal, &mut problems));
         for problem in raw.farm.problems() {
             problems.push(problem);
         }
@@ -152,6 +160,8 @@ impl RawConfig {
             fast_path: raw.fast_path,
             source: None,
             nucleus,
+            metrics: raw.metrics,
+            web,
         })
     }
 }
@@ -190,7 +200,7 @@ impl Problems {
         }
     }
 
-    fn into_result(self) -> Result<()> {
+    pub(super) fn into_result(self) -> Result<()> {
         match self.0.len() {
             0 => Ok(()),
             1 => Err(Error::ConfigInvalid(self.0.concat())),

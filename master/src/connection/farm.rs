@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 use super::{record, Connection, End, Mode};
 use crate::audit;
 use crate::flood;
+use crate::metrics::BindResult;
 use crate::registry::{BindRefusal, Bound};
 use crate::waiting::{self, JoinRefusal, Outcome};
 
@@ -77,6 +78,7 @@ impl Connection {
         if let Some(refusal) = self.policy_refusal(request.type_id) {
             let reason = refusal.to_string();
             info!(station_type = request.type_id, reason = %reason, "reservation refused by policy");
+            self.shared.metrics.bind(BindResult::Denied);
             let event = audit::bind_deny(self.conn_id, &self.principal, request.type_id, &reason);
             if !self.record_within(flood::Kind::BindDeny, event).await {
                 return Some(End::AuditFailed);
@@ -107,6 +109,7 @@ impl Connection {
             Ok(bound) => self.reserved(session, bound, request.type_id, asked).await,
             Err(Refused::Wait) => self.wait(session, request).await,
             Err(Refused::Now(reason, delay)) => {
+                self.shared.metrics.bind(BindResult::Refused);
                 info!(
                     station_type = request.type_id,
                     reason, "reservation refused"
@@ -160,6 +163,7 @@ impl Connection {
             return Some(End::AuditFailed);
         }
         info!(station = %bound.station_name, session = %session_id, hold = bound.hold, "station reserved");
+        self.shared.metrics.bind(BindResult::Reserved);
         let sent = match asked {
             Asked::Bind => session.send(&Reply::Ok).await,
             Asked::Reserve => {
@@ -203,6 +207,7 @@ impl Connection {
                     ),
                 };
                 info!(reason, "queue join refused");
+                self.shared.metrics.bind(BindResult::Refused);
                 let event =
                     audit::bind_deny(self.conn_id, &self.principal, request.type_id, reason);
                 if !self.record_within(flood::Kind::BindDeny, event).await {
@@ -223,6 +228,8 @@ impl Connection {
             return Some(End::AuditFailed);
         }
         info!(rejoined = ticket.rejoined, "waiting in the queue");
+        self.shared.metrics.bind(BindResult::Queued);
+        let joined_at = std::time::Instant::now();
         let mut ticket = ticket;
         let mut standing = ticket.standing.clone();
         standing.mark_changed();
@@ -254,6 +261,7 @@ impl Connection {
                     return match outcome {
                         Ok(Outcome::Handed(bound)) => {
                             drop(ticket);
+                            self.shared.metrics.queue_wait(joined_at.elapsed());
                             self.reserved(session, bound, request.type_id, Asked::Reserve).await
                         }
                         Ok(Outcome::Cleared) => {

@@ -59,6 +59,7 @@ impl Registry {
     /// The control link of `station` came up, speaking link version `version`.
     pub(crate) fn link_up(&self, station: usize, version: u32) {
         let mut state = self.state();
+        self.changed();
         if let Some(live) = state.live.get_mut(station) {
             live.link = Link::Up { version };
             live.last_heard = Some(Instant::now());
@@ -68,6 +69,7 @@ impl Registry {
     /// The control link of `station` is down (or could not be opened).
     pub(crate) fn link_down(&self, station: usize, reason: &str) {
         let mut state = self.state();
+        self.changed();
         if let Some(live) = state.live.get_mut(station) {
             live.link = Link::Down {
                 reason: format!("control link down: {reason}"),
@@ -89,7 +91,11 @@ impl Registry {
         let mut state = self.state();
         if let Some(live) = state.live.get_mut(station) {
             live.last_heard = Some(Instant::now());
-            live.state = report;
+            // A heartbeat repeats the state: only a new one wakes the status page.
+            if live.state != report {
+                live.state = report;
+                self.changed();
+            }
         }
     }
 
@@ -142,6 +148,7 @@ impl Registry {
         if let Some(live) = self.state().live.get_mut(index) {
             live.count_copy(outcome, &farm, today(), Instant::now());
         }
+        self.changed();
     }
 
     /// Stations whose quarantine began or ended since the last call (for logs and audit).
@@ -342,6 +349,7 @@ impl Registry {
         if let Some(live) = self.state().live.get_mut(station) {
             live.drained = drained;
         }
+        self.changed();
     }
 
     /// RELEASE: ends the reservation holding `station`, now if no copy runs there, else once

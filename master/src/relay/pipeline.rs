@@ -65,7 +65,7 @@ impl Feed {
 }
 
 /// Reads blocks from `from`, opens them (with `from`'s context), shows each to `receipts` if
-/// given (station → user), and feeds them to the direction's writer in order. A clean end of
+/// given (station → user), counts their bytes in `bytes` (for `/metrics`), and feeds them to the direction's writer in order. A clean end of
 /// stream is passed on as [`Relayed::End`] (the writer half-closes after the last block).
 /// Cancel-safe where it waits: reading a block is, and a block read is either fed or dropped
 /// with the whole relay.
@@ -73,6 +73,7 @@ pub async fn read(
     from: &mut RecvHalf<OwnedReadHalf>,
     feed: &mut Feed,
     receipts: Option<&ReceiptWatch<'_>>,
+    bytes: &prometheus_client::metrics::counter::Counter,
 ) -> Result<()> {
     loop {
         let mut plaintext = feed.buffer();
@@ -84,6 +85,7 @@ pub async fn read(
         if let Some(receipts) = receipts {
             receipts.observe(&plaintext).await?;
         }
+        bytes.inc_by(plaintext.len() as u64);
         feed.send(Relayed::Block(plaintext)).await?;
         // Hand the core to the writer just woken and move this task to the back of the run
         // queue, where an idle worker can steal it: tokio runs a task woken by another in

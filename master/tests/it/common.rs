@@ -36,6 +36,10 @@ pub const USERS: [(&str, &str); 4] = [
     ("dave", "dave-pw"),
 ];
 
+/// The status page's HTTP service principal (without the realm), in every lab's realm and
+/// acceptor keytab.
+pub const WEB: &str = "HTTP/localhost";
+
 /// Upper bound on any single wait in a test: a hang guard, never a performance assertion.
 pub const HANG_GUARD: Duration = Duration::from_secs(30);
 
@@ -175,6 +179,8 @@ pub struct Lab {
     pub disk: Option<SmallDisk>,
     pub stations: Vec<TestStation>,
     pub master: MasterProcess,
+    /// The status page's address, when the config has a `[web]` section (in process only).
+    pub web_addr: Option<SocketAddr>,
 }
 
 /// The master under test: the library in this process, or the real binary.
@@ -220,7 +226,7 @@ impl Lab {
 /// Starts a realm with the users, the master and station services.
 pub fn start_realm(lifetime: Option<Duration>) -> Realm {
     let users = USERS.map(|(user, _)| user);
-    let mut builder = realm_builder(REALM, &users);
+    let mut builder = realm_builder(REALM, &users).service(WEB);
     if let Some(lifetime) = lifetime {
         // GSSAPI reports an acceptor's context lifetime as the ticket's end plus the allowed
         // clock skew; keep the skew small so the test does not wait for minutes.
@@ -283,7 +289,7 @@ where
     let realm = Arc::new(start_realm(spec.ticket_lifetime));
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     let merged = dir.path().join("acceptors.keytab");
-    merged_keytab(&realm, &merged, &[MASTER, STATION]);
+    merged_keytab(&realm, &merged, &[MASTER, STATION, WEB]);
     let master_keytab = realm.keytab(MASTER).expect("master keytab").to_owned();
     // Before any runtime thread exists: the acceptors' keytab (master and stations), the
     // master's as the initiator's.
@@ -337,15 +343,25 @@ where
         for record in &spec.seed {
             log.append(record).expect("seed the audit log");
         }
+        let mut web_addr = None;
         let (master, master_addr) = if spec.binary {
             drop(log);
             start_binary(&realm, dir.path(), &text)
         } else {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind master");
             let master_addr = listener.local_addr().expect("master addr");
+            let web = match &config.web {
+                Some(_) => {
+                    let web = TcpListener::bind("127.0.0.1:0").await.expect("bind web");
+                    web_addr = Some(web.local_addr().expect("web addr"));
+                    Some(web)
+                }
+                None => None,
+            };
             let shutdown = CancellationToken::new();
-            let server = tokio::spawn(burnstand_master::run(
+            let server = tokio::spawn(burnstand_master::run_with_web(
                 listener,
+                web,
                 config,
                 SharedAuditLog::new(log),
                 shutdown.clone(),
@@ -360,6 +376,7 @@ where
             disk,
             stations,
             master,
+            web_addr,
         };
         body(lab).await;
     });

@@ -35,6 +35,9 @@ pub enum StationMode {
     /// Takes an admin's FINISH but never answers FINISHED: the user leaves (having heard
     /// from the station why its job stopped) before the station's answer reaches the master.
     NeverFinishes,
+    /// Reports a burn on every heartbeat after WATCH (copy 1 of 2, the percentage climbing
+    /// 5 points a beat): progress for the status page to show.
+    Burns,
 }
 
 /// What the station observed.
@@ -149,6 +152,7 @@ async fn serve(
             // the sync (no receipts) and the pings, and reports itself idle on every
             // heartbeat after WATCH, until the master closes it.
             let mut heartbeat: Option<tokio::time::Interval> = None;
+            let mut percent = 0u32;
             loop {
                 let beat = async {
                     match heartbeat.as_mut() {
@@ -184,7 +188,7 @@ async fn serve(
                         Ok(_) => continue,
                         Err(_) => return Ok(()),
                     },
-                    _ = beat => StationMessage::State(StationState::default()),
+                    _ = beat => StationMessage::State(heartbeat_state(mode, &mut percent)),
                 };
                 session.send(&answer).await?;
             }
@@ -209,5 +213,22 @@ async fn serve(
                 return Ok(());
             }
         }
+    }
+}
+
+/// What a station in `mode` reports on a heartbeat: idle, or (`Burns`) a burn `percent`
+/// further along.
+fn heartbeat_state(mode: StationMode, percent: &mut u32) -> StationState {
+    if mode != StationMode::Burns {
+        return StationState::default();
+    }
+    *percent = (*percent + 5) % 100;
+    StationState {
+        activity: burnstand_wire::farm::Activity::Burning,
+        image: "exam-2025".into(),
+        copy: 1,
+        copies: 2,
+        percent: *percent,
+        ..StationState::default()
     }
 }

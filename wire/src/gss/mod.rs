@@ -21,6 +21,10 @@
 //! MIT krb5 does not check a context's expiry on wrap/unwrap, so [`Established`] does: once the
 //! ticket behind the context ends, sealing and opening fail with [`Error::ContextExpired`].
 //!
+//! HTTP `Negotiate` logins to the master's status page are the one place SPNEGO is accepted
+//! ([`accept_http`]): a browser's token, one round trip, Kerberos 5 underneath, and no message
+//! protection afterwards (TLS carries the page), so none of the session flags are required.
+//!
 //! Which keytab and ccache GSSAPI uses is selected by the process environment (KRB5_KTNAME,
 //! KRB5_CLIENT_KTNAME, KRB5CCNAME): daemons set it from their configuration at start-up.
 //!
@@ -36,6 +40,7 @@ mod fast;
 mod ffi;
 mod flags;
 mod handshake;
+mod http;
 #[cfg(feature = "mit-differential")]
 #[doc(hidden)]
 pub mod test_only;
@@ -44,6 +49,9 @@ pub use established::{Established, ProtectionPath};
 pub use ffi::Cred;
 pub use flags::{CtxFlags, REQUIRED_FLAGS};
 pub use handshake::{fast_path_default, set_fast_path_default, Acceptor, Initiator};
+pub use http::{accept_http, http_acceptor_credentials, HttpLogin};
+#[cfg(feature = "test-util")]
+pub use http::{spnego_password_credentials, spnego_token};
 
 /// The crate error for a failed GSSAPI call, with the library's text of the status.
 fn gss(operation: &'static str) -> impl FnOnce(ffi::Status) -> Error {

@@ -68,8 +68,20 @@ impl SecContext {
         flags: u32,
         token: Option<&[u8]>,
     ) -> Result<Step, Status> {
+        self.initiate_with(cred, target, KRB5_MECH, flags, token)
+    }
+
+    /// One `gss_init_sec_context` call with `mechanism` (a DER OID body).
+    pub(in crate::gss) fn initiate_with(
+        &mut self,
+        cred: &Cred,
+        target: &Name,
+        mechanism: &'static [u8],
+        flags: u32,
+        token: Option<&[u8]>,
+    ) -> Result<Step, Status> {
         let mut minor = 0;
-        let mut mech = oid(KRB5_MECH);
+        let mut mech = oid(mechanism);
         let mut copy = token.map(<[u8]>::to_vec);
         let mut token = copy.as_deref_mut().map(scratch);
         let mut out = OutBuffer::new();

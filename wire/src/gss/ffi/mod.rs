@@ -31,6 +31,8 @@ pub(super) use context::{SecContext, Step};
 
 /// Kerberos 5 mechanism, 1.2.840.113554.1.2.2 (DER contents of the OID).
 pub(super) const KRB5_MECH: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02";
+/// SPNEGO (RFC 4178), 1.3.6.1.5.5.2: what browsers send in HTTP `Negotiate` (RFC 4559).
+pub(super) const SPNEGO_MECH: &[u8] = b"\x2b\x06\x01\x05\x05\x02";
 /// GSS_KRB5_NT_PRINCIPAL_NAME, 1.2.840.113554.1.2.2.1: `name/instance@REALM` strings.
 const KRB5_NT_PRINCIPAL: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x01";
 /// GSS_KRB5_EXPORT_LUCID_CONTEXT_X_OID 1.2.840.113554.1.2.2.5.6 with the structure version
@@ -286,11 +288,21 @@ impl Usage {
 impl Cred {
     /// Credentials for `name` (or the default identity), Kerberos 5 only.
     pub(super) fn acquire(name: Option<&Name>, usage: Usage) -> Result<Cred, Status> {
+        Cred::acquire_for(name, usage, &[KRB5_MECH])
+    }
+
+    /// Credentials for `name` for each mechanism of `mechanisms` (DER OID bodies; at most
+    /// two: Kerberos 5 and SPNEGO, for HTTP `Negotiate`).
+    pub(super) fn acquire_for(
+        name: Option<&Name>,
+        usage: Usage,
+        mechanisms: &[&'static [u8]],
+    ) -> Result<Cred, Status> {
         let mut minor = 0;
-        let mut mech = oid(KRB5_MECH);
+        let mut descs: Vec<sys::gss_OID_desc> = mechanisms.iter().map(|&m| oid(m)).collect();
         let mut mechs = sys::gss_OID_set_desc {
-            count: 1,
-            elements: &mut mech,
+            count: descs.len(),
+            elements: descs.as_mut_ptr(),
         };
         let mut cred = CredHandle(ptr::null_mut());
         // SAFETY: the mechanism set points to live locals; the handle is owned by `cred`.
@@ -312,11 +324,20 @@ impl Cred {
 
     /// Initiator credentials for `name`, obtained from the KDC with `password`.
     pub(super) fn with_password(name: &Name, password: &str) -> Result<Cred, Status> {
+        Cred::with_password_for(name, password, &[KRB5_MECH])
+    }
+
+    /// [`Cred::with_password`] for each mechanism of `mechanisms` (DER OID bodies).
+    pub(super) fn with_password_for(
+        name: &Name,
+        password: &str,
+        mechanisms: &[&'static [u8]],
+    ) -> Result<Cred, Status> {
         let mut minor = 0;
-        let mut mech = oid(KRB5_MECH);
+        let mut descs: Vec<sys::gss_OID_desc> = mechanisms.iter().map(|&m| oid(m)).collect();
         let mut mechs = sys::gss_OID_set_desc {
-            count: 1,
-            elements: &mut mech,
+            count: descs.len(),
+            elements: descs.as_mut_ptr(),
         };
         let mut password = input(password.as_bytes());
         let mut cred = CredHandle(ptr::null_mut());
