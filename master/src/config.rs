@@ -20,8 +20,8 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{Error, Result};
 
 mod farm;
-pub mod notices;
 mod metrics;
+pub mod notices;
 pub mod queue;
 mod validate;
 pub mod web;
