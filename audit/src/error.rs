@@ -153,6 +153,33 @@ pub enum Error {
     )]
     Clock,
 
+    /// A log in segments does not verify end to end (a segment is missing, misnamed, …).
+    #[error(
+        "audit log {path} and its segments do not verify end to end: {problem}; keep the files \
+         unchanged as evidence and run `burnstand audit verify` on the directory for the report"
+    )]
+    Segments { path: PathBuf, problem: String },
+
+    /// The log no longer holds the head its daemon exported (checked at open).
+    #[error(
+        "audit log {path} does not hold the head exported to {head_file}: {problem}; its newest \
+         records were removed or edited while the daemon was stopped, or the log was replaced; \
+         keep both files as evidence and run `burnstand audit verify {path} --head \
+         {head_file}`; to start on this log anyway, move {head_file} aside"
+    )]
+    HeadMismatch {
+        path: PathBuf,
+        head_file: PathBuf,
+        problem: String,
+    },
+
+    /// An exported head file does not hold `SEQ:HASH`.
+    #[error(
+        "{path} is not a head file: it must hold one line SEQ:HASH (e.g. 42:9f86…), as \
+         the daemon's head_export writes it"
+    )]
+    BadHead { path: PathBuf },
+
     /// The blocking task that performed an async append panicked or was cancelled.
     #[error(
         "the audit append task failed ({0}); whether the record was written is unknown, so the \

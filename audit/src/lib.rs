@@ -44,6 +44,18 @@
 //!   The chain detects tampering; it does not prevent someone who can write the file from
 //!   rewriting the whole chain, which is why heads should be kept elsewhere too.
 //!
+//! # Lifecycle: segments, head export
+//!
+//! With `[audit]` settings ([`AuditSettings`], passed through [`OpenOptions::settings`]) the
+//! live file is rotated by size and/or UTC day into segments beside it,
+//! `<stem>.<first-seq>-<last-seq>.<ext>`, inside [`AuditLog::append`] and without losing the
+//! fsync before the acknowledgement. `seq` keeps counting and the new live file starts with an
+//! [`ROTATE_EVENT`] record chained to the segment's last line, so [`verify_log`] checks a whole
+//! directory end to end and names a missing, renamed or edited segment; [`scan_log`] is how
+//! every reader that needs older records (quotas, SYNC, reconcile, statistics) reads across
+//! segments (see [`segments`]). After each append the head can be written to a second place
+//! ([`Head`], `head_export`), so that removal of the newest records is detected too.
+//!
 //! # What must never be logged
 //!
 //! Secrets. Callers must not put Kerberos tokens, session keys, passwords or disc payload into
@@ -69,14 +81,19 @@
 
 pub mod budget;
 mod error;
+mod head;
 mod log;
 mod record;
 mod repair;
+mod rotate;
+pub mod segments;
+mod settings;
 mod shared;
 pub mod space;
 mod verify;
 
 pub use crate::error::{Error, Result};
+pub use crate::head::{Head, MAX_HEAD_FILE_LEN};
 #[doc(hidden)]
 pub use crate::log::TestOnlyFailure;
 pub use crate::log::{Appended, AuditLog, OpenOptions};
@@ -85,5 +102,10 @@ pub use crate::record::{
     RESERVED_NAMES,
 };
 pub use crate::repair::{find_torn_tail, RepairedTail, REPAIR_EVENT, REPAIR_HEAD_LEN};
+pub use crate::segments::{
+    scan_log, scan_log_strict, segment_path, segments_of, verify_log, LogProblem, LogReport,
+    Segment, ROTATE_EVENT,
+};
+pub use crate::settings::{AuditSettings, MIN_ROTATE_BYTES};
 pub use crate::shared::SharedAuditLog;
 pub use crate::verify::{read_records, scan_records, verify, verify_reader, Problem, VerifyReport};

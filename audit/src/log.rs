@@ -6,12 +6,15 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::head::{Head, HeadExport};
 use crate::record::{line_hash, now_rfc3339, render_line, Event};
 use crate::repair::RepairedTail;
-use crate::verify::{problem_error, walk, Problem};
+use crate::settings::AuditSettings;
+use crate::verify::walk::{walk_from, Anchor};
+use crate::verify::{problem_error, Problem};
 
 /// Permissions of a newly created log: owner read/write, group read (auditors), others nothing.
-const NEW_LOG_MODE: u32 = 0o640;
+pub(crate) const NEW_LOG_MODE: u32 = 0o640;
 
 /// What an append returns once the record is on stable storage.
 ///
@@ -49,6 +52,7 @@ pub enum TestOnlyFailure {
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     repair_torn_tail: bool,
+    settings: AuditSettings,
     failure: Option<TestOnlyFailure>,
 }
 
@@ -73,6 +77,12 @@ impl OpenOptions {
         self
     }
 
+    /// Rotation and head export (`[audit]`); the default does neither.
+    pub fn settings(mut self, settings: AuditSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
     #[doc(hidden)]
     pub fn test_only_failure(mut self, failure: TestOnlyFailure) -> Self {
         self.failure = Some(failure);
@@ -92,6 +102,8 @@ trait Sink: Send {
     fn write_line(&mut self, line: &[u8]) -> io::Result<()>;
     /// Flushes written lines to stable storage; `first` is the first sync of this handle.
     fn sync(&mut self, first: bool) -> io::Result<()>;
+    /// Appends go to `file` from now on (a rotation's new live file, already synced).
+    fn replace_file(&mut self, file: File);
 }
 
 /// The log file, opened with `O_APPEND` and holding the exclusive `flock`.
@@ -114,6 +126,10 @@ impl Sink for FileSink {
         } else {
             self.file.sync_data()
         }
+    }
+
+    fn replace_file(&mut self, file: File) {
+        self.file = file;
     }
 }
 
@@ -155,6 +171,10 @@ impl Sink for TestOnlyFailingSink {
             _ => self.inner.sync(first),
         }
     }
+
+    fn replace_file(&mut self, file: File) {
+        self.inner.replace_file(file);
+    }
 }
 
 /// An open, locked, verified audit log that appends durably or not at all.
@@ -164,13 +184,23 @@ impl Sink for TestOnlyFailingSink {
 /// The lock is advisory: it does not stop a person with an editor, which is what the hash
 /// chain is for.
 pub struct AuditLog {
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     sink: Box<dyn Sink>,
-    last_seq: u64,
-    last_hash: String,
+    pub(crate) last_seq: u64,
+    pub(crate) last_hash: String,
     synced_once: bool,
     poisoned: Option<String>,
     repaired: Option<RepairedTail>,
+    pub(crate) settings: AuditSettings,
+    /// `seq` of the live file's first record (the next record's, while it is empty).
+    pub(crate) first_seq: u64,
+    /// Bytes in the live file.
+    pub(crate) live_bytes: u64,
+    /// UTC day (`YYYY-MM-DD`) of the live file's first record, for daily rotation.
+    pub(crate) live_day: Option<String>,
+    /// Whether the last rotation attempt or head export failed (warned once until it works).
+    pub(crate) rotation_failing: bool,
+    head_export: HeadExport,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -219,7 +249,15 @@ impl AuditLog {
             sync_parent_dir(path).map_err(open_err)?;
         }
 
-        let walked = walk(&file, |_| {}).map_err(|source| Error::Read {
+        crate::rotate::recover_interrupted(path)?;
+
+        let mut live_day = None;
+        let walked = walk_from(&file, Anchor::Open, |record, _| {
+            if live_day.is_none() {
+                live_day = Some(day_of(&record.time));
+            }
+        })
+        .map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
         })?;
@@ -237,6 +275,7 @@ impl AuditLog {
             }
             (Some(problem), _) => return Err(problem_error(path, problem)),
         }
+        let live_bytes = file.metadata().map_err(open_err)?.len();
 
         let file_sink = FileSink { file };
         let sink: Box<dyn Sink> = match options.failure {
@@ -255,7 +294,23 @@ impl AuditLog {
             synced_once: false,
             poisoned: None,
             repaired: None,
+            settings: options.settings.clone(),
+            first_seq: if walked.first_seq > 0 {
+                walked.first_seq
+            } else {
+                walked.report.last_seq + 1
+            },
+            live_bytes,
+            live_day,
+            rotation_failing: false,
+            head_export: HeadExport::default(),
         };
+        check_exported_head(path, &options.settings)?;
+        if walked.report.records == 0 {
+            // An empty live file beside rotated segments (it was moved away, or the only line
+            // it had was torn): the chain goes on from the newest segment, never from 1 again.
+            crate::rotate::continue_after_segments(&mut log)?;
+        }
         if let Some(tail) = repaired {
             // The cut is recorded in the log itself, chained like any other record, before
             // anything else can be appended.
@@ -275,6 +330,7 @@ impl AuditLog {
             );
             log.repaired = Some(tail);
         }
+        log.export_head();
         Ok(log)
     }
 
@@ -294,8 +350,13 @@ impl AuditLog {
         }
         event.validate()?;
         let time = now_rfc3339()?;
+        let mut line = render_line(self.last_seq + 1, &time, &self.last_hash, event)?;
+        if let Some(reason) = self.rotation_due(line.len() as u64 + 1, &time) {
+            if self.rotate(reason, &time)? {
+                line = render_line(self.last_seq + 1, &time, &self.last_hash, event)?;
+            }
+        }
         let seq = self.last_seq + 1;
-        let line = render_line(seq, &time, &self.last_hash, event)?;
         let hash = line_hash(line.as_bytes());
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
@@ -318,6 +379,12 @@ impl AuditLog {
         self.synced_once = true;
         self.last_seq = seq;
         self.last_hash.clone_from(&hash);
+        if self.live_bytes == 0 {
+            self.first_seq = seq;
+            self.live_day = Some(day_of(&time));
+        }
+        self.live_bytes += bytes.len() as u64;
+        self.export_head();
         Ok(Appended {
             seq,
             time,
@@ -333,6 +400,20 @@ impl AuditLog {
             "audit log poisoned: refusing all further appends (the daemon refuses new sessions); free space or fix the disk under the log, check it with `burnstand audit verify`, then restart the daemon"
         );
         self.poisoned = Some(cause);
+    }
+
+    /// Exports the head (`head_export`, `head_syslog`), if configured; see [`HeadExport`].
+    fn export_head(&mut self) {
+        let head = Head {
+            seq: self.last_seq,
+            hash: self.last_hash.clone(),
+        };
+        self.head_export.export(&self.settings, &self.path, &head);
+    }
+
+    /// Hands the sink a new live file (after a rotation).
+    pub(crate) fn replace_file(&mut self, file: File) {
+        self.sink.replace_file(file);
     }
 
     /// False once a write or fsync has failed; a daemon must then refuse new sessions.
@@ -378,7 +459,33 @@ fn open_or_create(path: &Path) -> io::Result<(File, bool)> {
     }
 }
 
-fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
+/// Refuses to go on with a log that no longer holds the head exported last time (before it is
+/// overwritten with the log's present head, which would destroy the evidence).
+fn check_exported_head(path: &Path, settings: &AuditSettings) -> Result<()> {
+    let Some(head_file) = &settings.head_export else {
+        return Ok(());
+    };
+    if !head_file.exists() {
+        return Ok(());
+    }
+    let head = Head::read(head_file)?;
+    let report = crate::segments::verify_log(path, Some(&head))?;
+    match report.problem {
+        Some(problem @ crate::segments::LogProblem::Head { .. }) => Err(Error::HeadMismatch {
+            path: path.to_owned(),
+            head_file: head_file.clone(),
+            problem: problem.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The UTC day (`YYYY-MM-DD`) of an RFC 3339 timestamp.
+pub(crate) fn day_of(time: &str) -> String {
+    time.chars().take(10).collect()
+}
+
+pub(crate) fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
     use rustix::fs::{flock, FlockOperation};
     match flock(file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(()),
@@ -392,7 +499,7 @@ fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
     }
 }
 
-fn sync_parent_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_parent_dir(path: &Path) -> io::Result<()> {
     let parent = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),

@@ -31,7 +31,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::record::Record;
 
-mod walk;
+pub(crate) mod walk;
 
 pub(crate) use walk::walk;
 

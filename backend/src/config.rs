@@ -97,6 +97,9 @@ pub struct Config {
     /// start-up self-test fails, every session stays on MIT.
     #[serde(default = "default_true")]
     pub fast_path: bool,
+    /// The audit log's lifecycle (`[audit]`): rotation and head export.
+    #[serde(default)]
+    pub audit: burnstand_audit::AuditSettings,
 }
 
 /// The `[drive]` table.
@@ -250,6 +253,9 @@ impl Config {
         self.target()?;
         if self.drive.speed == Some(0) {
             return Err("`drive.speed` must be at least 1 (leave it out for the maximum)".into());
+        }
+        if let Some(problem) = self.audit.problems(&self.audit_log).into_iter().next() {
+            return Err(problem);
         }
         Ok(())
     }

@@ -9,11 +9,10 @@
 //!   was moved aside or replaced). Copy ids make recording one twice harmless.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use burnstand_audit::{line_hash, Event, Record};
+use burnstand_audit::{line_hash, Event, LogProblem, Problem, Record};
 use burnstand_policy::RECEIPT_EVENT;
 use burnstand_wire::burner::{Receipt, Sha256};
 use tokio::sync::mpsc;
@@ -37,24 +36,34 @@ fn copy_key(record: &Record) -> Option<String> {
     ))
 }
 
-/// Each record of the log at `path` with its exact line, in order.
-fn each_line(path: &Path, mut f: impl FnMut(&str, Record) -> bool) -> std::io::Result<()> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for line in BufReader::new(file).lines() {
-        let line = line?;
-        // The log was verified when it was opened; a line that does not parse is skipped
-        // rather than trusted.
-        if let Ok(record) = Record::parse_line(line.as_bytes()) {
-            if !f(&line, record) {
-                break;
-            }
+/// Each record of the whole log (its rotated segments, then the live file at `path`) with its
+/// exact line, in order, until `f` returns false. The chain must hold end to end: a copy
+/// started in an older segment and a master's position there are found across a rotation. A
+/// torn last line of the live file is the end (SYNC runs beside appends, and a line being
+/// written is not a record yet); any other problem is an error that names the file.
+fn each_line(path: &Path, mut f: impl FnMut(&str, &Record) -> bool) -> std::io::Result<()> {
+    let mut go = true;
+    let report = burnstand_audit::scan_log(path, None, |record, line| {
+        if !go {
+            return;
         }
+        // Verified records are JSON, so UTF-8; a line that were not would be skipped.
+        if let Ok(line) = std::str::from_utf8(line) {
+            go = f(line, record);
+        }
+    })
+    .map_err(std::io::Error::other)?;
+    match report.problem {
+        None => Ok(()),
+        Some(LogProblem::InFile {
+            file,
+            problem: Problem::TornTail { .. },
+        }) if file == path => Ok(()),
+        Some(problem) => Err(std::io::Error::other(format!(
+            "the audit log does not verify end to end: {problem}; run `burnstand audit verify {}`",
+            path.display()
+        ))),
     }
-    Ok(())
 }
 
 /// Closes every copy that started without a receipt (see the module docs); returns how many.
@@ -65,12 +74,12 @@ pub async fn close_interrupted(station: &Station) -> Result<usize> {
         each_line(&path, |_, record| {
             match record.event.as_str() {
                 "burn.start" => {
-                    if let Some(key) = copy_key(&record) {
-                        started.insert(key, record);
+                    if let Some(key) = copy_key(record) {
+                        started.insert(key, record.clone());
                     }
                 }
                 RECEIPT_EVENT => {
-                    if let Some(key) = copy_key(&record) {
+                    if let Some(key) = copy_key(record) {
                         started.remove(&key);
                     }
                 }

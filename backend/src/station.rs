@@ -73,7 +73,10 @@ impl Station {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StationError::io(format!("creating {}", parent.display()), e))?;
         }
-        let audit = AuditLog::open_repairing(&config.audit_log)?;
+        let audit = burnstand_audit::OpenOptions::new()
+            .repair_torn_tail(true)
+            .settings(config.audit.clone())
+            .open(&config.audit_log)?;
         Station::with_parts(config, drive, audit)
     }
 

@@ -9,7 +9,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use burnstand_audit::{
-    find_torn_tail, line_hash, scan_records, verify, AuditLog, Record, RepairedTail, MAX_RECORD_LEN,
+    find_torn_tail, line_hash, scan_log, segments_of, AuditLog, Head, Record, RepairedTail,
+    MAX_RECORD_LEN,
 };
 use serde::Serialize;
 
@@ -73,16 +74,15 @@ pub fn check_receipts(log: &Path, receipts: &Path) -> Result<usize, ClientError>
         |what: &Path, e: String| ClientError::AuditUnreadable(format!("{}: {e}", what.display()));
     // The hash of record `s` is the `prev` of record `s + 1`, and the report's last hash for
     // the newest: seq -> hash for the whole (verified) log, one record in memory at a time.
-    let report = verify(log).map_err(|e| unreadable(log, e.to_string()))?;
+    let live = resolve_log(log)?;
+    let mut hashes = HashMap::new();
+    let report = scan_log(&live, None, |record, line| {
+        hashes.insert(record.seq, line_hash(line));
+    })
+    .map_err(|e| unreadable(log, e.to_string()))?;
     if !report.is_ok() {
         return Err(ClientError::AuditBroken(report.to_string()));
     }
-    let mut hashes = HashMap::new();
-    scan_records(log, |record| {
-        hashes.insert(record.seq.saturating_sub(1), record.prev.clone());
-    })
-    .map_err(|e| unreadable(log, e.to_string()))?;
-    hashes.insert(report.last_seq, report.last_hash.clone());
     let saved = receipt_lines(receipts).map_err(|e| unreadable(receipts, e))?;
     for (n, line) in saved.iter().enumerate() {
         let record = Record::parse_line(line.as_bytes()).map_err(|e| {
@@ -143,22 +143,111 @@ fn receipt_lines(path: &Path) -> Result<Vec<String>, String> {
     Ok(lines)
 }
 
-/// Verifies the chain of the log at `path`; with `head` (`SEQ:HASH`, as a daemon reported it
-/// elsewhere) also proves the newest records were neither edited nor removed.
+/// The live file of the log `path` names: `path` itself, or for a directory, the one log in it
+/// (the live file its segments name, or its only file). The live file may be missing when its
+/// segments are there (a backup of rotated segments).
+pub fn resolve_log(path: &Path) -> Result<PathBuf, ClientError> {
+    let unreadable = |e: String| {
+        ClientError::AuditUnreadable(format!("cannot read the audit log {}: {e}", path.display()))
+    };
+    if !path.is_dir() {
+        let live_missing = !path.exists();
+        if live_missing
+            && segments_of(path)
+                .map_err(|e| unreadable(e.to_string()))?
+                .is_empty()
+        {
+            return Err(unreadable("No such file or directory".into()));
+        }
+        return Ok(path.to_owned());
+    }
+    let mut lives = std::collections::BTreeSet::new();
+    let mut plain = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| unreadable(e.to_string()))? {
+        let entry = entry.map_err(|e| unreadable(e.to_string()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !entry.path().is_file() {
+            continue;
+        }
+        match live_of_segment(&name) {
+            Some(live) => {
+                lives.insert(path.join(live));
+            }
+            None => plain.push(entry.path()),
+        }
+    }
+    let mut candidates: Vec<PathBuf> = lives.into_iter().collect();
+    if candidates.is_empty() {
+        candidates = plain;
+    }
+    match candidates.len() {
+        1 => Ok(candidates.remove(0)),
+        0 => Err(unreadable("the directory holds no audit log".into())),
+        _ => Err(ClientError::Usage(format!(
+            "{} holds several logs ({}); name the live file of the one to verify",
+            path.display(),
+            candidates
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The live file's name a segment's name belongs to (`master.000…1-000…9.jsonl` →
+/// `master.jsonl`), or `None` for any other name.
+fn live_of_segment(name: &str) -> Option<String> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let is_range = |s: &str| {
+        s.split_once('-').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        })
+    };
+    // `<stem>.<range>.<ext>` or `<stem>.<range>`, the stem itself possibly dotted.
+    let (range_at, ext) = if parts.len() >= 3 && is_range(parts[parts.len() - 2]) {
+        (parts.len() - 2, Some(parts[parts.len() - 1]))
+    } else if parts.len() >= 2 && is_range(parts[parts.len() - 1]) {
+        (parts.len() - 1, None)
+    } else {
+        return None;
+    };
+    let stem = parts[..range_at].join(".");
+    let live = match ext {
+        Some(ext) => format!("{stem}.{ext}"),
+        None => stem,
+    };
+    Some(live)
+}
+
+/// The head to check against: `SEQ:HASH`, or a file holding it (a daemon's `head_export`).
+pub fn read_head(head: &str) -> Result<Head, ClientError> {
+    if let Some(parsed) = Head::parse(head) {
+        return Ok(parsed);
+    }
+    let path = Path::new(head);
+    if path.exists() {
+        return Head::read(path).map_err(|e| ClientError::AuditUnreadable(e.to_string()));
+    }
+    Err(ClientError::Usage(format!(
+        "--head {head:?} is neither SEQ:HASH (e.g. 42:9f86…) nor an existing head file"
+    )))
+}
+
+/// Verifies the log at `path` (a live file, found with its rotated segments, or a directory
+/// holding one log) end to end; with `head` (`SEQ:HASH` or a head file, as a daemon exported
+/// it elsewhere) also proves the newest records were neither edited nor removed.
 pub fn verify_log(path: &Path, head: Option<&str>) -> Result<String, ClientError> {
-    let report = verify(path).map_err(|e| ClientError::AuditUnreadable(e.to_string()))?;
+    let live = resolve_log(path)?;
+    let head = head.map(read_head).transpose()?;
+    let report = burnstand_audit::verify_log(&live, head.as_ref())
+        .map_err(|e| ClientError::AuditUnreadable(e.to_string()))?;
     if !report.is_ok() {
         return Err(ClientError::AuditBroken(report.to_string()));
-    }
-    if let Some(head) = head {
-        let (seq, hash) = parse_head(head)?;
-        if !report.ends_at(seq, hash) {
-            return Err(ClientError::AuditBroken(format!(
-                "FAILED: the log ends at record {} with hash {}, not at the recorded head {seq}:{hash}: \
-                 its newest records were edited or removed",
-                report.last_seq, report.last_hash
-            )));
-        }
     }
     Ok(report.to_string())
 }
@@ -247,16 +336,6 @@ pub fn repair_log(path: &Path, dry_run: bool) -> Result<RepairReport, ClientErro
     })
 }
 
-fn parse_head(head: &str) -> Result<(u64, &str), ClientError> {
-    let bad = || ClientError::Usage(format!("--head {head:?} is not SEQ:HASH (e.g. 42:9f86…)"));
-    let (seq, hash) = head.split_once(':').ok_or_else(bad)?;
-    let seq = seq.parse().map_err(|_| bad())?;
-    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    Ok((seq, hash))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,14 +354,28 @@ mod tests {
     }
 
     #[test]
-    fn heads_parse_only_as_seq_and_a_sha256() {
-        let hash = "a".repeat(64);
+    fn segment_names_lead_to_their_live_file() {
         assert_eq!(
-            parse_head(&format!("7:{hash}")).ok(),
-            Some((7, hash.as_str()))
+            live_of_segment("master.000000000001-000000000009.jsonl").as_deref(),
+            Some("master.jsonl")
         );
-        assert!(parse_head("7").is_err());
-        assert!(parse_head("x:ab").is_err());
-        assert!(parse_head(&format!("7:{}", "g".repeat(64))).is_err());
+        assert_eq!(
+            live_of_segment("station.000000000010-000000000020.audit").as_deref(),
+            Some("station.audit")
+        );
+        assert_eq!(live_of_segment("audit.3-4").as_deref(), Some("audit"));
+        assert_eq!(live_of_segment("master.jsonl"), None);
+        assert_eq!(live_of_segment("notes.txt"), None);
+    }
+
+    #[test]
+    fn heads_parse_as_seq_and_hash_or_name_a_file() {
+        let hash = "a".repeat(64);
+        assert_eq!(read_head(&format!("7:{hash}")).ok().map(|h| h.seq), Some(7));
+        assert!(matches!(read_head("7"), Err(ClientError::Usage(_))));
+        assert!(matches!(
+            read_head(&format!("7:{}", "g".repeat(64))),
+            Err(ClientError::Usage(_))
+        ));
     }
 }

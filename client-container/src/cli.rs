@@ -347,15 +347,19 @@ impl AdminAction {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditAction {
-    /// Verify a master's or a station's audit log: its hash chain, sequence and last line.
+    /// Verify a master's or a station's audit log: its hash chain, sequence and last line,
+    /// across all its rotated segments, end to end.
     ///
     /// Names the first bad record and what happened to it (edited, deleted, reordered, torn
-    /// last line). Exit code 0 when intact, 8 when not, 9 when the file cannot be read.
+    /// last line), or the segment that is missing, renamed or out of place. Exit code 0 when
+    /// intact, 8 when not, 9 when the file cannot be read.
     Verify {
-        /// The audit log (JSON Lines) to check.
+        /// The audit log to check: the live file (its segments beside it are found), or a
+        /// directory holding one log's segments.
         file: PathBuf,
-        /// The head the daemon reported, SEQ:HASH: also proves the newest records are intact.
-        #[arg(long)]
+        /// The head exported elsewhere (`[audit] head_export`), as a file or as SEQ:HASH:
+        /// also proves the newest records were neither edited nor removed.
+        #[arg(long, value_name = "FILE|SEQ:HASH")]
         head: Option<String>,
         /// A file saved with `burn --save-receipt`: also proves each receipt line is in the
         /// log byte for byte, at its place.

@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::SystemTime;
 
-use burnstand_audit::{scan_records, verify, Record};
+use burnstand_audit::{scan_log, Record};
 use serde::{Serialize, Serializer};
 
 pub use period::Period;
@@ -218,21 +218,23 @@ impl Counter {
     }
 }
 
-/// Reads every log (each must verify) and counts its receipts, also per `by` period if given.
+/// Reads every log (each must verify, with its rotated segments, end to end; a path may also
+/// be a directory holding one log) and counts its receipts, also per `by` period if given. A
+/// receipt read twice (a segment named as well as its live file) counts once.
 pub fn show(paths: &[impl AsRef<Path>], by: Option<Period>) -> Result<Statistics, ClientError> {
     let mut counter = Counter::default();
     let mut logs = Vec::new();
     for path in paths {
         let path = path.as_ref();
-        let report = verify(path).map_err(|e| ClientError::AuditUnreadable(e.to_string()))?;
+        let live = crate::audit::resolve_log(path)?;
+        let report = scan_log(&live, None, |record, _| counter.record(record))
+            .map_err(|e| ClientError::AuditUnreadable(e.to_string()))?;
         if !report.is_ok() {
             return Err(ClientError::AuditBroken(format!(
                 "{}: {report}\n  no statistics from a log that does not verify",
                 path.display()
             )));
         }
-        scan_records(path, |record| counter.record(record))
-            .map_err(|e| ClientError::AuditUnreadable(e.to_string()))?;
         logs.push(path.display().to_string());
     }
     Ok(counter.finish(logs, by))

@@ -253,6 +253,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// The HTTPS status page (`[web]`); `None`: off.
     pub web: Option<web::WebSettings>,
+    /// The audit log's lifecycle (`[audit]`): rotation and head export.
+    pub audit: burnstand_audit::AuditSettings,
 }
 
 impl Config {

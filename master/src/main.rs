@@ -6,7 +6,7 @@ use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burnstand_audit::{AuditLog, SharedAuditLog};
+use burnstand_audit::SharedAuditLog;
 use burnstand_master::cli::Cli;
 use burnstand_master::Config;
 use clap::Parser;
@@ -186,7 +186,10 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     // A torn last line (an append a crash or a full disk cut short, never acknowledged) is
     // cut off and the cut recorded, with a warning, before anyone is served; any other
     // damage refuses the start.
-    let log = AuditLog::open_repairing(&config.audit_log)?;
+    let log = burnstand_audit::OpenOptions::new()
+        .repair_torn_tail(true)
+        .settings(config.audit.clone())
+        .open(&config.audit_log)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

@@ -152,16 +152,14 @@ fn copy_of(record: &Record) -> Option<Copy> {
     })
 }
 
-/// Brings the ledger up to date with the master's audit log at `path` (every `copy.grant`
-/// and `burn.receipt` it holds; idempotent), so a record whose ledger write a crash cut
-/// short still counts, and a ledger started beside an older log counts its copies.
+/// Brings the ledger up to date with the master's audit log at `path` and its rotated
+/// segments (every `copy.grant` and `burn.receipt` they hold; idempotent), so a record whose
+/// ledger write a crash cut short still counts, and a ledger started beside an older (or a
+/// rotated) log counts its copies. The segments must verify end to end.
 pub fn import_log(ledger: &dyn Ledger, path: &Path) -> Result<u64> {
-    if !path.exists() {
-        return Ok(0);
-    }
     let mut added = 0;
     let mut failed = None;
-    burnstand_audit::scan_records(path, |record| {
+    burnstand_audit::scan_log_strict(path, |record, _| {
         if failed.is_some() {
             return;
         }
@@ -287,5 +285,52 @@ mod tests {
                 "{what}"
             );
         }
+    }
+
+    #[test]
+    fn import_reads_receipts_from_rotated_segments_too() {
+        use crate::ledger::SqliteLedger;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("master.jsonl");
+        let mut log = burnstand_audit::OpenOptions::new()
+            .settings(burnstand_audit::AuditSettings {
+                rotate_bytes: 4096,
+                ..Default::default()
+            })
+            .open(&path)
+            .expect("log");
+        log.append(
+            &Event::new(RECEIPT_EVENT)
+                .field("copy_id", "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b")
+                .field("station", "st-1")
+                .field("user_exported", hex::encode(ALICE))
+                .field("sha256", "ab".repeat(32))
+                .field("result", "verified")
+                .field("end", "2026-11-22T10:00:00Z"),
+        )
+        .expect("append");
+        // Enough records that the receipt ends up in a rotated segment.
+        for n in 0..100u64 {
+            log.append(&Event::new("auth.ok").field("n", n))
+                .expect("append");
+        }
+        drop(log);
+        assert!(!burnstand_audit::segments_of(&path)
+            .expect("list")
+            .is_empty());
+        let live_only = burnstand_audit::read_records(&path).expect("live");
+        assert!(live_only.iter().all(|r| r.event != RECEIPT_EVENT));
+
+        let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite")).expect("ledger");
+        assert_eq!(import_log(&ledger, &path).expect("import"), 1);
+        assert!(ledger
+            .has_receipt("6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b")
+            .expect("ledger"));
+        // A gap between segments refuses the import with the file named.
+        let middle = burnstand_audit::segments_of(&path).expect("list");
+        assert!(middle.len() >= 2, "{middle:?}");
+        std::fs::remove_file(&middle[1].path).expect("remove");
+        let err = import_log(&ledger, &path).expect_err("a gap");
+        assert!(err.to_string().contains("missing"), "{err}");
     }
 }

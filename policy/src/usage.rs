@@ -82,13 +82,11 @@ impl UsageIndex {
         UsageIndex::default()
     }
 
-    /// Indexes every receipt of the log at `path` (a missing file is an empty log).
+    /// Indexes every receipt of the log at `path` and of its rotated segments (a missing
+    /// file is an empty log): rotation does not reset anyone's quota.
     pub fn from_log(path: &Path) -> Result<UsageIndex, PolicyError> {
         let mut index = UsageIndex::new();
-        if !path.exists() {
-            return Ok(index);
-        }
-        burnstand_audit::scan_records(path, |record| {
+        burnstand_audit::scan_log_strict(path, |record, _| {
             if let Some(burn) = Burn::from_record(record) {
                 index.record(burn);
             }

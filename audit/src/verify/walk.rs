@@ -6,6 +6,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use super::{Problem, VerifyReport};
 use crate::record::{line_hash, parse_record, ParseError, Record, GENESIS_PREV, MAX_RECORD_LEN};
+use crate::segments::rotate_anchor;
 
 /// A torn last line: where it starts and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,19 @@ pub(crate) struct TornLine {
 pub(crate) struct Walk {
     pub report: VerifyReport,
     pub torn: Option<TornLine>,
+    /// `seq` of the first intact record (0 for none).
+    pub first_seq: u64,
+}
+
+/// Where the chain of a file starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    /// A whole log or its first segment: record 1 with `prev` of 64 zeros, or a segment that
+    /// begins with an [`ROTATE_EVENT`](crate::ROTATE_EVENT) record, which names the head of the
+    /// segment before it (itself not read here).
+    Open,
+    /// A segment that must continue exactly after record `seq`, whose line hashes to `hash`.
+    After { seq: u64, hash: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +40,8 @@ enum Ending {
     Newline,
     /// Ended by end of file.
     Eof,
-    /// Longer than the limit; the bytes hold the first `MAX_RECORD_LEN + 1`.
+    /// Longer than the limit (ended by a newline) or longer than the largest append (ended by
+    /// end of file); the bytes hold at most the first `MAX_RECORD_LEN + 2`.
     TooLong,
 }
 
@@ -76,19 +91,25 @@ impl<R: BufRead> Lines<R> {
                 }
                 break Ending::Eof;
             }
-            // Look at no more than the rest of the limit plus one byte: enough to see either the
-            // newline or that the line is too long.
-            let window = buf.len().min(self.max + 1 - bytes.len());
+            // Look at no more than the rest of the limit plus two bytes: enough to see the
+            // newline, that the line is too long, or a line cut at the end of the file that is
+            // exactly as long as the largest append (a record of `max` bytes and its newline,
+            // all of it read back as zeros after a power cut): that one is a torn tail.
+            let window = buf.len().min(self.max + 2 - bytes.len());
             if let Some(i) = buf[..window].iter().position(|&b| b == b'\n') {
                 bytes.extend_from_slice(&buf[..i]);
                 self.reader.consume(i + 1);
                 consumed += i as u64 + 1;
+                if bytes.len() > self.max {
+                    self.done = true;
+                    break Ending::TooLong;
+                }
                 break Ending::Newline;
             }
             bytes.extend_from_slice(&buf[..window]);
             self.reader.consume(window);
             consumed += window as u64;
-            if bytes.len() > self.max {
+            if bytes.len() > self.max + 1 {
                 self.done = true;
                 break Ending::TooLong;
             }
@@ -110,6 +131,7 @@ struct Parsed {
     number: u64,
     hash: String,
     record: Record,
+    bytes: Vec<u8>,
 }
 
 /// A record accepted as part of the intact chain.
@@ -156,6 +178,7 @@ fn classify(raw: RawLine, is_last: bool) -> Classified {
             number: raw.number,
             hash: line_hash(&raw.bytes),
             record,
+            bytes: raw.bytes,
         }),
         // The last line ends in a newline but is not even JSON: the remains of an interrupted
         // append that got a newline afterwards (an editor, `echo >>`). A line that *is* JSON is
@@ -191,44 +214,113 @@ fn classify(raw: RawLine, is_last: bool) -> Classified {
     }
 }
 
-/// Walks the whole log, calling `on_record` for each record of the intact prefix, and stops at
-/// the first problem.
+/// Walks the whole log from its start, calling `on_record` for each record of the intact
+/// prefix, and stops at the first problem.
 pub(crate) fn walk(reader: impl Read, mut on_record: impl FnMut(&Record)) -> io::Result<Walk> {
+    walk_from(reader, Anchor::Open, |record, _| on_record(record))
+}
+
+/// Walks one file whose chain starts at `anchor`, calling `on_record` with each record of the
+/// intact prefix and its exact line (without the newline), and stops at the first problem.
+pub(crate) fn walk_from(
+    reader: impl Read,
+    anchor: Anchor,
+    mut on_record: impl FnMut(&Record, &[u8]),
+) -> io::Result<Walk> {
     let mut lines = Lines::new(BufReader::new(reader), MAX_RECORD_LEN);
     let mut records = 0u64;
+    let mut first_seq = 0u64;
+    // The head the first line must continue: (seq, hash) of the record before it.
+    let mut anchor = match anchor {
+        Anchor::Open => None,
+        Anchor::After { seq, hash } => Some((seq, hash)),
+    };
+    let mut may_take_rotate_anchor = anchor.is_none();
     let mut last: Option<Accepted> = None;
     let mut before_last: Option<Accepted> = None;
     let mut pending = lines.next_line()?;
 
-    let finish = |records: u64, last: Option<Accepted>, problem, torn| Walk {
-        report: VerifyReport {
-            records,
-            last_seq: last.as_ref().map_or(0, |a| a.seq),
-            last_hash: last.map_or_else(|| GENESIS_PREV.to_owned(), |a| a.hash),
-            problem,
-        },
-        torn,
+    let finish = |records: u64,
+                  last: Option<Accepted>,
+                  anchor: Option<(u64, String)>,
+                  problem,
+                  torn,
+                  first_seq: u64| {
+        let (last_seq, last_hash) = match (last, anchor) {
+            (Some(a), _) => (a.seq, a.hash),
+            (None, Some((seq, hash))) => (seq, hash),
+            (None, None) => (0, GENESIS_PREV.to_owned()),
+        };
+        Walk {
+            report: VerifyReport {
+                records,
+                last_seq,
+                last_hash,
+                problem,
+            },
+            torn,
+            first_seq,
+        }
     };
 
     loop {
         let Some(raw) = pending.take() else {
-            return Ok(finish(records, last, None, None));
+            return Ok(finish(records, last, anchor, None, None, first_seq));
         };
         pending = lines.next_line()?;
         let current = match classify(raw, pending.is_none()) {
             Classified::Record(parsed) => parsed,
             Classified::Problem(problem, torn) => {
-                return Ok(finish(records, last, Some(problem), torn))
+                return Ok(finish(
+                    records,
+                    last,
+                    anchor,
+                    Some(problem),
+                    torn,
+                    first_seq,
+                ))
             }
         };
-        let expected_seq = last.as_ref().map_or(1, |a| a.seq + 1);
-        let expected_prev = last.as_ref().map_or(GENESIS_PREV, |a| a.hash.as_str());
+        if may_take_rotate_anchor {
+            may_take_rotate_anchor = false;
+            match rotate_anchor(&current.record) {
+                Ok(Some(head)) => anchor = Some(head),
+                Ok(None) => {}
+                Err(reason) => {
+                    let problem = Problem::Malformed {
+                        line: current.number,
+                        reason,
+                    };
+                    return Ok(finish(
+                        records,
+                        last,
+                        anchor,
+                        Some(problem),
+                        None,
+                        first_seq,
+                    ));
+                }
+            }
+        }
+        let expected_seq = match (&last, &anchor) {
+            (Some(a), _) => a.seq + 1,
+            (None, Some((seq, _))) => seq + 1,
+            (None, None) => 1,
+        };
+        let expected_prev = match (&last, &anchor) {
+            (Some(a), _) => a.hash.as_str(),
+            (None, Some((_, hash))) => hash.as_str(),
+            (None, None) => GENESIS_PREV,
+        };
         let found_seq = current.record.seq;
         let seq_ok = found_seq == expected_seq;
         let prev_ok = current.record.prev == expected_prev;
 
         if seq_ok && prev_ok {
-            on_record(&current.record);
+            on_record(&current.record, &current.bytes);
+            if records == 0 {
+                first_seq = found_seq;
+            }
             records += 1;
             before_last = last.replace(Accepted {
                 line: current.number,
@@ -263,7 +355,15 @@ pub(crate) fn walk(reader: impl Read, mut on_record: impl FnMut(&Record)) -> io:
                         seq: edited.seq,
                         next_line: line,
                     };
-                    return Ok(finish(records - 1, before_last, Some(problem), None));
+                    let first = if records > 1 { first_seq } else { 0 };
+                    return Ok(finish(
+                        records - 1,
+                        before_last,
+                        anchor,
+                        Some(problem),
+                        None,
+                        first,
+                    ));
                 }
                 // Neither side of this line chains: this line itself changed.
                 (Some((next_line, next_seq, next_prev)), _)
@@ -301,7 +401,14 @@ pub(crate) fn walk(reader: impl Read, mut on_record: impl FnMut(&Record)) -> io:
                 found_seq,
             }
         };
-        return Ok(finish(records, last, Some(problem), None));
+        return Ok(finish(
+            records,
+            last,
+            anchor,
+            Some(problem),
+            None,
+            first_seq,
+        ));
     }
 }
 
@@ -364,6 +471,13 @@ mod tests {
         let huge = vec![b'a'; 1 << 20];
         let got = all_lines(&huge, 5);
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].2.len(), 6);
+        assert_eq!(got[0].2.len(), 7);
+        assert_eq!(got[0].3, Ending::TooLong);
+        // At the end of the file, one byte more than the limit is what a whole append (its
+        // newline included) leaves when it reads back as zeros: a torn line, not a long one.
+        let got = all_lines(b"12345\n\0\0\0\0\0\0", 5);
+        assert_eq!(got[1].3, Ending::Eof);
+        let got = all_lines(b"12345\n\0\0\0\0\0\0\0", 5);
+        assert_eq!(got[1].3, Ending::TooLong);
     }
 }

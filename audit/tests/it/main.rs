@@ -7,6 +7,7 @@ mod failure;
 mod lock;
 mod props;
 mod repair;
+mod rotation;
 mod roundtrip;
 mod shared;
 mod tamper;

@@ -131,6 +131,25 @@ fn a_zero_filled_tail_is_cut_and_its_head_is_bounded() {
 }
 
 #[test]
+fn a_zero_filled_tail_as_long_as_the_largest_append_is_cut() {
+    // A power cut while the largest possible record was appended: its whole extent, newline
+    // included, reads back as zeros (MAX_RECORD_LEN + 1 bytes without a newline).
+    let (_dir, path) = tmp_log();
+    write_log(&path, 2);
+    let torn = vec![0u8; burnstand_audit::MAX_RECORD_LEN + 1];
+    append_raw(&path, &torn);
+    assert_repaired(&path, 2, &torn, "no trailing newline");
+    // One byte more than any append can write is not a torn append: refused, not cut.
+    let (_dir, path) = tmp_log();
+    write_log(&path, 2);
+    append_raw(&path, &vec![0u8; burnstand_audit::MAX_RECORD_LEN + 2]);
+    assert!(matches!(
+        AuditLog::open_repairing(&path).unwrap_err(),
+        Error::Corrupt { .. }
+    ));
+}
+
+#[test]
 fn a_log_that_is_only_a_torn_line_starts_over_with_the_repair_record() {
     let (_dir, path) = tmp_log();
     let torn = b"{\"seq\":1,\"ti";

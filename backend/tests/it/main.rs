@@ -13,6 +13,7 @@ mod flood;
 mod harness;
 mod hostile;
 mod hygiene;
+mod lifecycle;
 mod memory;
 mod policy;
 mod push;

@@ -522,3 +522,65 @@ async fn a_control_link_that_went_away_refuses_limited_images_and_not_unlimited_
         "no grant was asked without a link"
     );
 }
+
+/// Rotation does not reset a quota: the receipt in a rotated segment still counts after a
+/// restart (the station indexes every segment, see `lifecycle`).
+#[tokio::test]
+async fn a_quota_is_counted_across_a_rotation_and_a_restart() {
+    let lab = Lab::new();
+    lab.make_iso("exam.iso", 256 << 10, b"", true);
+    lab.entitle(
+        "exam.iso",
+        &format!("allow_users = [\"{}\"]\ncopies = 1", lab.principal("alice")),
+    );
+    let rotating = "[audit]\nrotate_bytes = 4096\n";
+    let running = lab.start(lab.config(rotating, ""), None).await;
+    let (link, _) = control_link(&lab, running.addr).await;
+    let (granting, _) = answer_grants(link, None);
+    eventually("the control link is up", || {
+        crate::lifecycle::all_records(&lab)
+            .iter()
+            .any(|r| r.event == "control.link")
+    })
+    .await;
+    let mut m = connect_as_master(&lab, running.addr).await.module();
+    m.send(&burn("exam.iso")).await;
+    let events = m.until(is_end).await;
+    assert!(
+        matches!(events.last(), Some(Event::Verify(v)) if v.passed),
+        "{events:?}"
+    );
+    m.until(|e| matches!(e, Event::Avail | Event::Empty)).await;
+    drop(m);
+    // More sessions until the receipt is in a rotated segment, not in the live file.
+    for _ in 0..200 {
+        if burnstand_audit::segments_of(&lab.audit_log).unwrap().len() >= 2
+            && lab.records_named("burn.receipt").is_empty()
+        {
+            break;
+        }
+        crate::lifecycle::serves(&lab, running.addr).await;
+    }
+    assert!(
+        lab.records_named("burn.receipt").is_empty(),
+        "the receipt was rotated out of the live file"
+    );
+    granting.abort();
+    running.stop().await;
+
+    // Restarted, the station still counts the copy from the rotated segment.
+    let running = lab.start(lab.config(rotating, ""), None).await;
+    let mut m = connect_as_master(&lab, running.addr).await.module();
+    let e = m.ask(&burn("exam.iso")).await;
+    assert_eq!(denial(&e), "quota used up: 1 of 1 copies of exam.iso");
+    drop(m);
+    running.stop().await;
+    let receipts: Vec<_> = crate::lifecycle::all_records(&lab)
+        .into_iter()
+        .filter(|r| r.event == "burn.receipt")
+        .collect();
+    assert_eq!(receipts.len(), 1);
+    assert!(burnstand_audit::verify_log(&lab.audit_log, None)
+        .unwrap()
+        .is_ok());
+}

@@ -369,3 +369,35 @@ fn control_characters_in_names_cannot_break_a_row() {
         "three tables (no verify failure) of header, rule and one row:\n{text}"
     );
 }
+
+#[test]
+fn a_rotated_log_is_counted_with_all_its_segments_and_each_copy_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("station.jsonl");
+    let mut log = burnstand_audit::OpenOptions::new()
+        .settings(burnstand_audit::AuditSettings {
+            rotate_bytes: 4096,
+            ..Default::default()
+        })
+        .open(&path)
+        .unwrap();
+    for n in 0..40u64 {
+        let end = format!("2026-11-01T10:{:02}:00Z", n);
+        log.append(&receipt(ID_A, "alice@LAB", "exam", "verified", &end))
+            .unwrap();
+    }
+    drop(log);
+    let segments = burnstand_audit::segments_of(&path).unwrap();
+    assert!(segments.len() >= 2);
+    // The live file alone holds only some of them; the log as a whole holds all 40.
+    assert!(read_records(&path).unwrap().len() < 40);
+    assert_eq!(show(&[&path], None).unwrap().copies, 40);
+    assert_eq!(show(&[dir.path()], None).unwrap().copies, 40);
+    // A segment named as well as its live file: nothing counts twice.
+    assert_eq!(
+        show(&[path.clone(), segments[0].path.clone()], None)
+            .unwrap()
+            .copies,
+        40
+    );
+}

@@ -389,3 +389,92 @@ fn audit_repair_does_not_touch_a_log_a_daemon_holds() {
         text_of(&out)
     );
 }
+
+/// A log rotated into segments every 4 KiB with its head exported; returns the live file and
+/// the head file.
+fn rotated_log(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let live = dir.join("logs").join("master.jsonl");
+    let head = dir.join("other-disk").join("master.head");
+    std::fs::create_dir_all(live.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(head.parent().unwrap()).unwrap();
+    let settings = burnstand_audit::AuditSettings {
+        rotate_bytes: 4096,
+        head_export: Some(head.clone()),
+        ..Default::default()
+    };
+    let mut log = burnstand_audit::OpenOptions::new()
+        .settings(settings)
+        .open(&live)
+        .unwrap();
+    for n in 1..=120u64 {
+        log.append(&Event::new("auth.ok").field("principal", format!("user{n}@LAB")))
+            .unwrap();
+    }
+    (live, head)
+}
+
+#[test]
+fn a_rotated_log_verifies_end_to_end_from_its_directory_or_its_live_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (live, head) = rotated_log(dir.path());
+    let segments = burnstand_audit::segments_of(&live).unwrap();
+    assert!(segments.len() >= 3);
+    for target in [live.clone(), live.parent().unwrap().to_owned()] {
+        let out = burnstand(
+            &[
+                "audit",
+                "verify",
+                target.to_str().unwrap(),
+                "--head",
+                head.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{}", text_of(&out));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(&format!("in {} file(s)", segments.len() + 1))
+                && stdout.contains("ends exactly at the exported head"),
+            "{stdout}"
+        );
+    }
+
+    // A segment in the middle removed: named, exit code 8.
+    std::fs::remove_file(&segments[1].path).unwrap();
+    let out = burnstand(&["audit", "verify", live.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(8), "{}", text_of(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("are missing")
+            && stderr.contains(segments[1].path.file_name().unwrap().to_str().unwrap()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_exported_head_file_catches_a_removed_newest_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (live, head) = rotated_log(dir.path());
+    // The live file and the newest segment removed: what is left is a valid, shorter chain.
+    std::fs::remove_file(&live).unwrap();
+    let newest = burnstand_audit::segments_of(&live).unwrap().pop().unwrap();
+    std::fs::remove_file(&newest.path).unwrap();
+    let chain_only = burnstand(&["audit", "verify", live.to_str().unwrap()], &[]);
+    assert!(chain_only.status.success(), "{}", text_of(&chain_only));
+    let out = burnstand(
+        &[
+            "audit",
+            "verify",
+            live.parent().unwrap().to_str().unwrap(),
+            "--head",
+            head.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(8), "{}", text_of(&out));
+    assert!(
+        text(&out.stderr).contains("edited or removed"),
+        "{}",
+        text_of(&out)
+    );
+}

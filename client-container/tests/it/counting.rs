@@ -404,3 +404,67 @@ fn a_multi_copy_burn_stops_at_the_quota_counted_over_every_station() {
         1
     );
 }
+
+/// Issue 16, "a rotated log still verifies and quotas are unchanged": both daemons rotate their
+/// logs every 4 KiB; after a burn, rotations and restarts of every daemon, the copy still
+/// counts, and every log verifies end to end over its segments.
+#[test]
+fn rotated_logs_still_verify_and_leave_quotas_unchanged() {
+    let rotating = "[audit]\nrotate_bytes = 4096\n".to_owned();
+    let mut lab = Lab::start_with_policy(&Policy {
+        big_copies: Some(1),
+        master_extra: rotating.clone(),
+        station_extra: rotating,
+        ..Policy::default()
+    });
+    burns(&lab, "alice", &["burn", "big"]);
+    // More burns (no limit on `sample`) until the logs have rotated.
+    for _ in 0..4 {
+        burns(&lab, "bob", &["burn", "sample"]);
+    }
+    assert!(
+        !burnstand_audit::segments_of(&lab.master_audit)
+            .expect("segments")
+            .is_empty(),
+        "the master's log rotated"
+    );
+    assert!(
+        lab.station_audits
+            .iter()
+            .any(|log| !burnstand_audit::segments_of(log)
+                .expect("segments")
+                .is_empty()),
+        "a station's log rotated"
+    );
+
+    lab.stop_master();
+    for n in 1..=2 {
+        lab.kill_station(n);
+        lab.restart_station(n);
+    }
+    lab.restart_master();
+    // Every station's link came up again (counted over all segments of its log).
+    for log in &lab.station_audits {
+        wait_for(&format!("control links up at {}", log.display()), || {
+            let mut ups = 0;
+            let _ = burnstand_audit::scan_log(log, None, |r, _| {
+                if r.event == "control.link" && r.get_str("state") == Some("up") {
+                    ups += 1;
+                }
+            });
+            (ups >= 2).then_some(())
+        });
+    }
+
+    let stderr = refused(&lab, "alice", &["burn", "big"]);
+    assert!(
+        stderr.contains("quota used up: 1 of 1 copies of big"),
+        "{stderr}\n{}",
+        lab.logs()
+    );
+    for log in std::iter::once(&lab.master_audit).chain(&lab.station_audits) {
+        let report = burnstand_audit::verify_log(log, None).expect("verify");
+        assert!(report.is_ok(), "{}: {report}", log.display());
+        assert_eq!(report.first_seq, 1, "{report}");
+    }
+}

@@ -52,6 +52,9 @@ pub(super) struct RawConfig {
     /// The HTTPS status page (off without the section).
     #[serde(default)]
     web: Option<super::web::RawWeb>,
+    /// `[audit]`: rotation and head export of the audit log.
+    #[serde(default)]
+    audit: burnstand_audit::AuditSettings,
 }
 
 fn fast_path_default() -> bool {
@@ -114,6 +117,9 @@ impl RawConfig {
         for problem in raw.farm.problems() {
             problems.push(problem);
         }
+        for problem in raw.audit.problems(&raw.audit_log) {
+            problems.push(problem);
+        }
         let mut names = HashSet::new();
         let mut stations = Vec::with_capacity(raw.stations.len().min(MAX_STATIONS));
         for station in raw.stations.into_iter().take(MAX_STATIONS) {
@@ -162,6 +168,7 @@ impl RawConfig {
             nucleus,
             metrics: raw.metrics,
             web,
+            audit: raw.audit,
         })
     }
 }

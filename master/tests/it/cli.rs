@@ -412,3 +412,88 @@ fn check_config_and_start_refuse_a_keytab_others_can_read() {
     assert!(out.stdout.is_empty(), "it never listened");
     assert!(!setup.audit().exists(), "nothing was opened");
 }
+
+/// `[audit]` with rotation and head export: the master rotates its log into segments, exports
+/// its head after every append, goes on after a restart (also after a power cut zeroed the
+/// largest append), and the whole directory verifies against the exported head.
+#[test]
+fn the_master_rotates_its_log_exports_its_head_and_goes_on_after_restarts() {
+    use std::io::Write as _;
+    let setup = Setup::new();
+    let head = setup.dir.path().join("other-disk").join("master.head");
+    std::fs::create_dir_all(head.parent().expect("dir")).expect("head dir");
+    let config = setup.write_config("master.toml", "", |t| {
+        format!(
+            "{t}\n[audit]\nrotate_bytes = 4096\nhead_export = \"{}\"\n",
+            head.display()
+        )
+    });
+    let logins = |rounds: usize| {
+        let mut daemon = Daemon::run(&setup, &config);
+        runtime().block_on(async {
+            for _ in 0..rounds {
+                let mut alice = connect(&setup, &daemon, "alice").await;
+                assert_eq!(command(&mut alice, Cmd::Quit).await, Reply::Ok);
+                assert_closed(&mut alice).await;
+            }
+            daemon.terminate();
+            assert!(daemon.wait().await.success());
+        });
+    };
+    logins(20);
+    logins(5);
+    let segments = burnstand_audit::segments_of(&setup.audit()).expect("segments");
+    assert!(!segments.is_empty(), "the log rotated");
+    let exported = burnstand_audit::Head::read(&head).expect("head");
+    let report = burnstand_audit::verify_log(&setup.audit(), Some(&exported)).expect("verify");
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.after_head, Some(0), "{report}");
+    assert_eq!(report.first_seq, 1);
+
+    // A power cut zeroed the largest append: cut at start, and the chain goes on.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(setup.audit())
+        .expect("open the log")
+        .write_all(&vec![0u8; burnstand_audit::MAX_RECORD_LEN + 1])
+        .expect("tear the log");
+    logins(1);
+    let exported = burnstand_audit::Head::read(&head).expect("head");
+    let report = burnstand_audit::verify_log(&setup.audit(), Some(&exported)).expect("verify");
+    assert!(report.is_ok(), "{report}");
+    let repairs = burnstand_audit::read_records(setup.audit())
+        .expect("records")
+        .into_iter()
+        .filter(|r| r.event == burnstand_audit::REPAIR_EVENT)
+        .count();
+    assert_eq!(repairs, 1);
+
+    // The newest segment and the live file removed: the chain alone verifies, the head not.
+    std::fs::remove_file(setup.audit()).expect("remove the live file");
+    let newest = burnstand_audit::segments_of(&setup.audit())
+        .expect("segments")
+        .pop()
+        .expect("a segment");
+    std::fs::remove_file(&newest.path).expect("remove the newest segment");
+    assert!(burnstand_audit::verify_log(&setup.audit(), None)
+        .expect("verify")
+        .is_ok());
+    assert!(
+        !burnstand_audit::verify_log(&setup.audit(), Some(&exported))
+            .expect("verify")
+            .is_ok()
+    );
+    // Nor does the master start on it: it would overwrite the head that proves the removal.
+    let out = setup.command(&config).output().expect("run the master");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("does not hold the head exported") && stderr.contains("move"),
+        "{stderr}"
+    );
+    assert_eq!(
+        burnstand_audit::Head::read(&head).expect("head"),
+        exported,
+        "the exported head is kept as evidence"
+    );
+}
