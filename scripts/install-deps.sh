@@ -23,6 +23,10 @@ PACKAGES=(
   chromium-driver   # chromedriver: WebDriver for those tests (testlab::browser)
   faketime          # doctor tests: a station whose clock is 10 minutes off the KDC's (libfaketime, this process tree only)
   zsh               # assets tests: `zsh -n` parses the generated zsh completions
+  dpkg-dev          # dpkg-shlibdeps: cargo-deb's $auto dependencies of the .deb packages
+  binutils          # strip, objcopy: cargo-deb strips the packaged binaries
+  adduser           # the packages' maintainer scripts create the system user burnstand
+  systemd           # systemd-analyze verify / security on the units (scripts/package-test.sh)
 )
 
 missing=()

@@ -30,3 +30,10 @@ cargo test --workspace --locked --doc
 echo "== fuzz corpus replay (fuzz/ is outside the workspace; its targets also build on stable)" >&2
 cargo test --manifest-path fuzz/Cargo.toml --locked
 cargo build --manifest-path fuzz/Cargo.toml --locked --bins
+
+echo "== packages: build the .debs, install them, check binaries and units, purge (scripts/package-test.sh)" >&2
+if [ "$(id -u)" -eq 0 ]; then
+  bash scripts/package-test.sh
+else
+  echo "test: the package install test needs root (dpkg -i on a throwaway machine): skipped" >&2
+fi

@@ -397,7 +397,7 @@ impl AuditLog {
         tracing::error!(
             path = %self.path.display(),
             %cause,
-            "audit log poisoned: refusing all further appends"
+            "audit log poisoned: refusing all further appends (the daemon refuses new sessions); free space or fix the disk under the log, check it with `burnstand audit verify`, then restart the daemon"
         );
         self.poisoned = Some(cause);
     }

@@ -298,7 +298,12 @@ fn failed(
     } else {
         why
     };
-    tracing::warn!(status = %out.status, xorriso = %why, "{what} failed");
+    tracing::warn!(
+        action = what,
+        status = %out.status,
+        xorriso = %why,
+        "drive command failed: check the disc and the drive (xorriso's reason); `burnstand-station --check-config` checks drive access"
+    );
     StationError::drive(
         code,
         format!("{what} failed: {}", redact(&why, target, image)),

@@ -429,7 +429,15 @@ impl BurnJob {
         };
         self.receipt(copy, copy_id, start, result, Some(rb.md5))
             .await?;
-        tracing::info!(copy, passed, readback_md5 = %rb.md5, "verify finished");
+        if passed {
+            tracing::info!(copy, readback_md5 = %rb.md5, "verify finished");
+        } else {
+            tracing::warn!(
+                copy,
+                readback_md5 = %rb.md5,
+                "verify failed: the disc does not match the image; try another disc, and clean or replace the drive if it repeats (the master quarantines a drive after repeated failures)"
+            );
+        }
         self.progress(Phase::Verifying, copy, Percent::FULL);
         self.send(Event::Verify(VerifyResult {
             copy,

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    burnstand_daemon::init_logging();
+    burnstand_daemon::logging::init(args.log_format);
     if let Some(StationCommand::Doctor) = args.command {
         return doctor::run(&args.config);
     }
@@ -51,12 +51,20 @@ fn real_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let listen = config.listen;
         let station = server::prepare(config).await?;
         let listener = tokio::net::TcpListener::bind(listen).await?;
+        // SIGTERM is handled before the station says it is ready: a stop right after the
+        // start drains cleanly.
+        let shutdown = CancellationToken::new();
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::spawn(stop_on_signal(term, shutdown.clone()));
+        // SIGHUP too: `serve` takes it over for reloads; tokio keeps a signal's handler for
+        // the process's life, so a `systemctl reload` right after READY=1 never ends it.
+        let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         // One line on stdout for supervisors and tests, once the station is ready: the
         // address actually bound (the configuration may say port 0).
-        println!("listening on {}", listener.local_addr()?);
-        let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
-        server::serve(listener, station, shutdown).await?;
+        let local = listener.local_addr()?;
+        println!("listening on {local}");
+        burnstand_daemon::notify::ready(local);
+        burnstand_daemon::notify::watched(server::serve(listener, station, shutdown)).await?;
         Ok(())
     })
 }
@@ -82,18 +90,12 @@ async fn check(config: Config, origin: &std::path::Path) -> Result<(), Box<dyn s
     Ok(())
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return;
-        }
-    };
+async fn stop_on_signal(mut term: tokio::signal::unix::Signal, shutdown: CancellationToken) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!("signal received; stopping");
+    burnstand_daemon::notify::stopping();
     shutdown.cancel();
 }

@@ -64,7 +64,10 @@ pub async fn prepare(config: Config) -> Result<Arc<Station>> {
     // Not fatal: sessions are refused while the drive is unusable (e.g. another process holds
     // it), and accepted as soon as it is usable again. Say so now, not at the first session.
     if let Err(e) = station.drive().check_usable() {
-        tracing::warn!("the drive is not usable now, sessions are refused until it is: {e}");
+        tracing::warn!(
+            error = %e,
+            "the drive is not usable now, sessions are refused until it is: check the device, its group (cdrom) and that no other program holds it"
+        );
     }
     let images = crate::push::refresh_catalog(&station).await?;
     tracing::info!(

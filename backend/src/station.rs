@@ -247,7 +247,7 @@ impl Station {
                 Ok(appended)
             }
             Err(e) => {
-                tracing::error!(event = %name, error = %e, "audit append failed; refusing the action");
+                tracing::error!(event = %name, error = %e, "audit append failed; refusing the action: free space or fix the disk under the audit log, then restart the station");
                 Err(e.into())
             }
         }

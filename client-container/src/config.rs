@@ -1,9 +1,12 @@
 //! Where the master is: the `--master`/`--master-principal` flags, the `BURNSTAND_MASTER` and
-//! `BURNSTAND_MASTER_PRINCIPAL` environment variables, the configuration file, or the default —
-//! in that order, per setting.
+//! `BURNSTAND_MASTER_PRINCIPAL` environment variables, the user's configuration file, the
+//! lab's system-wide one, or the default — in that order, per setting.
 //!
-//! The configuration file is `$BURNSTAND_CONFIG` if set (then it must exist), otherwise
-//! `$XDG_CONFIG_HOME/burnstand/config.toml` or `~/.config/burnstand/config.toml` if present:
+//! The user's file is `$BURNSTAND_CONFIG` if set (then it must exist), otherwise
+//! `$XDG_CONFIG_HOME/burnstand/config.toml` or `~/.config/burnstand/config.toml` if present.
+//! The system-wide file, [`SYSTEM_CONFIG`] (installed by the `burnstand` package, so a lab
+//! sets its master once per machine), is read under it when present: each key the user's file
+//! sets wins, the others come from the system file. Both have the same keys:
 //!
 //! ```toml
 //! master = "burnstand.lab.example.edu:4700"
@@ -24,6 +27,10 @@ pub const DEFAULT_MASTER: &str = "localhost:4700";
 pub const DEFAULT_MASTER_PRINCIPAL: &str = "burnstand/localhost";
 /// Longest configuration file read.
 const MAX_CONFIG_LEN: u64 = 64 * 1024;
+/// The lab's system-wide configuration file, read under the user's own.
+pub const SYSTEM_CONFIG: &str = "/etc/burnstand/client.toml";
+/// Names another system-wide file instead of [`SYSTEM_CONFIG`] (tests, unusual installs).
+pub const SYSTEM_CONFIG_ENV: &str = "BURNSTAND_SYSTEM_CONFIG";
 
 /// The keys of the configuration file.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -52,17 +59,31 @@ pub struct Overrides {
 }
 
 impl Settings {
-    /// Resolves every setting: flag or environment (given in `overrides`), then the file,
-    /// then the default. Reads the file only when a setting still needs it.
+    /// Resolves every setting: flag or environment (given in `overrides`), then the user's
+    /// file, then the system-wide file ([`system_path`]), then the default. Reads the files
+    /// only when a setting still needs them.
     pub fn resolve(overrides: Overrides) -> Result<Settings, ClientError> {
+        Settings::resolve_with(overrides, &system_path())
+    }
+
+    /// [`Settings::resolve`] with `system` as the system-wide file.
+    fn resolve_with(overrides: Overrides, system: &Path) -> Result<Settings, ClientError> {
         let file = if overrides.master.is_some() && overrides.master_principal.is_some() {
             FileConfig::default()
         } else {
-            match (&overrides.config_path, default_path()) {
+            let user = match (&overrides.config_path, default_path()) {
                 (Some(path), _) => read_file(path)?,
                 (None, Some(path)) if path.is_file() => read_file(&path)?,
                 (None, _) => FileConfig::default(),
-            }
+            };
+            // A missing system file is normal (no package, or a lab without one); an
+            // unreadable or broken one is an error naming it, like the user's.
+            let lab = if system.exists() {
+                read_file(system)?
+            } else {
+                FileConfig::default()
+            };
+            user.over(lab)
         };
         Ok(Settings::merge(overrides, file))
     }
@@ -79,6 +100,23 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_MASTER_PRINCIPAL.to_owned()),
         }
     }
+}
+
+impl FileConfig {
+    /// This file's keys, and `base`'s where this one has none.
+    fn over(self, base: FileConfig) -> FileConfig {
+        FileConfig {
+            master: self.master.or(base.master),
+            master_principal: self.master_principal.or(base.master_principal),
+        }
+    }
+}
+
+/// `$BURNSTAND_SYSTEM_CONFIG` if set and not empty, else [`SYSTEM_CONFIG`].
+pub fn system_path() -> PathBuf {
+    std::env::var_os(SYSTEM_CONFIG_ENV)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(SYSTEM_CONFIG), PathBuf::from)
 }
 
 /// `$XDG_CONFIG_HOME/burnstand/config.toml`, else `$HOME/.config/burnstand/config.toml`.
@@ -179,9 +217,59 @@ mod tests {
             config_path: Some(PathBuf::from("/nonexistent/burnstand.toml")),
             ..Overrides::default()
         };
-        let e = Settings::resolve(overrides).unwrap_err();
+        let e =
+            Settings::resolve_with(overrides, Path::new("/nonexistent/client.toml")).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("/nonexistent/burnstand.toml"));
+    }
+
+    #[test]
+    fn the_users_file_overrides_keys_of_the_system_file_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("client.toml");
+        std::fs::write(
+            &system,
+            "master = \"lab:4700\"\nmaster_principal = \"burnstand/lab@LAB\"\n",
+        )
+        .unwrap();
+        let user = dir.path().join("user.toml");
+        std::fs::write(&user, "master = \"mine:9\"\n").unwrap();
+        let with_user = || Overrides {
+            config_path: Some(user.clone()),
+            ..Overrides::default()
+        };
+
+        let s = Settings::resolve_with(with_user(), &system).unwrap();
+        assert_eq!(s.master, "mine:9", "the user's key wins");
+        assert_eq!(
+            s.master_principal, "burnstand/lab@LAB",
+            "the lab's fills in"
+        );
+
+        // Without a user file the system file alone decides.
+        let s = Settings::resolve_with(Overrides::default(), &system).unwrap();
+        assert_eq!(s.master, "lab:4700");
+
+        // Flags and environment still beat both.
+        let flags = Overrides {
+            master_principal: Some("p/flag".into()),
+            ..with_user()
+        };
+        let s = Settings::resolve_with(flags, &system).unwrap();
+        assert_eq!(
+            (s.master.as_str(), s.master_principal.as_str()),
+            ("mine:9", "p/flag")
+        );
+
+        // No system file: the defaults fill in.
+        let s = Settings::resolve_with(with_user(), &dir.path().join("none.toml")).unwrap();
+        assert_eq!(s.master_principal, DEFAULT_MASTER_PRINCIPAL);
+
+        // A broken system file is an error naming it, even when the user's file is fine.
+        std::fs::write(&system, "mastr = \"lab:4700\"\n").unwrap();
+        let e = Settings::resolve_with(with_user(), &system).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("client.toml"), "{e}");
     }
 
     #[test]
@@ -193,7 +281,7 @@ mod tests {
             config_path: Some(path),
             ..Overrides::default()
         };
-        let s = Settings::resolve(overrides).unwrap();
+        let s = Settings::resolve_with(overrides, &dir.path().join("no-system.toml")).unwrap();
         assert_eq!(s.master, "file:9");
         assert_eq!(s.master_principal, DEFAULT_MASTER_PRINCIPAL);
     }

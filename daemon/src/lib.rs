@@ -12,8 +12,15 @@
 //! which holds its [`HandshakeSlot`] until its Kerberos handshake is done. Shutdown follows the
 //! hickory-dns pattern: one [`CancellationToken`] stops the loop, the caller then [`drain`]s the
 //! [`JoinSet`] of connection tasks within its deadline. Both `main`s also set up logging
-//! ([`init_logging`]) and read their configuration file ([`read_config_text`]) the same way.
+//! ([`logging`]: `--log-format text|json`, colour only on a terminal), talk to systemd
+//! ([`notify`]: readiness, stopping, watchdog) and read their configuration file
+//! ([`read_config_text`]) the same way.
 #![forbid(unsafe_code)]
+
+pub mod logging;
+pub mod notify;
+
+pub use logging::LogFormat;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -131,15 +138,10 @@ fn log_join(done: Result<(), tokio::task::JoinError>, what: &'static str) {
     }
 }
 
-/// Logs to stderr (systemd's journal picks it up), filtered by `RUST_LOG`, `info` by default.
+/// Text logs to stderr ([`logging::init`] with [`LogFormat::Text`]): for callers without a
+/// `--log-format` option.
 pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(LogFormat::Text);
 }
 
 /// Why a configuration file could not be read as text.

@@ -21,4 +21,15 @@ pub struct Cli {
     /// and exit: 0 if everything is usable, 1 if not.
     #[arg(long)]
     pub check_config: bool,
+
+    /// How log lines on stderr look: `text` (colour only on a terminal) or `json` (one object
+    /// per line, for log shippers).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        env = "BURNSTAND_LOG_FORMAT"
+    )]
+    pub log_format: burnstand_daemon::LogFormat,
 }

@@ -22,7 +22,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    burnstand_daemon::init_logging();
+    burnstand_daemon::logging::init(cli.log_format);
 
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
@@ -201,15 +201,6 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         ),
         None => None,
     };
-    // One machine-readable line on stdout, first: scripts and tests learn the port of "…:0"
-    // from it (and wait for it as the sign the master started).
-    println!("burnstand-master listening on {}", listener.local_addr()?);
-    if let Some(web) = &web {
-        println!(
-            "burnstand-master status page on https://{}",
-            web.local_addr()?
-        );
-    }
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -218,9 +209,31 @@ async fn serve(config: Config) -> Result<(), BoxError> {
             _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
         }
+        burnstand_daemon::notify::stopping();
         signals.cancel();
     });
-    burnstand_master::run_with_web(listener, web, config, SharedAuditLog::new(log), shutdown)
-        .await?;
+    // SIGHUP too: `run` takes it over for reloads; tokio keeps a signal's handler for the
+    // process's life, so a `systemctl reload` right after READY=1 can never end the master.
+    let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    // One machine-readable line on stdout, first: scripts and tests learn the port of "…:0"
+    // from it (and wait for it as the sign the master started). Only now, with SIGTERM
+    // handled, is it ready (a stop right after start drains cleanly).
+    let local = listener.local_addr()?;
+    println!("burnstand-master listening on {local}");
+    if let Some(web) = &web {
+        println!(
+            "burnstand-master status page on https://{}",
+            web.local_addr()?
+        );
+    }
+    burnstand_daemon::notify::ready(local);
+    burnstand_daemon::notify::watched(burnstand_master::run_with_web(
+        listener,
+        web,
+        config,
+        SharedAuditLog::new(log),
+        shutdown,
+    ))
+    .await?;
     Ok(())
 }

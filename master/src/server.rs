@@ -193,7 +193,7 @@ pub async fn run_with_web(
         "connection",
         |stream, peer, handshake| {
             if !shared.audit.is_healthy() {
-                error!(%peer, "audit log is not writable: refusing the connection (fail closed)");
+                error!(%peer, "audit log is not writable: refusing the connection (fail closed); fix the disk under the audit log, then restart the master");
                 return None;
             }
             if let Err(low) = shared.guards.space.check() {

@@ -10,6 +10,7 @@
 //!   address, stopping it;
 //! - [`procs`]: `/proc` look-ups (xorriso children, memory figures);
 //! - [`disk`]: a tmpfs that can really fill up;
+//! - [`systemd`]: a stand-in for systemd's notification socket, checks of a daemon's log;
 //! - `browser` (feature `browser`): headless Chromium over WebDriver, logging in by Negotiate.
 //!
 //! What is one lab's own (the backend tests playing the master, the master tests' echo
@@ -28,6 +29,7 @@ pub mod disk;
 pub mod iso;
 pub mod procs;
 pub mod realm;
+pub mod systemd;
 pub mod wait;
 
 pub use audit::{events, read_records, wait_for_record};

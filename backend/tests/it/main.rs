@@ -19,3 +19,4 @@ mod policy;
 mod push;
 mod reload;
 mod state;
+mod systemd;

@@ -65,3 +65,68 @@ fn flag_beats_environment_beats_config_file() {
         "{stderr}"
     );
 }
+
+/// The lab's /etc/burnstand/client.toml (here `BURNSTAND_SYSTEM_CONFIG`) is read under the
+/// user's file: the user's keys win one by one, the system file fills in the rest.
+#[test]
+fn the_system_config_is_read_under_the_users_own() {
+    let lab = Lab::start();
+    let dead = dead_address();
+    let system = lab.dir.path().join("client.toml");
+    let user = lab.dir.path().join("user.toml");
+    let principal = "burnstand/localhost@BURNSTAND.TEST";
+    let run = |user_file: Option<&std::path::Path>| {
+        let mut cmd = lab.client("alice", &["list"]);
+        cmd.env_remove("BURNSTAND_MASTER")
+            .env_remove("BURNSTAND_MASTER_PRINCIPAL")
+            .env("BURNSTAND_SYSTEM_CONFIG", &system);
+        if let Some(file) = user_file {
+            cmd.env("BURNSTAND_CONFIG", file);
+        }
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run burnstand");
+        wait_output(child, "burnstand list")
+    };
+
+    // The system file alone is enough.
+    std::fs::write(
+        &system,
+        format!(
+            "master = \"{}\"\nmaster_principal = \"{principal}\"\n",
+            lab.master_addr
+        ),
+    )
+    .unwrap();
+    let out = run(None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("DVD burner"));
+
+    // The user's `master` beats the system's; the system's principal still fills in.
+    std::fs::write(&user, format!("master = \"{dead}\"\n")).unwrap();
+    let out = run(Some(&user));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&dead), "{}", text(&out.stderr));
+
+    // And the other way round: a dead master in the system file, the right one in the user's.
+    std::fs::write(
+        &system,
+        format!("master = \"{dead}\"\nmaster_principal = \"{principal}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(&user, format!("master = \"{}\"\n", lab.master_addr)).unwrap();
+    let out = run(Some(&user));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A typo in the system file is named, with the usage exit code.
+    std::fs::write(&system, "mastr = \"x:1\"\n").unwrap();
+    let out = run(Some(&user));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("client.toml") && stderr.contains("mastr"),
+        "{stderr}"
+    );
+}

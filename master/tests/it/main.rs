@@ -22,6 +22,7 @@ mod policy;
 mod push;
 mod relay;
 mod robustness;
+mod systemd;
 mod teardown;
 mod web;
 mod web_browser;
