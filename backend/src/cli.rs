@@ -20,16 +20,8 @@ pub struct Args {
     #[arg(long)]
     pub check_config: bool,
 
-    /// How log lines on stderr look: `text` (colour only on a terminal) or `json` (one object
-    /// per line, for log shippers).
-    #[arg(
-        long,
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t,
-        env = "BURNSTAND_LOG_FORMAT"
-    )]
-    pub log_format: burnstand_daemon::LogFormat,
+    #[command(flatten)]
+    pub log: burnstand_daemon::logging::LogArgs,
 
     #[command(subcommand)]
     pub command: Option<StationCommand>,

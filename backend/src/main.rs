@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    burnstand_daemon::logging::init(args.log_format);
+    burnstand_daemon::logging::init(args.log.log_format);
     if let Some(StationCommand::Doctor) = args.command {
         return doctor::run(&args.config);
     }

@@ -29,6 +29,22 @@ pub fn colour_wanted() -> bool {
     !no_color && std::io::stderr().is_terminal()
 }
 
+/// The logging options both daemons take (`#[command(flatten)]` in their command lines), so
+/// the flag, its environment variable and its help are one definition.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LogArgs {
+    /// How log lines on stderr look: `text` (colour only on a terminal) or `json` (one object
+    /// per line, for log shippers).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        env = "BURNSTAND_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
 /// Installs the process's logger. Call once, early in `main`; a second call is ignored.
 pub fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

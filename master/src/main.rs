@@ -22,7 +22,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    burnstand_daemon::logging::init(cli.log_format);
+    burnstand_daemon::logging::init(cli.log.log_format);
 
     let config = match Config::load(&cli.config) {
         Ok(config) => config,

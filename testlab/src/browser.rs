@@ -34,6 +34,9 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// a timing assertion.
 const START_BOUND: Duration = Duration::from_secs(30);
 
+/// How long a value may take to show on a page (a burn's progress, an event): a hang guard.
+pub const PAGE_BOUND: Duration = Duration::from_secs(120);
+
 /// Whose browser: the Kerberos identity it logs in with.
 #[derive(Debug, Clone, Copy)]
 pub enum Identity<'a> {
@@ -109,6 +112,59 @@ impl Browser {
             driver,
             profile,
         })
+    }
+
+    /// A browser with the tickets in `ccache`, logged in as `principal` by Negotiate at
+    /// `login_url` (after [`Browser::warm_up`]); panics with the page if it is not.
+    pub async fn logged_in(
+        realm: &Realm,
+        ccache: &Path,
+        login_url: &str,
+        principal: &str,
+    ) -> Browser {
+        let browser = Browser::start(realm, Identity::Ticket(ccache)).await;
+        browser.warm_up(login_url).await;
+        browser
+            .client
+            .goto(login_url)
+            .await
+            .unwrap_or_else(|e| panic!("{login_url}: {e}"));
+        let page = browser.text().await;
+        assert!(
+            page.contains(principal),
+            "{principal} is logged in by Negotiate: {page}"
+        );
+        browser
+    }
+
+    /// Runs `script` (which returns a number) until `done` accepts its value, and returns it;
+    /// a page that never shows one trips [`PAGE_BOUND`] (a hang guard).
+    pub async fn number_when(&self, script: &str, done: impl Fn(f64) -> bool) -> f64 {
+        let poll = async {
+            loop {
+                let value = self
+                    .client
+                    .execute(script, vec![])
+                    .await
+                    .unwrap_or_else(|e| panic!("{script}: {e}"))
+                    .as_f64()
+                    .unwrap_or(-1.0);
+                if done(value) {
+                    return value;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        crate::within(PAGE_BOUND, &format!("a value of {script}"), poll).await
+    }
+
+    /// The string `script` returns (a promise is awaited, so `fetch(…)` works).
+    pub async fn string(&self, script: &str) -> String {
+        match self.client.execute(script, vec![]).await {
+            Ok(serde_json::Value::String(s)) => s,
+            Ok(other) => panic!("{script} returned {other}"),
+            Err(e) => panic!("{script}: {e}"),
+        }
     }
 
     /// The browser's profile directory (chromedriver's log is `chromedriver.log` in it).

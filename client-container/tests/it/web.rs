@@ -6,11 +6,10 @@
 //! the page says to; the admin sees both receipts; a browser without a ticket sees the wall.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use burnstand_testlab::browser::{Browser, Identity};
 
-use crate::lab::{text, wait_for, Lab, Policy, HANG_GUARD, REALM};
+use crate::lab::{text, wait_for, Lab, Policy, REALM};
 
 /// The progress bar of the first burning station on the page, or -1 without one.
 const PROGRESS: &str =
@@ -32,55 +31,14 @@ fn artifact(name: &str) -> PathBuf {
 
 /// `user`'s browser with the ticket of the lab's kinit, logged in by Negotiate.
 async fn logged_in(lab: &Lab, user: &str) -> Browser {
-    let ccache = lab.ccache(user);
-    let browser = Browser::start(&lab.realm, Identity::Ticket(&ccache)).await;
-    browser.warm_up(&url(lab, "/login")).await;
-    browser
-        .client
-        .goto(&url(lab, "/login"))
-        .await
-        .expect("login");
-    let page = browser.text().await;
-    assert!(
-        page.contains(&format!("{user}@{REALM}")),
-        "{user} is logged in by Negotiate: {page}"
-    );
-    browser
-}
-
-/// Runs `script` until it returns a number `done` accepts (bounded by the lab's hang guard).
-async fn until_number(browser: &Browser, script: &str, done: impl Fn(f64) -> bool) -> f64 {
-    let wait = async {
-        loop {
-            let value = browser
-                .client
-                .execute(script, vec![])
-                .await
-                .expect("script")
-                .as_f64()
-                .unwrap_or(-1.0);
-            if done(value) {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(HANG_GUARD, wait)
-        .await
-        .unwrap_or_else(|_| panic!("no value on the page for {script}"))
-}
-
-/// The string `script` returns.
-async fn string(browser: &Browser, script: &str) -> String {
-    match browser
-        .client
-        .execute(script, vec![])
-        .await
-        .expect("script")
-    {
-        serde_json::Value::String(s) => s,
-        other => panic!("{script} returned {other}"),
-    }
+    let principal = format!("{user}@{REALM}");
+    Browser::logged_in(
+        &lab.realm,
+        &lab.ccache(user),
+        &url(lab, "/login"),
+        &principal,
+    )
+    .await
 }
 
 /// The copy id of `user`'s receipt in the master's audit log.
@@ -115,8 +73,8 @@ fn in_chromium_alice_watches_her_real_burn_move_and_sees_and_verifies_only_her_r
     });
     let burn = lab.spawn("alice", &["burn", "big"]);
     rt.block_on(async {
-        let first = until_number(&alice, PROGRESS, |v| v > 0.0 && v < 100.0).await;
-        until_number(&alice, PROGRESS, |v| v > first).await;
+        let first = alice.number_when(PROGRESS, |v| v > 0.0 && v < 100.0).await;
+        alice.number_when(PROGRESS, |v| v > first).await;
         let page = alice.text().await;
         assert!(page.contains("burning"), "{page}");
         alice.screenshot(&artifact("status-page-burn.png")).await;
@@ -136,14 +94,12 @@ fn in_chromium_alice_watches_her_real_burn_move_and_sees_and_verifies_only_her_r
             .goto(&url(&lab, "/receipts"))
             .await
             .expect("receipts");
-        let links = string(&alice, RECEIPT_LINKS).await;
+        let links = alice.string(RECEIPT_LINKS).await;
         assert!(links.contains(&alices) && !links.contains(&bobs), "{links}");
         let href = format!("/receipts/{alices}.json");
-        let json = string(
-            &alice,
-            &format!("return fetch('{href}').then(r => r.text());"),
-        )
-        .await;
+        let json = alice
+            .string(&format!("return fetch('{href}').then(r => r.text());"))
+            .await;
         std::fs::write(&receipt, json).expect("save the receipt");
         alice.close().await;
 
@@ -153,7 +109,7 @@ fn in_chromium_alice_watches_her_real_burn_move_and_sees_and_verifies_only_her_r
             .goto(&url(&lab, "/receipts"))
             .await
             .expect("receipts");
-        let links = string(&dave, RECEIPT_LINKS).await;
+        let links = dave.string(RECEIPT_LINKS).await;
         assert!(links.contains(&alices) && links.contains(&bobs), "{links}");
         dave.close().await;
 

@@ -36,38 +36,12 @@ fn url(lab: &Lab, path: &str) -> String {
 async fn logged_in(lab: &Lab, dir: &Path, user: &str) -> Browser {
     let ccache = dir.join(format!("{user}.ccache"));
     lab.realm.kinit_into(user, &ccache).expect("kinit");
-    let browser = Browser::start(&lab.realm, Identity::Ticket(&ccache)).await;
-    browser.warm_up(&url(lab, "/login")).await;
-    browser
-        .client
-        .goto(&url(lab, "/login"))
-        .await
-        .expect("login");
-    let text = browser.text().await;
-    assert!(
-        text.contains(&lab.principal(user)),
-        "{user} is logged in by Negotiate: {text}"
-    );
-    browser
-}
-
-/// Runs `script` (which returns a number) until `done` accepts its value.
-async fn until_number(browser: &Browser, script: &str, done: impl Fn(f64) -> bool) -> f64 {
-    guard("a value on the page", async {
-        loop {
-            let value = browser
-                .client
-                .execute(script, vec![])
-                .await
-                .expect("script")
-                .as_f64()
-                .unwrap_or(-1.0);
-            if done(value) {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
+    Browser::logged_in(
+        &lab.realm,
+        &ccache,
+        &url(lab, "/login"),
+        &lab.principal(user),
+    )
     .await
 }
 
@@ -109,8 +83,10 @@ fn in_chromium_alice_watches_her_burn_sees_her_receipts_and_the_wall_shows_no_na
         let alice = logged_in(&lab, dir.path(), "alice").await;
         alice.client.goto(&url(&lab, "/")).await.expect("page");
         // Her burn moves on the page without a reload.
-        let first = until_number(&alice, PROGRESS, |v| v >= 0.0).await;
-        until_number(&alice, PROGRESS, |v| v >= 0.0 && v != first).await;
+        let first = alice.number_when(PROGRESS, |v| v >= 0.0).await;
+        alice
+            .number_when(PROGRESS, |v| v >= 0.0 && v != first)
+            .await;
         let text = alice.text().await;
         assert!(text.contains("burning, copy 1 of 2"), "{text}");
         assert!(text.contains("exam-2025"), "her own image: {text}");
@@ -152,8 +128,10 @@ fn in_chromium_alice_watches_her_burn_sees_her_receipts_and_the_wall_shows_no_na
         // No ticket: the wall, live, with the burn but without names or images.
         let visitor = Browser::start(&lab.realm, Identity::Anonymous).await;
         visitor.client.goto(&url(&lab, "/")).await.expect("wall");
-        let first = until_number(&visitor, PROGRESS, |v| v >= 0.0).await;
-        until_number(&visitor, PROGRESS, |v| v >= 0.0 && v != first).await;
+        let first = visitor.number_when(PROGRESS, |v| v >= 0.0).await;
+        visitor
+            .number_when(PROGRESS, |v| v >= 0.0 && v != first)
+            .await;
         let text = visitor.text().await;
         assert!(text.contains("dvd-1") && text.contains("burning"), "{text}");
         assert!(
