@@ -210,7 +210,8 @@ fn mib(bytes: u64) -> String {
     format!("{} MiB", bytes / (1024 * 1024))
 }
 
-/// The audit log: the rules `--check-config` applies, then its whole chain and its head.
+/// The audit log: the rules `--check-config` applies, then its whole chain across every
+/// rotated segment, and its head (against the exported one where `head_export` is set).
 pub(super) fn audit(config: &Config, out: &mut Report) {
     let path = &config.audit_log;
     let mut notes = Vec::new();
@@ -229,24 +230,42 @@ pub(super) fn audit(config: &Config, out: &mut Report) {
             ),
         );
     }
-    match burnstand_audit::verify(path) {
-        Ok(report) if report.is_ok() => out.ok(
-            "audit",
-            format!(
-                "{}: {} records, chain intact, head {}:{} (compare it with the head exported \
-                 elsewhere)",
-                path.display(),
-                report.records,
-                report.last_seq,
-                report.last_hash
-            ),
-        ),
+    // The exported head, where one is configured and already written: the newest records
+    // were neither edited nor removed since.
+    let exported = config.audit.head_export.as_deref().filter(|f| f.exists());
+    let head = match exported.map(burnstand_audit::Head::read).transpose() {
+        Ok(head) => head,
+        Err(e) => {
+            return out.fail(
+                "audit",
+                format!("{e}; the head export file must be readable by the station's user"),
+            )
+        }
+    };
+    match burnstand_audit::verify_log(path, head.as_ref()) {
+        Ok(report) if report.is_ok() => {
+            let against = if head.is_some() {
+                "; it matches the exported head"
+            } else {
+                " (compare it with the head exported elsewhere)"
+            };
+            out.ok(
+                "audit",
+                format!(
+                    "{}: {} records in {} file(s), chain intact end to end, head {}:{}{against}",
+                    path.display(),
+                    report.records,
+                    report.files.len(),
+                    report.last_seq,
+                    report.last_hash
+                ),
+            )
+        }
         Ok(report) => out.fail(
             "audit",
             format!(
-                "{}: {report}; keep a copy of the file and investigate (`burnstand audit verify \
-                 {}`); \
-                 a torn last line alone is cut at start",
+                "{}: {report}; keep a copy of the files and investigate (`burnstand audit verify \
+                 {}`); a torn last line alone is cut at start",
                 path.display(),
                 path.display()
             ),

@@ -92,7 +92,10 @@ fn a_healthy_station_passes_every_check() {
         ("disk", "free for the audit log"),
         (
             "audit",
-            &format!("2 records, chain intact, head 2:{}", head.hash),
+            &format!(
+                "2 records in 1 file(s), chain intact end to end, head 2:{}",
+                head.hash
+            ),
         ),
         ("catalog", "1 image(s)"),
     ] {
@@ -271,4 +274,56 @@ fn a_clock_ten_minutes_off_the_kdcs_fails() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no skew in: {line}"));
     assert!((598..=602).contains(&seconds), "{line}");
+}
+
+/// A rotated log is checked end to end across its segments (and against the exported head): a
+/// segment moved away is named, not passed over because the live file alone still chains.
+#[test]
+fn the_audit_check_reads_every_segment_and_the_exported_head() {
+    let lab = Lab::new();
+    lab.make_iso("a.iso", 64 << 10, b"", false);
+    std::fs::create_dir_all(lab.audit_log.parent().unwrap()).unwrap();
+    let head_file = lab.dir.path().join("station.head");
+    let settings = burnstand_audit::AuditSettings {
+        rotate_bytes: burnstand_audit::MIN_ROTATE_BYTES,
+        head_export: Some(head_file.clone()),
+        ..burnstand_audit::AuditSettings::default()
+    };
+    let mut log = burnstand_audit::OpenOptions::new()
+        .settings(settings)
+        .open(&lab.audit_log)
+        .unwrap();
+    let mut last = None;
+    for n in 1..=120u64 {
+        let event = burnstand_audit::Event::new("station.start")
+            .field("n", n)
+            .field("padding", "x".repeat(64));
+        last = Some(log.append(&event).unwrap());
+    }
+    drop(log);
+    let head = last.unwrap();
+    let segments = burnstand_audit::segments_of(&lab.audit_log).unwrap();
+    assert!(segments.len() >= 2, "the log rotated: {segments:?}");
+    let audit = format!(
+        "[audit]\nrotate_bytes = {}\nhead_export = \"{}\"",
+        burnstand_audit::MIN_ROTATE_BYTES,
+        head_file.display()
+    );
+    let text = lab.config_text(&format!("[push]\nmax_image_size = 1048576\n{audit}"), "");
+
+    let out = doctor(&lab, "rotated.toml", &text);
+    let report = stdout(&out);
+    let ok = line(&report, "OK", "audit").unwrap_or_else(|| panic!("no OK audit: {report}"));
+    assert!(
+        ok.contains(&format!("{} file(s)", segments.len() + 1))
+            && ok.contains(&format!("head {}:{}", head.seq, head.hash))
+            && ok.contains("matches the exported head"),
+        "{ok}"
+    );
+
+    // The newest segment moved away: the live file alone still chains, the log does not.
+    let moved = &segments[segments.len() - 1].path;
+    std::fs::rename(moved, lab.dir.path().join("moved-away.jsonl")).unwrap();
+    let out = doctor(&lab, "rotated.toml", &text);
+    assert_fails(&out, "audit", "missing");
 }
