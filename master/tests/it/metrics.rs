@@ -13,9 +13,9 @@ use hyper_util::rt::TokioIo;
 use prometheus_parse::{Scrape, Value};
 use tokio::net::TcpStream;
 
-use crate::client::{bind_first, burner, command, connect, handshake, raw};
+use crate::client::{command, handshake, raw};
 use crate::common::{guard, lab_test, LabSpec, StationSpec};
-use crate::station::{echoed, StationEvent, StationMode};
+use crate::station::{echoed, StationMode};
 
 /// A free port for the metrics listener: the lab's config needs the address up front.
 fn free_address() -> SocketAddr {
@@ -135,17 +135,7 @@ fn a_login_bind_and_relay_move_the_metrics_and_a_dead_station_shows_offline() {
         let types = [("station_type", "DVD burner")];
         assert_eq!(must(&before, "burnstand_master_queue_length", &types), 0.0);
 
-        let mut container = connect(&lab, "alice").await;
-        assert_eq!(bind_first(&mut container).await, Reply::Ok);
-        let mut module = connect(&lab, "alice").await;
-        assert_eq!(
-            command(&mut module, Command::Serv(burner())).await,
-            Reply::Ok
-        );
-        assert!(matches!(
-            lab.stations[0].next_event().await,
-            StationEvent::Identity(_)
-        ));
+        let (mut container, mut module) = crate::hostile::established(&mut lab, "alice", 0).await;
         let block = vec![7u8; 1000];
         module.send_bytes(&block).await.expect("send a block");
         let answer = guard("the echo", module.recv_bytes()).await.expect("echo");
